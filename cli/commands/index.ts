@@ -1,0 +1,5 @@
+import type { Command } from '../command.js';
+
+/** Every subcommand, by name. One module per command, as `quarry help` lists them. */
+export const commands: Record<string, Command> = {
+};
