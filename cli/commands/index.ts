@@ -1,5 +1,7 @@
 import type { Command } from '../command.js';
+import { router } from './router.js';
 
 /** Every subcommand, by name. One module per command, as `quarry help` lists them. */
 export const commands: Record<string, Command> = {
+  router,
 };

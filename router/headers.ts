@@ -1,0 +1,78 @@
+import type { IncomingMessage } from 'node:http';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the message. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+]);
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/** Extra names a Connection header lists as hop-by-hop, lower-cased; usually none. */
+function connectionTokens(raw: string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      for (const token of raw[i + 1]!.split(',')) {
+        const name = token.trim().toLowerCase();
+        if (name && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade') (tokens ??= new Set()).add(name);
+      }
+    }
+  }
+  return tokens;
+}
+
+/**
+ * The headers to send a backend, as a flat [name, value, …] list like `rawHeaders`: the
+ * client's, less hop-by-hop ones, with X-Forwarded-For appended to and X-Forwarded-Proto and
+ * X-Forwarded-Host set to what the router saw. For an upgrade, Connection and Upgrade stay.
+ */
+export function requestHeaders(req: IncomingMessage, upgrade: boolean): string[] {
+  const raw = req.rawHeaders;
+  const extra = connectionTokens(raw);
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (upgrade && (lower === 'connection' || lower === 'upgrade')) out.push(name, value);
+      continue;
+    }
+    if (FORWARDED.has(lower)) {
+      if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      continue;
+    }
+    if (extra?.has(lower)) continue;
+    if (lower === 'host') host = value;
+    out.push(name, value);
+  }
+  const socket = req.socket;
+  const client = socket.remoteAddress ?? '';
+  out.push(
+    'X-Forwarded-For', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`,
+    'X-Forwarded-Proto', (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+  );
+  if (host !== undefined) out.push('X-Forwarded-Host', host);
+  return out;
+}
+
+/** A backend's response headers to pass on to the client: all but the hop-by-hop ones. */
+export function responseHeaders(raw: string[]): string[] {
+  const extra = connectionTokens(raw);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || extra?.has(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
+
+/** A response head written as raw bytes, for connections that are no longer HTTP-managed. */
+export function rawResponseHead(statusCode: number, statusMessage: string, raw: string[]): string {
+  let head = `HTTP/1.1 ${statusCode} ${statusMessage}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return `${head}\r\n`;
+}

@@ -1,0 +1,12 @@
+/**
+ * The router: HTTP by Host header to the healthy backends of a domain, from etcd, live.
+ * This file is the folder's whole public surface.
+ */
+export { startRouter, type Router, type RouterOptions, type RouterStats } from './router.js';
+export { EtcdRouteSource, ROUTES_PREFIX, parseBackendUrl, parseRouteKey, type EtcdRouteSourceOptions } from './etcd-route-source.js';
+export { StaticRouteSource, type RouteMap, type RouteSource, type RouteSourceStatus } from './route-source.js';
+export { routerConfigSchema, type RouterConfig } from './config.js';
+export { domainOfHost } from './host.js';
+export type { DomainStats } from './stats.js';
+export type { LatencySummary } from './latency.js';
+export type { UpstreamStats } from './upstream.js';

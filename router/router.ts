@@ -1,0 +1,189 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Etcd3 } from 'etcd3';
+import { EtcdRouteSource } from './etcd-route-source.js';
+import { forward, sendPage, type ForwardSettings } from './forward.js';
+import { notReadyPage, unknownDomainPage } from './pages.js';
+import type { RouteSource, RouteSourceStatus } from './route-source.js';
+import { RouteTable } from './route-table.js';
+import { RouterCounters, type DomainStats } from './stats.js';
+import { forwardUpgrade, writePage } from './upgrade.js';
+import type { UpstreamStats } from './upstream.js';
+
+export interface RouterOptions {
+  /** Port for web traffic; 0 picks a free one (see `Router.port`). */
+  port?: number;
+  host?: string;
+  /** Where routes come from: etcd endpoints or client, or any RouteSource. One is needed. */
+  etcd?: string[] | Etcd3;
+  routeSource?: RouteSource;
+  /** A separate listener for `/health` and `/stats`; none when absent. */
+  admin?: { port: number; host?: string };
+  /** How long a backend that refused a connection is skipped (ms); default 5000. */
+  backendDownMs?: number;
+  connectTimeoutMs?: number;
+  /** How long a backend may be silent mid-request before a 504 (ms); default 60000. */
+  upstreamTimeoutMs?: number;
+  /** How long an idle client connection is kept open (ms); default 30000. */
+  keepAliveTimeoutMs?: number;
+  /** Resolve only once the routes are loaded (default true); else serve 503 until then. */
+  waitForRoutes?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface RouterStats {
+  /** The routes are loaded; until then requests get 503. */
+  ready: boolean;
+  routes: RouteSourceStatus & { domains: number };
+  totals: { requests: number; errors: number; unknown: number; inFlight: number };
+  domains: Record<string, DomainStats>;
+  /** Every backend in use or still finishing requests after its route went. */
+  backends: UpstreamStats[];
+}
+
+export interface Router {
+  port: number;
+  adminPort: number | undefined;
+  /** Resolves when the routes are first loaded. */
+  ready: Promise<void>;
+  stats(): RouterStats;
+  /** The routed domains, sorted. */
+  domains(): string[];
+  /** Stops taking requests, lets those in flight finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * Starts the HTTP router: requests are sent by Host to the backends of the matching route,
+ * kept live from the route source (etcd under `/quarry/routes/`). HQ embeds this in small
+ * mode; `quarry router` runs it alone.
+ */
+export async function startRouter(options: RouterOptions): Promise<Router> {
+  const log = options.log ?? (() => undefined);
+  let source: RouteSource;
+  if (options.routeSource) source = options.routeSource;
+  else if (Array.isArray(options.etcd)) source = new EtcdRouteSource({ hosts: options.etcd, log });
+  else if (options.etcd) source = new EtcdRouteSource({ client: options.etcd, log });
+  else throw new Error('startRouter needs etcd or a routeSource');
+
+  const table = new RouteTable({ downMs: options.backendDownMs ?? 5000, idleSocketMs: 4000 });
+  const counters = new RouterCounters();
+  const settings: ForwardSettings = {
+    counters,
+    connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    upstreamTimeoutMs: options.upstreamTimeoutMs ?? 60_000,
+  };
+  let loaded = false;
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const pool = table.lookup(req.headers.host);
+    if (pool) {
+      forward(settings, pool, req, res);
+      return;
+    }
+    counters.unknown++;
+    sendPage(res, loaded ? unknownDomainPage(req.headers.host) : notReadyPage());
+  };
+  const server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000 }, onRequest);
+  server.on('upgrade', (req, socket, head) => {
+    const pool = table.lookup(req.headers.host);
+    if (pool) {
+      forwardUpgrade(settings, pool, req, socket, head);
+      return;
+    }
+    counters.unknown++;
+    socket.on('error', () => socket.destroy());
+    writePage(socket, loaded ? unknownDomainPage(req.headers.host) : notReadyPage());
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const stats = (): RouterStats => {
+    const counted = counters.snapshot();
+    const backends = table.upstreamStats();
+    return {
+      ready: loaded,
+      routes: { ...source.status(), domains: table.domains().length },
+      totals: { ...counted.totals, inFlight: backends.reduce((sum, b) => sum + b.inFlight, 0) },
+      domains: counted.domains,
+      backends,
+    };
+  };
+
+  let admin: Server | undefined;
+  let adminPort: number | undefined;
+  const port = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
+  try {
+    if (options.admin) {
+      admin = createServer((req, res) => {
+        const path = (req.url ?? '/').split('?')[0];
+        const json = (status: number, body: unknown): void => {
+          const text = JSON.stringify(body, null, 2) + '\n';
+          res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+          res.end(text);
+        };
+        if (path === '/health') {
+          const s = source.status();
+          json(loaded ? 200 : 503, { ok: loaded, routesLoaded: loaded, etcdConnected: s.connected, revision: s.revision ?? null });
+        } else if (path === '/stats') json(200, stats());
+        else json(404, { error: 'not found: try /health or /stats' });
+      });
+      adminPort = await listen(admin, options.admin.port, options.admin.host ?? '127.0.0.1');
+    }
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+
+  const ready = source.start((routes) => {
+    table.apply(routes);
+    loaded = true;
+  });
+  ready.catch((err: unknown) => log(`routes: ${(err as Error).message}`));
+  if (options.waitForRoutes ?? true) {
+    try {
+      await ready;
+    } catch (err) {
+      server.close();
+      admin?.close();
+      throw err;
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    adminPort,
+    ready,
+    stats,
+    domains: () => table.domains(),
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        await source.close();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        await closed;
+        clearTimeout(timer);
+        table.destroy();
+        if (admin) {
+          const adminServer = admin;
+          await new Promise<void>((resolve) => adminServer.close(() => resolve()));
+        }
+      })();
+      return closing;
+    },
+  };
+}

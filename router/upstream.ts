@@ -1,0 +1,90 @@
+import { Agent } from 'node:http';
+
+export interface UpstreamOptions {
+  /** How long a backend that refused a connection is skipped, in milliseconds. */
+  downMs: number;
+  /** How long an idle kept-alive connection to a backend is kept, in milliseconds. */
+  idleSocketMs: number;
+}
+
+/**
+ * One backend (`http://ip:port`) with its own pool of kept-alive connections. Shared by every
+ * domain that routes to the same address. Once no route names it any more it is retired:
+ * it gets no new requests, and its pool is closed when the last request in flight is done.
+ */
+export class Upstream {
+  readonly url: string;
+  readonly hostname: string;
+  readonly port: number;
+  readonly agent: Agent;
+  /** HTTP requests under way on this backend (upgraded connections are not counted). */
+  inFlight = 0;
+  /** Upgraded connections (WebSockets) open to this backend. */
+  tunnels = 0;
+  /** Until when (epoch ms) the backend is skipped because it refused a connection. */
+  downUntil = 0;
+  retired = false;
+  private readonly downMs: number;
+
+  constructor(url: string, options: UpstreamOptions) {
+    const parsed = new URL(url);
+    this.url = url;
+    this.hostname = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(parsed.port || 80);
+    this.downMs = options.downMs;
+    // lifo keeps the busiest few connections warm and lets the rest time out.
+    this.agent = new Agent({
+      keepAlive: true,
+      scheduling: 'lifo',
+      maxFreeSockets: 1024,
+      timeout: options.idleSocketMs,
+    });
+  }
+
+  isDown(now: number): boolean {
+    return this.downUntil > now;
+  }
+
+  markDown(now: number = Date.now()): void {
+    this.downUntil = now + this.downMs;
+  }
+
+  markUp(): void {
+    if (this.downUntil !== 0) this.downUntil = 0;
+  }
+
+  begin(): void {
+    this.inFlight++;
+  }
+
+  end(): void {
+    this.inFlight--;
+    if (this.retired && this.inFlight === 0) this.agent.destroy();
+  }
+
+  /** No route names this backend any more: finish what is in flight, then close the pool. */
+  retire(): void {
+    this.retired = true;
+    if (this.inFlight === 0) this.agent.destroy();
+  }
+
+  snapshot(): UpstreamStats {
+    return {
+      url: this.url,
+      inFlight: this.inFlight,
+      tunnels: this.tunnels,
+      down: this.isDown(Date.now()),
+      retired: this.retired,
+    };
+  }
+}
+
+export interface UpstreamStats {
+  url: string;
+  inFlight: number;
+  tunnels: number;
+  /** Skipped for now: it refused a connection a moment ago. */
+  down: boolean;
+  /** No longer routed to; still finishing requests in flight. */
+  retired: boolean;
+}
