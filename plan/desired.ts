@@ -1,0 +1,81 @@
+import { dataDigest, type ConnectionSpec, type StackSpec } from '../compiler/index.js';
+import type { DesiredUnit } from './model.js';
+
+/**
+ * The units a stack wants, in launch order: services first (others need their address),
+ * then elements with consumers before their producers (so a producer's first push finds
+ * its consumer up), then web and worker nodes.
+ */
+export function desiredUnits(stack: StackSpec): DesiredUnit[] {
+  const units: DesiredUnit[] = [];
+  const wiring = (name: string) => stack.connections.filter((c) => c.from.name === name || c.to.name === name);
+
+  for (const node of stack.nodes.filter((n) => n.type === 'service')) {
+    const image = node.image ?? buildTag(stack.name, node.name, node.buildDigest!);
+    const identity = { kind: 'service', image, command: node.command, port: node.port, memory: node.memory };
+    units.push({
+      name: node.name, kind: 'service', image, memory: node.memory, scale: 1, domains: [], env: {},
+      ...(node.build !== undefined && { build: { folder: node.build, dockerfile: true } }),
+      ...(node.command && { command: node.command }),
+      ...(node.port !== undefined && { port: node.port }),
+      digest: dataDigest(identity),
+    });
+  }
+
+  const classes = new Map(stack.classes.map((c) => [c.name, c]));
+  for (const element of consumersFirst(stack)) {
+    const cls = classes.get(element.class)!;
+    const image = buildTag(stack.name, `class-${cls.name}`, cls.digest);
+    const identity = { kind: 'element', image, class: cls.name, main: cls.main, memory: element.memory, env: stack.env, config: element.config, shardBy: element.shard?.by, wiring: wiring(element.name) };
+    units.push({
+      name: element.name, kind: 'element', image, memory: element.memory, scale: element.scale, domains: [],
+      build: { folder: cls.folder, dockerfile: cls.dockerfile, class: cls.name, ...(cls.main !== undefined && { main: cls.main }) },
+      ...(element.shard && { shard: element.shard }),
+      env: stack.env, config: element.config,
+      digest: dataDigest(identity),
+    });
+  }
+
+  for (const node of stack.nodes.filter((n) => n.type !== 'service')) {
+    const image = node.image ?? buildTag(stack.name, node.name, node.buildDigest!);
+    const kind = node.type === 'web' ? 'web' : 'worker';
+    const identity = { kind, image, command: node.command, port: node.port, health: node.health, memory: node.memory, env: stack.env, ports: node.ports, wiring: wiring(node.name) };
+    units.push({
+      name: node.name, kind, image, memory: node.memory, scale: node.scale, domains: node.domains, env: stack.env,
+      ...(node.build !== undefined && { build: { folder: node.build, dockerfile: true } }),
+      ...(node.command && { command: node.command }),
+      ...(node.port !== undefined && { port: node.port }),
+      ...(node.health !== undefined && { health: node.health }),
+      digest: dataDigest(identity),
+    });
+  }
+  return units;
+}
+
+/** The tag a built image gets: named by its stack and unit, tagged by its content. */
+export function buildTag(stack: string, name: string, digest: string): string {
+  return `quarry/${stack}-${name}:${digest.slice(0, 12)}`;
+}
+
+/** Elements ordered so that each comes after every element it pushes to (sinks first). */
+function consumersFirst(stack: StackSpec): StackSpec['elements'] {
+  const byName = new Map(stack.elements.map((e) => [e.name, e]));
+  const pushesTo = new Map<string, string[]>();
+  for (const c of stack.connections as ConnectionSpec[]) {
+    if (c.kind !== 'push' || !byName.has(c.from.name) || !byName.has(c.to.name)) continue;
+    pushesTo.set(c.from.name, [...(pushesTo.get(c.from.name) ?? []), c.to.name]);
+  }
+  const placed = new Set<string>();
+  const visiting = new Set<string>();
+  const order: StackSpec['elements'] = [];
+  const visit = (name: string) => {
+    if (placed.has(name) || visiting.has(name)) return; // push cycles are allowed; break them anywhere
+    visiting.add(name);
+    for (const next of pushesTo.get(name) ?? []) visit(next);
+    visiting.delete(name);
+    placed.add(name);
+    order.push(byName.get(name)!);
+  };
+  for (const element of stack.elements) visit(element.name);
+  return order;
+}
