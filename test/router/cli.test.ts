@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import test from 'ava';
+import { runCli } from '../../cli/index.js';
+import { startEtcd } from '../support/etcd.js';
+import { get, startBackend, until } from './backends.js';
+
+async function configFile(t: { teardown(fn: () => Promise<void>): void }, document: unknown): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'quarry-router-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'router.json');
+  await writeFile(path, typeof document === 'string' ? document : JSON.stringify(document));
+  return pathToFileURL(path).href;
+}
+
+async function cli(argv: string[]): Promise<{ code: number; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let err = '';
+  stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  const code = await runCli(argv, { stdout, stderr, cwd: process.cwd(), env: process.env });
+  return { code, stderr: err };
+}
+
+test('a config with a wrong key stops quarry router at once, naming the URL and the key', async (t) => {
+  const at = await configFile(t, { port: 'eighty' });
+  const { code, stderr } = await cli(['router', '--config', at]);
+  t.is(code, 1);
+  t.is(stderr, `config ${at}: key "port": must be an integer from 0 to 65535, got "eighty"\n`);
+});
+
+test('a config that cannot be read stops quarry router at once, naming the URL', async (t) => {
+  const { code, stderr } = await cli(['router', '--config', 'file:///nonexistent/router.json']);
+  t.is(code, 1);
+  t.is(stderr, 'config file:///nonexistent/router.json: cannot be read: no such file\n');
+});
+
+test('an unknown flag is a usage error', async (t) => {
+  const { code, stderr } = await cli(['router', '--conf', 'x']);
+  t.is(code, 2);
+  t.regex(stderr, /usage: quarry router \[--config URL\]/);
+});
+
+test('quarry router --config URL routes from etcd, answers /health, and stops on SIGTERM', async (t) => {
+  const etcd = await startEtcd();
+  const backend = await startBackend('cli');
+  t.teardown(async () => {
+    await backend.close();
+    await etcd.stop();
+  });
+  const at = await configFile(t, { port: 0, host: '127.0.0.1', etcd: [etcd.endpoint], admin: { port: 0 } });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'router', '--config', at], {
+    cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  await until(`the router says where it listens (stderr: ${err})`, () => /health and stats on/.test(out));
+  const match = /listening on http:\/\/127\.0\.0\.1:(\d+), health and stats on http:\/\/127\.0\.0\.1:(\d+)\/health/.exec(out);
+  t.truthy(match, out);
+  const [port, adminPort] = [Number(match![1]), Number(match![2])];
+
+  await etcd.client.put('/quarry/routes/cli.test/w1').value(backend.url);
+  await until('the route arrives', async () => (await get(port, 'cli.test')).status === 200);
+  t.is((await get(port, 'cli.test')).body, 'cli');
+  const health = await get(adminPort, 'localhost', '/health');
+  t.is(health.status, 200);
+  t.true(JSON.parse(health.body).ok);
+
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
+  t.regex(err, /SIGTERM: finishing requests in flight/);
+});
