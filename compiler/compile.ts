@@ -53,13 +53,14 @@ function check(tree: SourceTree, faults: FaultList, options: CompileOptions): St
   for (const node of q.nodes) {
     participants.set(node.name, { what: `node '${node.name}'`, ports: node.ports, broken: q.brokenPorts.get(node.name) ?? new Set() });
   }
+  const elementsByName = new Map(topology.elements.map((e) => [e.name, e]));
   for (const name of topology.elementAt.keys()) {
     if (participants.has(name)) {
       // Both a node and an element (reported): which one a connection means is unknowable.
       participants.set(name, { what: `'${name}'`, ports: {}, broken: 'all' });
       continue;
     }
-    const element = topology.elements.find((e) => e.name === name);
+    const element = elementsByName.get(name);
     const read = element && classes.get(element.class);
     participants.set(name, read?.spec
       ? { what: `element '${name}' (class ${read.spec.name})`, ports: read.spec.ports, broken: read.brokenPorts }

@@ -26,9 +26,20 @@ export function memoryTree(files: Record<string, string | Uint8Array>): SourceTr
     table.set(normalize(path), typeof content === 'string' ? encoder.encode(content) : content);
   }
   const sorted = [...table.keys()].sort();
+  /** The sorted paths under a folder: found by binary search, so each look-up is O(log n + k). */
   const under = (dir: string) => {
-    const prefix = dir === '' ? '' : `${dir}/`;
-    return sorted.filter((p) => p.startsWith(prefix));
+    if (dir === '') return sorted;
+    const prefix = `${dir}/`;
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]! < prefix) lo = mid + 1;
+      else hi = mid;
+    }
+    let end = lo;
+    while (end < sorted.length && sorted[end]!.startsWith(prefix)) end++;
+    return sorted.slice(lo, end);
   };
   return {
     readText: (path) => {

@@ -8,7 +8,15 @@ import type { DesiredUnit } from './model.js';
  */
 export function desiredUnits(stack: StackSpec): DesiredUnit[] {
   const units: DesiredUnit[] = [];
-  const wiring = (name: string) => stack.connections.filter((c) => c.from.name === name || c.to.name === name);
+  const touching = new Map<string, ConnectionSpec[]>();
+  for (const c of stack.connections) {
+    for (const name of new Set([c.from.name, c.to.name])) {
+      const list = touching.get(name) ?? [];
+      list.push(c);
+      touching.set(name, list);
+    }
+  }
+  const wiring = (name: string) => touching.get(name) ?? [];
 
   for (const node of stack.nodes.filter((n) => n.type === 'service')) {
     const image = node.image ?? buildTag(stack.name, node.name, node.buildDigest!);
@@ -61,9 +69,11 @@ export function buildTag(stack: string, name: string, digest: string): string {
 function consumersFirst(stack: StackSpec): StackSpec['elements'] {
   const byName = new Map(stack.elements.map((e) => [e.name, e]));
   const pushesTo = new Map<string, string[]>();
-  for (const c of stack.connections as ConnectionSpec[]) {
+  for (const c of stack.connections) {
     if (c.kind !== 'push' || !byName.has(c.from.name) || !byName.has(c.to.name)) continue;
-    pushesTo.set(c.from.name, [...(pushesTo.get(c.from.name) ?? []), c.to.name]);
+    const list = pushesTo.get(c.from.name) ?? [];
+    list.push(c.to.name);
+    pushesTo.set(c.from.name, list);
   }
   const placed = new Set<string>();
   const visiting = new Set<string>();
