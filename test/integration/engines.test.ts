@@ -3,6 +3,7 @@
 import test from 'ava';
 import { docker, removeContainer, TEST_LABEL } from '../support/docker.js';
 import { startEtcd } from '../support/etcd.js';
+import { httpGetWhenUp } from '../support/http.js';
 
 test('a container started from the local base image answers on a published port', async (t) => {
   const name = `quarry-smoke-${process.pid}`;
@@ -19,14 +20,7 @@ test('a container started from the local base image answers on a published port'
   const info = await container.inspect();
   const hostPort = info.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
   t.truthy(hostPort, 'the engine published the port');
-  let body = '';
-  for (let i = 0; i < 100 && !body; i++) {
-    try {
-      body = await (await fetch(`http://127.0.0.1:${hostPort}/`)).text();
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const { body } = await httpGetWhenUp(`http://127.0.0.1:${hostPort}/`);
   t.is(body, `hello from ${process.version}`);
 });
 
