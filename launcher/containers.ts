@@ -1,0 +1,132 @@
+import type Docker from 'dockerode';
+import { containerName, LABELS, networkName } from './labels.js';
+
+export type ContainerKind = 'service' | 'web' | 'worker' | 'element';
+
+/** One container of a stack, as quarry starts it. */
+export interface ContainerSpec {
+  stack: string;
+  name: string;
+  kind: ContainerKind;
+  /** The member number: the `<n>` of `<stack>.<name>.<n>`. */
+  n: number;
+  image: string;
+  env: Record<string, string>;
+  command?: string[];
+  /** The port the container listens on; published on 127.0.0.1 (a free host port) when set. */
+  port?: number;
+  memoryMb: number;
+  release?: string;
+  digest?: string;
+  /** Where the container's port is published; default 127.0.0.1 (loopback only). */
+  publishHost?: string;
+}
+
+export interface RunningContainer {
+  id: string;
+  name: string;
+  stack: string;
+  unit: string;
+  kind: ContainerKind;
+  n: number;
+  state: string;
+  digest?: string;
+  release?: string;
+  /** The container's address on its stack's network. */
+  ip?: string;
+  /** The host port its `port` is published on. */
+  hostPort?: number;
+}
+
+/** The stack's own bridge network, made when missing. Containers find each other by name on it. */
+export async function ensureNetwork(docker: Docker, stack: string): Promise<string> {
+  const name = networkName(stack);
+  const existing = await docker.listNetworks({ filters: { name: [name] } });
+  if (existing.some((n) => n.Name === name)) return name;
+  try {
+    await docker.createNetwork({ Name: name, Driver: 'bridge', Labels: { [LABELS.stack]: stack } });
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 409) throw err; // made meanwhile
+  }
+  return name;
+}
+
+/** Creates and starts one container; on its stack's network its unit's name resolves to it. */
+export async function startContainer(docker: Docker, spec: ContainerSpec): Promise<RunningContainer> {
+  const network = await ensureNetwork(docker, spec.stack);
+  const name = containerName(spec.stack, spec.name, spec.n);
+  const labels: Record<string, string> = {
+    [LABELS.stack]: spec.stack, [LABELS.name]: spec.name, [LABELS.kind]: spec.kind, [LABELS.slice]: name,
+  };
+  if (spec.release) labels[LABELS.release] = spec.release;
+  if (spec.digest) labels[LABELS.digest] = spec.digest;
+  const port = spec.port !== undefined ? `${spec.port}/tcp` : undefined;
+  const container = await docker.createContainer({
+    name,
+    Image: spec.image,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    ...(spec.command && { Cmd: spec.command }),
+    Labels: labels,
+    ...(port && { ExposedPorts: { [port]: {} } }),
+    HostConfig: {
+      Memory: spec.memoryMb * 1024 * 1024,
+      NetworkMode: network,
+      RestartPolicy: { Name: 'unless-stopped' },
+      ...(port && { PortBindings: { [port]: [{ HostIp: spec.publishHost ?? '127.0.0.1', HostPort: '' }] } }),
+    },
+    NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name, name] } } },
+  });
+  try {
+    await container.start();
+  } catch (err) {
+    await container.remove({ force: true }).catch(() => undefined);
+    throw err;
+  }
+  return describe(await container.inspect());
+}
+
+/** The containers of a stack (or of every stack), running or not. */
+export async function listContainers(docker: Docker, stack?: string, unit?: string): Promise<RunningContainer[]> {
+  const label = [stack ? `${LABELS.stack}=${stack}` : LABELS.stack, ...(unit ? [`${LABELS.name}=${unit}`] : [])];
+  const found = await docker.listContainers({ all: true, filters: { label } });
+  const out = await Promise.all(found.map(async (c) => describe(await docker.getContainer(c.Id).inspect())));
+  return out.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+}
+
+/** Stops (with a grace period for in-flight work) and removes a container; gone already is fine. */
+export async function removeContainer(docker: Docker, id: string, graceSeconds = 10): Promise<void> {
+  const container = docker.getContainer(id);
+  try {
+    await container.stop({ t: graceSeconds });
+  } catch (err) {
+    const code = (err as { statusCode?: number }).statusCode;
+    if (code !== 304 && code !== 404) throw err;
+  }
+  try {
+    await container.remove({ force: true });
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+  }
+}
+
+export function describe(info: Docker.ContainerInspectInfo): RunningContainer {
+  const labels = info.Config.Labels ?? {};
+  const networks = Object.values(info.NetworkSettings.Networks ?? {});
+  const ports = Object.values(info.NetworkSettings.Ports ?? {}).flatMap((b) => b ?? []);
+  const slice = labels[LABELS.slice] ?? info.Name.replace(/^\//, '');
+  const hostPort = ports[0]?.HostPort ? Number(ports[0].HostPort) : undefined;
+  const ip = networks.find((n) => n.IPAddress)?.IPAddress;
+  return {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    stack: labels[LABELS.stack] ?? '',
+    unit: labels[LABELS.name] ?? '',
+    kind: (labels[LABELS.kind] ?? 'worker') as ContainerKind,
+    n: Number(slice.split('.').pop()),
+    state: info.State.Restarting ? 'restarting' : info.State.Status,
+    ...(labels[LABELS.digest] && { digest: labels[LABELS.digest] }),
+    ...(labels[LABELS.release] && { release: labels[LABELS.release] }),
+    ...(ip && { ip }),
+    ...(hostPort !== undefined && { hostPort }),
+  };
+}

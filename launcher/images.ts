@@ -1,0 +1,92 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type Docker from 'dockerode';
+import { ImageBuildError } from './errors.js';
+
+export async function hasImage(docker: Docker, tag: string): Promise<boolean> {
+  try {
+    await docker.getImage(tag).inspect();
+    return true;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw err;
+  }
+}
+
+/** Every file under a folder, relative to it (the build context docker is sent). */
+function contextFiles(folder: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      if (name === '.git') continue;
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else out.push(relative(folder, path));
+    }
+  };
+  walk(folder);
+  return out;
+}
+
+export interface BuildOptions {
+  /** The folder with the Dockerfile: the build context. */
+  folder: string;
+  tag: string;
+  /** Each line of docker's output, as it comes (for the pusher's terminal). */
+  onLine?: (line: string) => void;
+  /** Rebuild even when the tag exists. Tags are content-addressed, so this is rarely wanted. */
+  force?: boolean;
+}
+
+/**
+ * Builds an image from a folder, unless an image with that tag is there already (tags are
+ * content digests, so an existing tag is the same build). Docker reports build failures
+ * inside its output stream, not as an HTTP error: they are caught here and thrown as
+ * ImageBuildError with the end of the output.
+ */
+export async function buildImage(docker: Docker, options: BuildOptions): Promise<'built' | 'cached'> {
+  if (!options.force && (await hasImage(docker, options.tag))) return 'cached';
+  const tail: string[] = [];
+  const keep = (line: string) => {
+    tail.push(line);
+    if (tail.length > 15) tail.shift();
+    options.onLine?.(line);
+  };
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await docker.buildImage({ context: options.folder, src: contextFiles(options.folder) }, { t: options.tag, rm: true, forcerm: true });
+  } catch (err) {
+    throw new ImageBuildError(options.tag, options.folder, (err as Error).message, []);
+  }
+  await new Promise<void>((resolve, reject) => {
+    let buffer = '';
+    let failed: string | undefined;
+    const handle = (raw: string) => {
+      if (!raw.trim()) return;
+      let message: { stream?: string; status?: string; error?: string; errorDetail?: { message?: string } };
+      try {
+        message = JSON.parse(raw);
+      } catch {
+        keep(raw);
+        return;
+      }
+      if (message.error !== undefined) failed = message.errorDetail?.message ?? message.error;
+      for (const line of (message.stream ?? message.status ?? '').split('\n')) if (line.trim()) keep(line.trimEnd());
+    };
+    stream.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let at: number;
+      while ((at = buffer.indexOf('\n')) >= 0) {
+        handle(buffer.slice(0, at));
+        buffer = buffer.slice(at + 1);
+      }
+    });
+    stream.on('error', (err: Error) => reject(new ImageBuildError(options.tag, options.folder, err.message, tail)));
+    stream.on('end', () => {
+      handle(buffer);
+      if (failed !== undefined) reject(new ImageBuildError(options.tag, options.folder, failed, tail));
+      else resolve();
+    });
+  });
+  return 'built';
+}

@@ -1,0 +1,8 @@
+export { LABELS, containerName, networkName } from './labels.js';
+export { ImageBuildError, UnhealthyError, EngineError } from './errors.js';
+export { buildImage, hasImage, type BuildOptions } from './images.js';
+export {
+  ensureNetwork, startContainer, listContainers, removeContainer,
+  type ContainerSpec, type RunningContainer, type ContainerKind,
+} from './containers.js';
+export { waitHealthy, lastOutput, type HealthCheck } from './health.js';

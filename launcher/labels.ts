@@ -1,0 +1,19 @@
+/** The docker labels by which quarry finds its containers again (DESIGN.md, docker conventions). */
+export const LABELS = {
+  stack: 'quarry.stack',
+  name: 'quarry.name',
+  kind: 'quarry.kind',
+  release: 'quarry.release',
+  slice: 'quarry.slice',
+  digest: 'quarry.digest',
+} as const;
+
+/** `<stack>.<name>.<n>`: the name of a container, and the slice it fills. */
+export function containerName(stack: string, name: string, n: number): string {
+  return `${stack}.${name}.${n}`;
+}
+
+/** One bridge network per stack (per server). */
+export function networkName(stack: string): string {
+  return `quarry-${stack}`;
+}
