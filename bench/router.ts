@@ -8,6 +8,9 @@
  * is not the bottleneck. A Node backend tops out near a Node proxy's own rate and would make
  * any proxy in front of it look as fast as nginx.
  *
+ * `nodeDirect` is no proxy at all: Node's own HTTP server answering like the backend. It is
+ * the ceiling of any proxy built on Node's HTTP server, printed so the ratio can be read.
+ *
  * The last line printed is JSON: {routerRps, nginxRps, routerP99Ms, nginxP99Ms, ratio, …}.
  * Every process listens on 127.0.0.1 only; traffic goes to 127.0.0.1 only.
  */
@@ -56,6 +59,17 @@ async function serveHttpProxy3(port: number, backend: string): Promise<void> {
       return;
     }
     proxy.web(req, res, { target });
+  });
+  server.keepAliveTimeout = 30_000;
+  server.listen(port, '127.0.0.1', () => process.stdout.write(`ready ${port}\n`));
+}
+
+/** Node's own HTTP server answering by itself: the ceiling of any proxy built on it. */
+async function serveNodeDirect(port: number): Promise<void> {
+  const body = `${BODY}\n`;
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': body.length });
+    res.end(body);
   });
   server.keepAliveTimeout = 30_000;
   server.listen(port, '127.0.0.1', () => process.stdout.write(`ready ${port}\n`));
@@ -253,6 +267,7 @@ async function main(): Promise<void> {
       { name: 'router', port: await startNode('router') },
       { name: 'nginx', port: nginxPort },
       { name: 'httpProxy3', port: await startNode('http-proxy-3') },
+      { name: 'nodeDirect', port: await startNode('node-direct') },
     ];
     if (env.BENCH_ONLY) {
       const only = new Set(env.BENCH_ONLY.split(','));
@@ -280,7 +295,9 @@ async function main(): Promise<void> {
     }
     const rps = (name: string) => summary[`${name}Rps`] as number | undefined;
     if (rps('router') !== undefined && rps('nginx')) summary.ratio = Math.round((rps('router')! / rps('nginx')!) * 1000) / 1000;
-    if (rps('httpProxy3') !== undefined && rps('nginx')) summary.httpProxy3Ratio = Math.round((rps('httpProxy3')! / rps('nginx')!) * 1000) / 1000;
+    for (const other of ['httpProxy3', 'nodeDirect']) {
+      if (rps(other) !== undefined && rps('nginx')) summary[`${other}Ratio`] = Math.round((rps(other)! / rps('nginx')!) * 1000) / 1000;
+    }
     Object.assign(summary, { connections: CONNECTIONS, threads: THREADS, durationS: DURATION_S, rounds: ROUNDS, backend: 'nginx return 200' });
     console.log(JSON.stringify(summary));
   } finally {
@@ -291,7 +308,8 @@ async function main(): Promise<void> {
 const serveAt = process.argv.indexOf('--serve');
 if (serveAt >= 0) {
   const [mode, port, backend] = process.argv.slice(serveAt + 1);
-  await (mode === 'router' ? serveRouter : serveHttpProxy3)(Number(port), backend!);
+  const serve = mode === 'router' ? serveRouter : mode === 'http-proxy-3' ? serveHttpProxy3 : serveNodeDirect;
+  await serve(Number(port), backend!);
 } else {
   await main();
 }

@@ -31,6 +31,17 @@ export async function startBackend(name: string): Promise<Backend> {
       });
       return;
     }
+    if (req.url === '/big') {
+      backend.served++;
+      res.end(Buffer.alloc(1 << 20, 'a'));
+      return;
+    }
+    if (req.url === '/stream') {
+      backend.served++;
+      res.write('one,');
+      setImmediate(() => { res.write('two,'); setImmediate(() => res.end('three')); });
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {

@@ -58,6 +58,20 @@ test('balances over every backend of a domain', async (t) => {
   t.deepEqual([...seen].sort(), ['rr1', 'rr2', 'rr3']);
 });
 
+test('large and streamed bodies are relayed whole', async (t) => {
+  const b = await backend('bodies');
+  await route('bodies.test', 'w1', b.url);
+  await routed('bodies.test');
+  const big = await get(router.port, 'bodies.test', '/big');
+  t.is(big.body.length, 1 << 20);
+  t.is(big.headers['content-length'], String(1 << 20));
+  const streamed = await get(router.port, 'bodies.test', '/stream');
+  t.is(streamed.body, 'one,two,three');
+  t.is(streamed.headers['transfer-encoding'], 'chunked');
+  const upload = 'u'.repeat(300_000);
+  t.is((await get(router.port, 'bodies.test', '/', undefined, 'PUT', upload)).body, `bodies got ${upload}`);
+});
+
 test('a *. route answers one label of subdomain, and an exact route wins over it', async (t) => {
   const [wild, exact] = [await backend('wild'), await backend('exact')];
   await route('*.apps.test', 'w1', wild.url);
