@@ -19,7 +19,7 @@ export function planCompaction(copy: Packer, min: number): CompactionPlan {
   for (const block of candidates) {
     if (emptied.size >= limit) break;
     emptied.add(block);
-    const slices = [...block.slices.values()].sort((a, b) => b.size - a.size);
+    const slices = [...block.slices].sort((a, b) => b.size - a.size);
     const done: Array<{ slice: SliceState; to: BlockState }> = [];
     for (const slice of slices) {
       const to = copy.find(slice, emptied);

@@ -58,7 +58,7 @@ export function drawGrid(blocks: readonly BlockState[], options: DrawOptions = {
   for (const block of blocks) {
     const tags = block.tags.length > 0 ? `  tags ${block.tags.join(',')}` : '';
     out.push(`${block.id.padEnd(idWidth)}  ${block.size} MB  used ${block.used}  free ${block.free}${tags}`);
-    const listed = [...block.slices.values()].filter((s) => options.stack === undefined || stackOf(s.id) === options.stack);
+    const listed = [...block.slices].filter((s) => options.stack === undefined || stackOf(s.id) === options.stack);
     if (listed.length > 0) out.push(`${' '.repeat(idWidth)}  ${listed.map((s) => `${s.id} ${s.size}`).join(', ')}`);
   }
   return out.join('\n') + '\n';
@@ -90,6 +90,6 @@ function fill(used: number, size: number, rows: number): number {
 
 function sum(block: BlockState, include: (id: string) => boolean): number {
   let n = 0;
-  for (const slice of block.slices.values()) if (include(slice.id)) n += slice.size;
+  for (const slice of block.slices) if (include(slice.id)) n += slice.size;
   return n;
 }

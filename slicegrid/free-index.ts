@@ -2,14 +2,16 @@
  * Blocks bucketed by free space, for best fit in a few word operations instead of a scan:
  * bucket `v` holds the blocks with exactly `v` MB free, and a tree of 32-bit bitmaps marks
  * the non-empty buckets, so "the smallest free space that is at least `size`" is a walk up
- * and down that tree (three or four levels for blocks up to a terabyte).
+ * and down that tree (three or four levels for blocks up to a terabyte). Within a bucket,
+ * entries are kept in `seq` order, so that among equals the oldest block wins whatever the
+ * history: placement depends only on the state, and a rehearsal gives the same answers as
+ * the real run.
  */
 
-/** What the index needs of an entry: its free space, and a slot the index owns. */
+/** What the index needs of an entry: its free space, and a unique, fixed order. */
 export interface FreeIndexed {
   free: number;
-  /** Position inside its bucket; only the index reads or writes it. */
-  bucketPos: number;
+  readonly seq: number;
 }
 
 export class FreeIndex<T extends FreeIndexed> {
@@ -30,8 +32,9 @@ export class FreeIndex<T extends FreeIndexed> {
       bucket = [];
       this.buckets[v] = bucket;
     }
-    entry.bucketPos = bucket.length;
-    bucket.push(entry);
+    const at = position(bucket, entry.seq);
+    if (at === bucket.length) bucket.push(entry);
+    else bucket.splice(at, 0, entry);
     if (bucket.length === 1) this.mark(v);
     this.count++;
   }
@@ -39,15 +42,10 @@ export class FreeIndex<T extends FreeIndexed> {
   delete(entry: T): void {
     const v = entry.free;
     const bucket = this.buckets[v];
-    if (bucket === undefined || bucket[entry.bucketPos] !== entry) {
-      throw new Error(`free index: entry not in bucket ${v}`);
-    }
-    const last = bucket.pop()!;
-    if (last !== entry) {
-      bucket[entry.bucketPos] = last;
-      last.bucketPos = entry.bucketPos;
-    }
-    entry.bucketPos = -1;
+    const at = bucket === undefined ? -1 : position(bucket, entry.seq);
+    if (bucket === undefined || bucket[at] !== entry) throw new Error(`free index: entry not in bucket ${v}`);
+    if (at === bucket.length - 1) bucket.pop();
+    else bucket.splice(at, 1);
     if (bucket.length === 0) this.unmark(v);
     this.count--;
   }
@@ -61,7 +59,7 @@ export class FreeIndex<T extends FreeIndexed> {
 
   /**
    * The entry with the least free space that is at least `atLeast` and that `accept` takes
-   * (any, without `accept`). Within one amount of free space the order is unspecified.
+   * (any, without `accept`); among equals, the lowest `seq`.
    */
   bestFit(atLeast: number, accept?: (entry: T) => boolean): T | undefined {
     let v = this.next(atLeast);
@@ -130,6 +128,8 @@ export class FreeIndex<T extends FreeIndexed> {
     let capacity = Math.max(1024, this.capacity);
     while (capacity < atLeast) capacity *= 2;
     this.capacity = capacity;
+    // Filled, not sparse: a sparse array would fall back to slow dictionary elements.
+    while (this.buckets.length < capacity) this.buckets.push(undefined);
     this.levels = [];
     let n = capacity;
     do {
@@ -140,6 +140,19 @@ export class FreeIndex<T extends FreeIndexed> {
       if ((this.buckets[v]?.length ?? 0) > 0) this.mark(v);
     }
   }
+}
+
+/** Where `seq` is or would go in a bucket sorted by seq. */
+function position(bucket: readonly FreeIndexed[], seq: number): number {
+  let lo = 0;
+  let hi = bucket.length;
+  if (hi > 0 && bucket[hi - 1]!.seq < seq) return hi;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (bucket[mid]!.seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function lowestBit(word: number): number {

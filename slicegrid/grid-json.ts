@@ -24,10 +24,11 @@ export function packerFromJSON(value: unknown, source: string): Packer {
       for (const rawSlice of raw.slices) {
         const slice = normalizeSlice(rawSlice);
         if (packer.slice(slice.id) !== undefined) fail(`slice "${slice.id}" is on two blocks`);
+        packer.register(slice);
         if (!packer.fits(slice, block)) {
           fail(`slice "${slice.id}" (${slice.size} MB, tags [${slice.tags.join(', ')}]) does not fit on block "${block.id}"`);
         }
-        packer.place({ ...slice, block: undefined }, block);
+        packer.place(slice, block);
       }
     }
   } catch (error) {

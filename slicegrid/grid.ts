@@ -116,10 +116,14 @@ export class SliceGrid extends EventEmitter {
   async remove(id: string): Promise<SliceInfo> {
     return this.change(async (undo) => {
       const slice = this.packer.slice(id);
-      if (slice === undefined) throw new UnknownSliceError(id);
+      if (slice?.block === undefined) throw new UnknownSliceError(id);
       const block = slice.block!;
       await this.unplaceAnnounced(slice);
-      undo.push(() => this.placeAnnounced(slice, block));
+      this.packer.unregister(slice);
+      undo.push(() => {
+        this.packer.register(slice);
+        return this.placeAnnounced(slice, block);
+      });
       const info = sliceInfo(slice, block.id);
       await this.shrink(block);
       return info;
@@ -133,7 +137,7 @@ export class SliceGrid extends EventEmitter {
   async move(id: string, to: string): Promise<SliceInfo> {
     return this.change(async (undo) => {
       const slice = this.packer.slice(id);
-      if (slice === undefined) throw new UnknownSliceError(id);
+      if (slice?.block === undefined) throw new UnknownSliceError(id);
       const target = this.packer.block(to);
       if (target === undefined) throw new UnknownBlockError(to);
       const from = slice.block!;
@@ -176,7 +180,7 @@ export class SliceGrid extends EventEmitter {
           `the grid has ${this.packer.blockCount} block(s) and its min is ${this.min}: add a block before removing "${id}"`,
         );
       }
-      const slices = [...block.slices.values()].sort(largestFirst);
+      const slices = [...block.slices].sort(largestFirst);
       const avoid = new Set([block]);
       if (!this.canAlwaysGrow(slices)) this.rehearse(slices, avoid);
       for (const slice of slices) {
@@ -222,7 +226,7 @@ export class SliceGrid extends EventEmitter {
 
   slice(id: string): SliceInfo | undefined {
     const slice = this.packer.slice(id);
-    return slice === undefined ? undefined : sliceInfo(slice, slice.block!.id);
+    return slice?.block === undefined ? undefined : sliceInfo(slice, slice.block.id);
   }
 
   toJSON(): SliceGridJSON {
@@ -285,23 +289,36 @@ export class SliceGrid extends EventEmitter {
     return true;
   }
 
-  private async placeAll(slices: NormalSlice[], undo: UndoLog): Promise<SliceState[]> {
-    const ids = new Set<string>();
-    for (const s of slices) {
-      const there = this.packer.slice(s.id);
-      if (there !== undefined) {
-        throw new DuplicateIdError(`slice "${s.id}" is already in the grid, on block "${there.block!.id}": remove it first or use another id`);
+  private async placeAll(states: SliceState[], undo: UndoLog): Promise<SliceState[]> {
+    // Claim every id first (a duplicate fails the call before anything happens); given
+    // back last when the call fails, once every slice is off its block again.
+    const registered: SliceState[] = [];
+    const unregister = (): void => {
+      for (const s of registered) if (s.block === undefined) this.packer.unregister(s);
+    };
+    try {
+      for (const s of states) {
+        this.packer.register(s);
+        registered.push(s);
       }
-      if (ids.has(s.id)) throw new DuplicateIdError(`slice "${s.id}" is twice in the batch`);
-      ids.add(s.id);
+    } catch (error) {
+      unregister();
+      throw error;
     }
-    const states: SliceState[] = slices.map((s) => ({ ...s, block: undefined }));
+    undo.push(unregister);
     // Largest first packs tighter; the sort is stable, so equal sizes keep the caller's order.
     const order = states.length > 1 ? [...states].sort(largestFirst) : states;
     if (!this.canAlwaysGrow(order)) this.rehearse(order);
     const announce = this.listenerCount('added') > 0;
+    // Undo steps: one per run of placements between two creates, so that rolling back
+    // (newest first) empties each created block before it is destroyed.
+    let run: SliceState[] | undefined;
     for (const slice of order) {
-      const block = this.packer.find(slice) ?? (await this.grow(slice, undo));
+      let block = this.packer.find(slice);
+      if (block === undefined) {
+        block = await this.grow(slice, undo);
+        run = undefined;
+      }
       this.packer.place(slice, block);
       if (announce) {
         try {
@@ -311,7 +328,11 @@ export class SliceGrid extends EventEmitter {
           throw error;
         }
       }
-      undo.push(() => this.unplaceAnnounced(slice));
+      if (run === undefined) {
+        const mine: SliceState[] = (run = []);
+        undo.push(() => this.unplaceAll(mine));
+      }
+      run.push(slice);
     }
     return states;
   }
@@ -386,9 +407,9 @@ export class SliceGrid extends EventEmitter {
     this.checkGrowth(slice);
     const request: CreateRequest = {
       size: this.blockSize!,
-      tags: [...slice.tags],
+      tags: slice.tags,
       reason: 'full',
-      slice: { id: slice.id, size: slice.size, tags: [...slice.tags], group: slice.group },
+      slice: { id: slice.id, size: slice.size, tags: slice.tags, group: slice.group },
     };
     const block = await this.createBlock(request, undo);
     if (!this.packer.fits(slice, block)) {
@@ -431,7 +452,7 @@ export class SliceGrid extends EventEmitter {
     const block = this.packer.addBlock(normal);
     undo.push(async () => {
       // A block that still holds slices (their undo failed) exists for real: keep it.
-      if (block.slices.size > 0 || this.packer.block(block.id) !== block) return;
+      if (block.slices.length > 0 || this.packer.block(block.id) !== block) return;
       await this.removeAnnounced(block);
     });
     return block;
@@ -439,7 +460,7 @@ export class SliceGrid extends EventEmitter {
 
   /** With autosize, destroys a block the call just emptied, unless that would go below `min`. */
   private async shrink(block: BlockState): Promise<void> {
-    if (!this.autosize || block.slices.size > 0 || this.packer.block(block.id) !== block) return;
+    if (!this.autosize || block.slices.length > 0 || this.packer.block(block.id) !== block) return;
     if (this.packer.blockCount <= this.min || this.listenerCount('destroy') === 0) return;
     await this.removeAnnounced(block);
   }
@@ -484,6 +505,19 @@ export class SliceGrid extends EventEmitter {
       this.packer.unplace(slice);
       throw error;
     }
+  }
+
+  /** Takes slices off, newest first, each `removed`; a refusal keeps that slice and the rest go on. */
+  private async unplaceAll(slices: readonly SliceState[]): Promise<void> {
+    const failures: unknown[] = [];
+    for (let i = slices.length - 1; i >= 0; i--) {
+      try {
+        await this.unplaceAnnounced(slices[i]!);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+    if (failures.length > 0) throw new AggregateError(failures);
   }
 
   private async unplaceAnnounced(slice: SliceState): Promise<void> {

@@ -9,18 +9,19 @@ export interface BlockState extends FreeIndexed {
   readonly tags: readonly string[];
   used: number;
   free: number;
-  bucketPos: number;
-  /** In placement order. */
-  readonly slices: Map<string, SliceState>;
+  /** Unordered (removal swaps the last one in); each slice knows its `pos` here. */
+  readonly slices: SliceState[];
   /** How many slices of each group the block holds. */
   readonly groups: Map<string, number>;
   readonly partition: Partition;
-  /** When it joined the grid: blocks are listed in this order. */
+  /** When it joined the grid: blocks are listed in this order, and the oldest wins a tie. */
   readonly seq: number;
 }
 
 export interface SliceState extends NormalSlice {
   block: BlockState | undefined;
+  /** Index in its block's `slices`. */
+  pos: number;
 }
 
 /** The blocks that share one set of tags. */
@@ -40,6 +41,9 @@ export class Packer {
   /** For each slice tag key, the partitions it may use, least specialised first. */
   private eligible = new Map<string, Partition[]>();
   private nextSeq = 0;
+  /** The last lookup in `eligible`: nearly every slice has the same tags as the one before. */
+  private lastTagKey: string | undefined;
+  private lastEligible: Partition[] = [];
 
   get blockCount(): number {
     return this.blockMap.size;
@@ -53,6 +57,7 @@ export class Packer {
     return this.blockMap.get(id);
   }
 
+  /** A slice by id: placed, or registered by a call still placing it. */
   slice(id: string): SliceState | undefined {
     return this.sliceMap.get(id);
   }
@@ -72,6 +77,7 @@ export class Packer {
       partition = { tags: new Set(spec.tags), index: new FreeIndex() };
       this.partitions.set(spec.tagKey, partition);
       this.eligible = new Map();
+      this.lastTagKey = undefined;
     }
     const block: BlockState = {
       id: spec.id,
@@ -79,8 +85,7 @@ export class Packer {
       tags: spec.tags,
       used: 0,
       free: spec.size,
-      bucketPos: -1,
-      slices: new Map(),
+      slices: [],
       groups: new Map(),
       partition,
       seq: this.nextSeq++,
@@ -92,7 +97,7 @@ export class Packer {
 
   /** Puts back an empty block that removeBlock took out (a destroy that was refused). */
   reinsert(block: BlockState): void {
-    if (block.slices.size > 0 || this.blockMap.has(block.id)) throw new Error(`packer: cannot reinsert block ${block.id}`);
+    if (block.slices.length > 0 || this.blockMap.has(block.id)) throw new Error(`packer: cannot reinsert block ${block.id}`);
     block.partition.index.insert(block);
     this.blockMap.set(block.id, block);
     // Back in its old place in the listing, so that a refused destroy leaves no trace.
@@ -103,7 +108,7 @@ export class Packer {
 
   /** Takes an empty block out. */
   removeBlock(block: BlockState): void {
-    if (block.slices.size > 0) throw new Error(`packer: block ${block.id} still holds slices`);
+    if (block.slices.length > 0) throw new Error(`packer: block ${block.id} still holds slices`);
     block.partition.index.delete(block);
     this.blockMap.delete(block.id);
   }
@@ -132,31 +137,50 @@ export class Packer {
     return search(partitions, slice.size, avoid === undefined ? undefined : (b) => !avoid.has(b));
   }
 
+  /** Claims the slice's id; a slice is registered before it is placed and after it leaves. */
+  register(slice: SliceState): void {
+    const there = this.sliceMap.get(slice.id);
+    if (there !== undefined) {
+      const where = there.block === undefined ? 'being placed' : `on block "${there.block.id}"`;
+      throw new DuplicateIdError(`slice "${slice.id}" is in the grid already (${where}): remove it first or use another id`);
+    }
+    this.sliceMap.set(slice.id, slice);
+  }
+
+  unregister(slice: SliceState): void {
+    if (slice.block !== undefined) throw new Error(`packer: slice ${slice.id} is still placed`);
+    if (this.sliceMap.get(slice.id) === slice) this.sliceMap.delete(slice.id);
+  }
+
+  /** Puts a registered slice on a block; the caller has checked that it fits. */
   place(slice: SliceState, block: BlockState): void {
-    if (this.sliceMap.has(slice.id)) throw new DuplicateIdError(`the grid already has a slice "${slice.id}"`);
-    if (!this.fits(slice, block)) throw new Error(`packer: slice ${slice.id} does not fit on block ${block.id}`);
+    if (block.free < slice.size || slice.block !== undefined) throw new Error(`packer: slice ${slice.id} cannot go on block ${block.id}`);
     block.partition.index.update(block, block.free - slice.size);
     block.used += slice.size;
-    block.slices.set(slice.id, slice);
+    slice.pos = block.slices.length;
+    block.slices.push(slice);
     if (slice.group !== null) block.groups.set(slice.group, (block.groups.get(slice.group) ?? 0) + 1);
     slice.block = block;
-    this.sliceMap.set(slice.id, slice);
   }
 
   /** Takes a placed slice off its block; returns the block. */
   unplace(slice: SliceState): BlockState {
     const block = slice.block;
-    if (block === undefined || this.sliceMap.get(slice.id) !== slice) throw new Error(`packer: slice ${slice.id} is not placed`);
+    if (block === undefined) throw new Error(`packer: slice ${slice.id} is not placed`);
     block.partition.index.update(block, block.free + slice.size);
     block.used -= slice.size;
-    block.slices.delete(slice.id);
+    const last = block.slices.pop()!;
+    if (last !== slice) {
+      block.slices[slice.pos] = last;
+      last.pos = slice.pos;
+    }
+    slice.pos = -1;
     if (slice.group !== null) {
       const n = block.groups.get(slice.group)! - 1;
       if (n === 0) block.groups.delete(slice.group);
       else block.groups.set(slice.group, n);
     }
     slice.block = undefined;
-    this.sliceMap.delete(slice.id);
     return block;
   }
 
@@ -171,6 +195,7 @@ export class Packer {
   }
 
   private partitionsFor(tagKey: string, tags: readonly string[]): Partition[] {
+    if (tagKey === this.lastTagKey) return this.lastEligible;
     let list = this.eligible.get(tagKey);
     if (list === undefined) {
       list = [...this.partitions.entries()]
@@ -179,6 +204,8 @@ export class Packer {
         .map(([, p]) => p);
       this.eligible.set(tagKey, list);
     }
+    this.lastTagKey = tagKey;
+    this.lastEligible = list;
     return list;
   }
 }
@@ -208,16 +235,16 @@ export function blockInfo(block: BlockState): BlockInfo {
     size: block.size,
     used: block.used,
     free: block.free,
-    tags: [...block.tags],
+    tags: block.tags,
     slices: sortedSlices(block).map((s) => s.id),
   };
 }
 
 /** A block's slices by id: a listing that does not depend on the order things happened in. */
 export function sortedSlices(block: BlockState): SliceState[] {
-  return [...block.slices.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return [...block.slices].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 export function sliceInfo(slice: NormalSlice, block: string): SliceInfo {
-  return { id: slice.id, size: slice.size, tags: [...slice.tags], group: slice.group, block };
+  return { id: slice.id, size: slice.size, tags: slice.tags, group: slice.group, block };
 }

@@ -28,7 +28,7 @@ export interface BlockSpec {
 export interface SliceInfo {
   id: string;
   size: number;
-  tags: string[];
+  tags: readonly string[];
   group: string | null;
   /** The id of the block it is on. */
   block: string;
@@ -40,7 +40,7 @@ export interface BlockInfo {
   size: number;
   used: number;
   free: number;
-  tags: string[];
+  tags: readonly string[];
   /** Slice ids, sorted. */
   slices: string[];
 }
@@ -50,7 +50,7 @@ export interface CreateRequest {
   /** MB: the grid's `blockSize`. */
   size: number;
   /** Tags the new block must have: those of the slice that found no room. */
-  tags: string[];
+  tags: readonly string[];
   /** `full`: a slice found no room; `min`: the grid has fewer blocks than `min`. */
   reason: 'full' | 'min';
   /** The slice that found no room (reason `full`); it is not in the grid yet. */

@@ -1,11 +1,12 @@
 import { InvalidSliceGridArgumentError } from './errors.js';
 import { groupOf } from './slice-id.js';
+import type { SliceState } from './packer.js';
 import type { BlockSpec, SliceRequest } from './types.js';
 
 export interface NormalSlice {
   id: string;
   size: number;
-  tags: string[];
+  tags: readonly string[];
   /** The sorted tags joined: slices with equal keys can go on the same blocks. */
   tagKey: string;
   group: string | null;
@@ -14,11 +15,12 @@ export interface NormalSlice {
 export interface NormalBlock {
   id: string;
   size: number;
-  tags: string[];
+  tags: readonly string[];
   tagKey: string;
 }
 
-export function normalizeSlice(request: SliceRequest): NormalSlice {
+/** A checked slice, not yet placed. */
+export function normalizeSlice(request: SliceRequest): SliceState {
   if (request === null || typeof request !== 'object') {
     throw new InvalidSliceGridArgumentError(`a slice must be an object { id, size, tags? }, not ${String(request)}`);
   }
@@ -30,7 +32,7 @@ export function normalizeSlice(request: SliceRequest): NormalSlice {
   else if (request.group === null) group = null;
   else if (typeof request.group === 'string' && request.group !== '') group = request.group;
   else throw new InvalidSliceGridArgumentError(`slice "${id}": group must be a non-empty string or null`);
-  return { id, size, tags, tagKey: tags.join('\n'), group };
+  return { id, size, tags, tagKey: tags.length === 0 ? '' : tags.join('\n'), group, block: undefined, pos: -1 };
 }
 
 export function normalizeBlock(spec: BlockSpec, what = 'block'): NormalBlock {
@@ -58,13 +60,16 @@ function checkId(id: unknown, what: string): string {
   return id;
 }
 
-function checkTags(tags: unknown, what: string): string[] {
-  if (tags === undefined) return [];
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
+function checkTags(tags: unknown, what: string): readonly string[] {
+  if (tags === undefined || (Array.isArray(tags) && tags.length === 0)) return NO_TAGS;
   if (!Array.isArray(tags)) throw new InvalidSliceGridArgumentError(`${what}: tags must be a list of names`);
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag === '' || /[\s,]/.test(tag)) {
       throw new InvalidSliceGridArgumentError(`${what}: a tag must be a name without spaces or commas, not ${JSON.stringify(tag)}`);
     }
   }
-  return [...new Set(tags as string[])].sort();
+  // Frozen: the grid hands the same array out in every SliceInfo and BlockInfo.
+  return Object.freeze([...new Set(tags as string[])].sort());
 }
