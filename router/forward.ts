@@ -139,8 +139,7 @@ class Exchange {
 
   /**
    * A small body of known length is gathered and sent with the head in one write: one
-   * syscall and one packet per response instead of two or three, a third more requests per
-   * second for the typical small API answer.
+   * syscall and one packet per response instead of two or three.
    */
   private relaySmall(pres: IncomingMessage, res: ServerResponse): void {
     let first: Buffer | undefined;
