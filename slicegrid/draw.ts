@@ -1,4 +1,4 @@
-import type { BlockState } from './packer.js';
+import { sortedSlices, type BlockState } from './packer.js';
 import { stackOf } from './slice-id.js';
 
 export interface DrawOptions {
@@ -58,7 +58,7 @@ export function drawGrid(blocks: readonly BlockState[], options: DrawOptions = {
   for (const block of blocks) {
     const tags = block.tags.length > 0 ? `  tags ${block.tags.join(',')}` : '';
     out.push(`${block.id.padEnd(idWidth)}  ${block.size} MB  used ${block.used}  free ${block.free}${tags}`);
-    const listed = [...block.slices].filter((s) => options.stack === undefined || stackOf(s.id) === options.stack);
+    const listed = sortedSlices(block).filter((s) => options.stack === undefined || stackOf(s.id) === options.stack);
     if (listed.length > 0) out.push(`${' '.repeat(idWidth)}  ${listed.map((s) => `${s.id} ${s.size}`).join(', ')}`);
   }
   return out.join('\n') + '\n';

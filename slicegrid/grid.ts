@@ -125,7 +125,7 @@ export class SliceGrid extends EventEmitter {
         return this.placeAnnounced(slice, block);
       });
       const info = sliceInfo(slice, block.id);
-      await this.shrink(block);
+      await this.destroyIfEmptied(block);
       return info;
     });
   }
@@ -150,7 +150,7 @@ export class SliceGrid extends EventEmitter {
         throw new SliceGridFullError(`block "${to}" has ${target.free} MB free and slice "${id}" needs ${slice.size} MB`);
       }
       await this.relocate(slice, target, undo);
-      await this.shrink(from);
+      await this.destroyIfEmptied(from);
       return sliceInfo(slice, to);
     });
   }
@@ -200,6 +200,34 @@ export class SliceGrid extends EventEmitter {
     return this.queue.run(async () => {
       await this.load();
       return planCompaction(packerFromJSON(this.packer.toJSON(), 'the grid'), this.min);
+    });
+  }
+
+  /**
+   * With autosize, destroys the empty blocks above `min` (oldest kept): those a compaction
+   * plan left empty, or ones that emptied while the grid was at `min`. Resolves with them.
+   */
+  async shrink(): Promise<BlockInfo[]> {
+    return this.change(async () => {
+      const destroyed: BlockInfo[] = [];
+      if (!this.autosize || this.listenerCount('destroy') === 0) return destroyed;
+      const empty = [...this.packer.blocks()].filter((b) => b.slices.length === 0).reverse();
+      for (const block of empty) {
+        if (this.packer.blockCount <= this.min) break;
+        // A destroy cannot be undone: one refused stops here, and those before it stand.
+        try {
+          await this.removeAnnounced(block);
+        } catch (error) {
+          if (destroyed.length === 0) throw error;
+          throw new SliceGridHandlerError(
+            'destroy',
+            `${messageOf(error).replace(/; the grid is as it was$/, '')}; blocks ${destroyed.map((b) => `"${b.id}"`).join(', ')} were destroyed before it`,
+            error,
+          );
+        }
+        destroyed.push(blockInfo(block));
+      }
+      return destroyed;
     });
   }
 
@@ -459,7 +487,7 @@ export class SliceGrid extends EventEmitter {
   }
 
   /** With autosize, destroys a block the call just emptied, unless that would go below `min`. */
-  private async shrink(block: BlockState): Promise<void> {
+  private async destroyIfEmptied(block: BlockState): Promise<void> {
     if (!this.autosize || block.slices.length > 0 || this.packer.block(block.id) !== block) return;
     if (this.packer.blockCount <= this.min || this.listenerCount('destroy') === 0) return;
     await this.removeAnnounced(block);

@@ -62,8 +62,11 @@ export interface CreateRequest {
  * caused the event waits for it. A handler that throws or rejects fails the call.
  */
 export interface SliceGridEvents {
-  /** The grid needs a new server: make it and return its details. */
-  create: (request: CreateRequest) => BlockSpec | Promise<BlockSpec>;
+  /**
+   * The grid needs a new server: make it and return its details. Listeners are asked in
+   * turn until one returns a block; one that returns undefined passes.
+   */
+  create: (request: CreateRequest) => BlockSpec | undefined | Promise<BlockSpec | undefined>;
   /** A block is empty and the grid shrinks: destroy the server. */
   destroy: (block: BlockInfo) => unknown;
   /** A slice was placed on a block: start its container. */

@@ -17,6 +17,11 @@ export class Cloud {
   /** Size of the servers it makes; undefined: what was asked. */
   serverSize: number | undefined;
 
+  /** Forget every refusal not yet used. */
+  clearRefusals(): void {
+    this.refusals.clear();
+  }
+
   /** Refuse the `nth` next call of this kind (1 = the very next one). */
   refuse(call: CloudCall, nth = 1): void {
     this.refusals.set(call, nth);
