@@ -1,0 +1,24 @@
+/**
+ * The first frame of every message says what it is (one ASCII letter). Push connections are
+ * DEALER (producer) to ROUTER (consumer); query connections too. The ROUTER side sees the
+ * peer's routing id before these frames.
+ *
+ *   producer → consumer   B seq body     a batch: body is a JSON array of logs
+ *   producer → consumer   (empty)        ZeroMQ's probe on connect (probeRouter)
+ *   consumer → producer   H incarnation  hello, the answer to a probe
+ *   consumer → producer   A seq          the batch is handled and acknowledged
+ *   asker → answerer      Q id body      a query: body is JSON
+ *   answerer → asker      R id body      its answer (JSON)
+ *   answerer → asker      E id message   its handler failed
+ */
+export const BATCH = 0x42; // B
+export const ACK = 0x41; // A
+export const HELLO = 0x48; // H
+export const QUERY = 0x51; // Q
+export const REPLY = 0x52; // R
+export const FAILURE = 0x45; // E
+
+/** The kind letter of a message's first frame, or 0 for an empty frame (a probe). */
+export function kindOf(frame: Buffer | undefined): number {
+  return frame === undefined || frame.length === 0 ? 0 : (frame[0] as number);
+}

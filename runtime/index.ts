@@ -1,0 +1,34 @@
+/**
+ * quarry's element runtime: what element code imports (`quarry/runtime`), and what runners use
+ * to start elements and read their counters. See docs/runtime.md.
+ */
+export { element, type AskOptions, type Context, type ElementDefinition, type Merge } from './definition.js';
+export type { Json, Log } from './log.js';
+export { ElementRuntime, startElement, type StartOptions } from './runtime.js';
+export { loadElement, codeFileOf, CODE_FILES } from './load.js';
+export {
+  DEFAULT_TUNING,
+  parseWiring,
+  readWiring,
+  type InPortWiring,
+  type Member,
+  type OutPortWiring,
+  type PortKind,
+  type PortTuning,
+  type PortWiring,
+  type Target,
+  type Wiring,
+} from './wiring.js';
+export { ManualPeerSource, type PeerChange, type PeerSource } from './peers.js';
+export { askControl, readStats, sendPeers, type ControlRequest } from './control.js';
+export type { ElementStats, LatencyStats, PortStats } from './counters.js';
+export { mergeAnswers } from './merge.js';
+export {
+  ElementCodeError,
+  ElementStoppedError,
+  NoPeersError,
+  PortError,
+  QueryFailedError,
+  QueryTimeoutError,
+  WiringError,
+} from './errors.js';
