@@ -275,8 +275,8 @@ export class SliceGrid extends EventEmitter {
   private async change<T>(body: (undo: UndoLog) => Promise<T>, writes = true): Promise<T> {
     let durable: Promise<void> | undefined;
     const result = await this.queue.run(async () => {
-      await this.load();
-      const grew = await this.fillToMin();
+      if (!this.loaded) await this.load();
+      const grew = this.needsFill() && (await this.fillToMin());
       const undo = new UndoLog();
       try {
         const value = await body(undo);
@@ -303,9 +303,12 @@ export class SliceGrid extends EventEmitter {
     this.loaded = true;
   }
 
+  private needsFill(): boolean {
+    return this.autosize && this.packer.blockCount < this.min && this.listenerCount('create') > 0;
+  }
+
   /** With autosize, creates blocks up to `min`; all or none. Returns whether it created any. */
   private async fillToMin(): Promise<boolean> {
-    if (!this.autosize || this.packer.blockCount >= this.min || this.listenerCount('create') === 0) return false;
     const undo = new UndoLog();
     try {
       while (this.packer.blockCount < this.min) {

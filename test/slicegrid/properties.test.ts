@@ -151,16 +151,17 @@ async function run(t: ExecutionContext, seed: number, steps: number, file?: stri
   t.pass();
 }
 
+const SEEDS = 12;
 for (let group = 0; group < 4; group++) {
-  test(`random sequences keep every invariant (seeds ${group * 25}-${group * 25 + 24})`, async (t) => {
-    for (let seed = group * 25; seed < group * 25 + 25; seed++) await run(t, seed, 150);
+  test(`random sequences keep every invariant (seeds ${group * SEEDS}-${group * SEEDS + SEEDS - 1})`, async (t) => {
+    for (let seed = group * SEEDS; seed < (group + 1) * SEEDS; seed++) await run(t, seed, 150);
   });
 }
 
 test('random sequences with a file reload to the same grid after every call', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'slicegrid-prop-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  for (let seed = 1000; seed < 1004; seed++) await run(t, seed, 60, join(dir, `grid-${seed}.json`));
+  for (let seed = 1000; seed < 1003; seed++) await run(t, seed, 60, join(dir, `grid-${seed}.json`));
 });
 
 test.after.always(() => {
