@@ -120,9 +120,14 @@ export class SliceGrid extends EventEmitter {
       const block = slice.block!;
       await this.unplaceAnnounced(slice);
       this.packer.unregister(slice);
-      undo.push(() => {
+      undo.push(async () => {
         this.packer.register(slice);
-        return this.placeAnnounced(slice, block);
+        try {
+          await this.placeAnnounced(slice, block);
+        } catch (error) {
+          this.packer.unregister(slice);
+          throw error;
+        }
       });
       const info = sliceInfo(slice, block.id);
       await this.destroyIfEmptied(block);
