@@ -1,0 +1,40 @@
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * Where HQ keeps its state: `QUARRY_HOME`, else `/home/quarry` when running as root (a
+ * server), else `~/.quarry` (a developer's machine).
+ */
+export function quarryHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.QUARRY_HOME) return resolve(env.QUARRY_HOME);
+  if (process.getuid?.() === 0) return '/home/quarry';
+  return join(homedir(), '.quarry');
+}
+
+/** The paths of HQ's state under one home. Only this module spells them out. */
+export class HomeLayout {
+  constructor(readonly root: string) {}
+
+  get keysDir(): string { return join(this.root, 'keys'); }
+  get authorizedKeys(): string { return join(this.keysDir, 'authorized_keys'); }
+  get hostKey(): string { return join(this.root, 'ssh_host_ed25519_key'); }
+  get stacksDir(): string { return join(this.root, 'stacks'); }
+  /** Sockets and other things that only matter while HQ runs. */
+  get runDir(): string { return join(this.root, 'run'); }
+  /** The program every stack's pre-receive hook runs (one copy, shared by all repos). */
+  get hookProgram(): string { return join(this.root, 'hooks', 'pre-receive.cjs'); }
+
+  stackDir(stack: string): string { return join(this.stacksDir, stack); }
+  repo(stack: string): string { return join(this.stackDir(stack), 'repo.git'); }
+  /** The code of the last accepted push: a symbolic link to one of `srcVersions`. */
+  src(stack: string): string { return join(this.stackDir(stack), 'src'); }
+  /** Checked-out pushes: the one `src` points at, and pushes being checked. */
+  srcVersions(stack: string): string { return join(this.stackDir(stack), '.src'); }
+
+  /** Makes a folder of the home (and its parents), private to HQ's user. */
+  ensure(dir: string): string {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+}

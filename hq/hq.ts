@@ -1,0 +1,67 @@
+import Docker from 'dockerode';
+import { HomeLayout } from './home.js';
+import { loadHostKey } from './host-key.js';
+import { HookServer } from './hook-server.js';
+import { receivePush, printPlan, type OnRelease } from './release.js';
+import { installHookProgram } from './repo.js';
+import { GitSshServer } from './ssh-server.js';
+
+export interface HqOptions {
+  /** The state folder (see `quarryHome()`). */
+  home: string;
+  /** The SSH port git pushes to; 0 picks a free one. */
+  sshPort: number;
+  /** The address to listen on, e.g. `0.0.0.0` or `127.0.0.1`. */
+  host: string;
+  /** The docker engine images are built on; default: the local one. */
+  docker?: Docker;
+  /** What happens to a push once compiled and built; default: print the plan. */
+  onRelease?: OnRelease;
+  /** HQ's own log lines; default: stderr. */
+  log?: (line: string) => void;
+}
+
+export interface Hq {
+  /** The SSH port it listens on (the one picked, when asked for 0). */
+  sshPort: number;
+  /** The host key's fingerprint, for pushers to check on their first push. */
+  hostKeyFingerprint: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts HQ's git-over-SSH push path: the host key (made on first start), the hook socket,
+ * and the SSH server. Issue 6's HQ grows from here (HTTP API, state, launches).
+ */
+export async function startHq(options: HqOptions): Promise<Hq> {
+  const home = new HomeLayout(options.home);
+  home.ensure(home.root);
+  const log = options.log ?? ((line: string) => process.stderr.write(`hq: ${line}\n`));
+  const docker = options.docker ?? new Docker();
+  const onRelease = options.onRelease ?? printPlan;
+  const hostKey = loadHostKey(home);
+  installHookProgram(home);
+
+  const hooks = new HookServer(home, (call) => receivePush({
+    home, stack: call.push.stack, repo: call.push.repo, updates: call.updates, quarantine: call.quarantine,
+    docker, onRelease, progress: call.progress, pusherWaiting: call.hookWaiting,
+  }));
+  await hooks.listen();
+  const ssh = new GitSshServer({ home, hostKey: hostKey.privateKey, hooks, log });
+  let sshPort: number;
+  try {
+    sshPort = await ssh.listen(options.sshPort, options.host);
+  } catch (err) {
+    await hooks.close();
+    throw err;
+  }
+  log(`git over SSH on ${options.host}:${sshPort} (host key ${hostKey.fingerprint}); home ${home.root}`);
+  return {
+    sshPort,
+    hostKeyFingerprint: hostKey.fingerprint,
+    async close() {
+      await ssh.close();
+      await hooks.close();
+    },
+  };
+}

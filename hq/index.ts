@@ -1,0 +1,12 @@
+export { startHq, type Hq, type HqOptions } from './hq.js';
+export { quarryHome, HomeLayout } from './home.js';
+export { atomicWrite } from './atomic-write.js';
+export { type OnRelease, printPlan } from './release.js';
+export { type Progress } from './progress.js';
+export { addAuthorizedKey, fingerprint, readAuthorizedKeys, PublicKeyError, type AuthorizedKey } from './authorized-keys.js';
+export { GIT_USER } from './ssh-server.js';
+export { DEPLOY_BRANCHES, PushRefusedError, type RefUpdate } from './refs.js';
+export { StackNameError, stackFromPath } from './stack-name.js';
+export { HostKeyError } from './host-key.js';
+export { HomeInUseError } from './hook-server.js';
+export { CheckoutError } from './checkout.js';

@@ -1,0 +1,121 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { CompileError, compileFolder, type StackSpec } from '../compiler/index.js';
+import { QuarryError } from '../errors/index.js';
+import { buildImage, ImageBuildError } from '../launcher/index.js';
+import { diffPlan, formatPlan, type Instruction } from '../plan/index.js';
+import { exportCommit } from './checkout.js';
+import type { HomeLayout } from './home.js';
+import type { Progress } from './progress.js';
+import { deployedUpdate, type RefUpdate } from './refs.js';
+import { freshSrcFolder, publishSrc } from './src-folder.js';
+
+/**
+ * What happens to a push once its code compiled and its images are built, before the ref
+ * moves: run the plan (the launcher's part). `srcDir` holds the pushed code and stays there
+ * once accepted (it becomes what `stacks/<stack>/src` points at). Throwing rejects the push
+ * (a QuarryError's message is shown to the pusher as it is); the code is then not published.
+ */
+export type OnRelease = (stack: string, srcDir: string, spec: StackSpec, progress: Progress) => Promise<void>;
+
+/** The default release: shows the plan against an empty grid; nothing is started. */
+export const printPlan: OnRelease = async (_stack, _srcDir, spec, progress) => {
+  const plan = diffPlan(spec, undefined);
+  progress.step('Plan');
+  for (const notice of plan.notices) progress.info(`note: ${notice}`);
+  progress.info(formatPlan(spec.name, plan.instructions).trimEnd());
+};
+
+/** One push being decided: what the pre-receive hook handed over, and where to report. */
+export interface PushRequest {
+  home: HomeLayout;
+  stack: string;
+  repo: string;
+  updates: RefUpdate[];
+  /** git's quarantine variables, from the hook's environment. */
+  quarantine: Record<string, string>;
+  docker: Docker;
+  onRelease: OnRelease;
+  progress: Progress;
+  /** False once the pusher is gone (the ref will not move): the code is then not published. */
+  pusherWaiting(): boolean;
+}
+
+/** A push whose quarry.yml names another stack than the one pushed to. */
+class StackMismatchError extends QuarryError {}
+
+/**
+ * The pre-receive decision: check out the pushed commit, compile it, build its images, hand
+ * it to `onRelease`, and publish it as the stack's `src`. Resolves with the hook's exit
+ * code: 0 accepts the push, anything else rejects it (and the ref does not move).
+ */
+export async function receivePush(push: PushRequest): Promise<number> {
+  const { progress } = push;
+  let folder: string | undefined;
+  try {
+    const update = deployedUpdate(push.updates);
+    const branch = update.ref.replace(/^refs\/heads\//, '');
+    progress.step(`quarry: deploying ${push.stack} from ${branch} at ${update.newSha.slice(0, 7)}`);
+
+    folder = freshSrcFolder(push.home, push.stack, update.newSha);
+    await exportCommit(push.repo, update.newSha, push.quarantine, folder);
+
+    progress.step('Compiling quarry.yml and the topology');
+    const spec = compileFolder(folder, { defaultName: push.stack });
+    if (spec.name !== push.stack) throw mismatch(folder, spec.name, push.stack);
+    const { nodes, elements } = { nodes: spec.nodes.length, elements: spec.elements.length };
+    progress.info(`stack ${spec.name}: ${nodes} node${nodes === 1 ? '' : 's'}, ${elements} element${elements === 1 ? '' : 's'}`);
+
+    await buildImages(push.docker, folder, diffPlan(spec, undefined).instructions, progress);
+    await push.onRelease(push.stack, folder, spec, progress);
+
+    if (!push.pusherWaiting()) throw new QuarryError('the pusher went away before the push was accepted; nothing was changed');
+    publishSrc(push.home, push.stack, folder);
+    folder = undefined;
+    progress.step(`${push.stack} accepted at ${update.newSha.slice(0, 7)}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof QuarryError) progress.error(err.message);
+    else progress.error(`quarry: internal error: ${(err as Error)?.stack ?? String(err)}`);
+    progress.error(`push rejected; what runs keeps running`);
+    return 1;
+  } finally {
+    if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/** Builds the image of every node and element with a Dockerfile (cached by content tag). */
+async function buildImages(docker: Docker, root: string, instructions: Instruction[], progress: Progress): Promise<void> {
+  const builds = new Map<string, { folder: string; what: string }>();
+  for (const step of instructions) {
+    if ((step.op === 'DEPLOY' || step.op === 'ENSURE') && step.build?.dockerfile && !builds.has(step.image)) {
+      const what = step.op === 'DEPLOY' && step.element !== undefined ? `element ${step.element}` : `node ${step.node}`;
+      builds.set(step.image, { folder: step.build.folder, what });
+    }
+  }
+  for (const [tag, { folder, what }] of builds) {
+    progress.step(`Building ${what} from ./${folder} (${tag})`);
+    try {
+      const result = await buildImage(docker, { folder: join(root, folder), tag, onLine: (line) => progress.info(line) });
+      if (result === 'cached') progress.info('unchanged: using the image built before');
+    } catch (err) {
+      if (err instanceof ImageBuildError) throw new QuarryError(err.message.split(`${root}/`).join('').replace(/^building /, 'docker build of '));
+      throw err;
+    }
+  }
+}
+
+function mismatch(folder: string, named: string, pushed: string): StackMismatchError {
+  const lines = readFileSync(join(folder, 'quarry.yml'), 'utf8').split('\n');
+  const index = lines.findIndex((l) => /^name\s*:/.test(l));
+  let at = '1:1';
+  if (index >= 0) {
+    const line = lines[index]!;
+    const colon = line.indexOf(':');
+    at = `${index + 1}:${colon + 2 + Math.max(0, line.slice(colon + 1).search(/\S/))}`;
+  }
+  return new StackMismatchError(
+    `quarry.yml:${at}: this stack is named '${named}', but the push went to stack '${pushed}'; ` +
+    `push to .../${named}, or change or remove 'name:'\n1 error; nothing was changed`);
+}
