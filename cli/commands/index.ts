@@ -1,9 +1,11 @@
 import type { Command } from '../command.js';
 import { build } from './build.js';
+import { keys } from './keys.js';
 import { router } from './router.js';
 
 /** Every subcommand, by name. One module per command, as `quarry help` lists them. */
 export const commands: Record<string, Command> = {
   build,
+  keys,
   router,
 };
