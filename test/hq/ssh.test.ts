@@ -90,10 +90,8 @@ test('a client that offers an authorised public key but cannot sign with it is r
     const client = new ssh2.Client();
     client.on('ready', () => { client.end(); resolve('logged in'); });
     client.on('error', (err) => resolve(err.message));
-    client.connect({
-      host: '127.0.0.1', port: t.hq.sshPort, username: 'quarry', readyTimeout: 10_000,
-      authHandler: [{ type: 'publickey', username: 'quarry', key: impostor }],
-    } as ssh2.ConnectConfig);
+    const method: ssh2.PublicKeyAuthMethod = { type: 'publickey', username: 'quarry', key: impostor };
+    client.connect({ host: '127.0.0.1', port: t.hq.sshPort, username: 'quarry', readyTimeout: 10_000, authHandler: [method] });
   });
   tt.regex(outcome, /All configured authentication methods failed/);
   tt.false(t.log.some((line) => line.includes('impostor')));

@@ -7,9 +7,10 @@ import { deployedUpdate } from '../../hq/refs.js';
 import { tempDir } from './harness.js';
 
 test('a git path names a stack in each form git sends, and nothing else', (t) => {
-  for (const [path, stack] of [['/docsearch.git', 'docsearch'], ['docsearch.git', 'docsearch'], ['/docsearch', 'docsearch'],
-    ['docsearch', 'docsearch'], ['/a-1/', 'a-1'], [`/${'a'.repeat(63)}`, 'a'.repeat(63)]]) {
-    t.is(stackFromPath(path!), stack, path);
+  const named: [string, string][] = [['/docsearch.git', 'docsearch'], ['docsearch.git', 'docsearch'], ['/docsearch', 'docsearch'],
+    ['docsearch', 'docsearch'], ['/a-1/', 'a-1'], [`/${'a'.repeat(63)}`, 'a'.repeat(63)]];
+  for (const [path, stack] of named) {
+    t.is(stackFromPath(path), stack, path);
   }
   for (const path of ['/', '/Docsearch', '/doc_search', '/1doc', '/a/b', '/../x', `/${'a'.repeat(64)}`, '/~user/x', '']) {
     t.throws(() => stackFromPath(path), { instanceOf: StackNameError }, path);
