@@ -1,4 +1,6 @@
 import test from 'ava';
+import { QuarryError } from '../../errors/index.js';
+import type { OnRelease } from '../../hq/index.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -114,4 +116,28 @@ test('a push with a link out of the repository is refused', async (tt) => {
   tt.not(r.code, 0);
   tt.regex(r.stderr, /remote: web\/passwd: a symbolic link out of the repository \('\/etc\/passwd'\) is not allowed/);
   tt.is(await refOf(t.home.repo(stack)), '');
+});
+
+test('onRelease gets the stack, its code and spec, speaks to the pusher, and its failure rejects the push', async (tt) => {
+  const calls: { stack: string; quarryYml: boolean; name: string }[] = [];
+  const onRelease: OnRelease = async (stack, srcDir, spec, progress) => {
+    calls.push({ stack, quarryYml: existsSync(join(srcDir, 'quarry.yml')), name: spec.name });
+    progress.step('Launching');
+    throw new QuarryError('web did not become healthy (a test release that fails)');
+  };
+  const own = await startTestHq({ onRelease });
+  const stack = uniqueStack('release');
+  stacks.push(stack);
+  try {
+    const repo = await docsearchRepo(own.dir);
+    const r = await push(own, repo, stack);
+    tt.not(r.code, 0);
+    tt.deepEqual(calls, [{ stack, quarryYml: true, name: stack }]);
+    tt.regex(r.stderr, /remote: -----> Launching/);
+    tt.regex(r.stderr, /remote: web did not become healthy \(a test release that fails\)/);
+    tt.is(await refOf(own.home.repo(stack)), '');
+    tt.false(existsSync(own.home.src(stack)));
+  } finally {
+    await own.close();
+  }
 });
