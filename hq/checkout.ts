@@ -63,8 +63,12 @@ function refuseOutwardLinks(root: string): void {
       const stat = lstatSync(path);
       if (stat.isSymbolicLink()) {
         const target = readlinkSync(path);
-        if (isAbsolute(target) || !within(root, resolve(dirname(path), target))) {
+        const to = resolve(dirname(path), target);
+        if (isAbsolute(target) || !within(root, to)) {
           bad.push(`${relative(root, path)}: a symbolic link out of the repository ('${target}') is not allowed`);
+        } else if (within(to, path)) {
+          // A link to a folder that holds it makes a loop that a build context walk never leaves.
+          bad.push(`${relative(root, path)}: a symbolic link to a folder that holds it ('${target}') is a loop, and not allowed`);
         }
       } else if (stat.isDirectory()) {
         walk(path);

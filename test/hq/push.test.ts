@@ -107,14 +107,16 @@ test('a quarry.yml that names another stack is refused at its name', async (tt) 
   tt.is(await refOf(t.home.repo(stack)), '');
 });
 
-test('a push with a link out of the repository is refused', async (tt) => {
+test('a push with a link out of the repository, or a link loop, is refused', async (tt) => {
   const stack = newStack('link');
   const repo = await docsearchRepo(t.dir);
   await run('ln', ['-s', '/etc/passwd', join(repo, 'web', 'passwd')]);
-  await commitAll(repo, 'a link out');
+  await run('ln', ['-s', '..', join(repo, 'web', 'up')]);
+  await commitAll(repo, 'a link out and a loop');
   const r = await push(t, repo, stack);
   tt.not(r.code, 0);
   tt.regex(r.stderr, /remote: web\/passwd: a symbolic link out of the repository \('\/etc\/passwd'\) is not allowed/);
+  tt.regex(r.stderr, /remote: web\/up: a symbolic link to a folder that holds it \('\.\.'\) is a loop/);
   tt.is(await refOf(t.home.repo(stack)), '');
 });
 
