@@ -4,7 +4,7 @@
  * peer's routing id before these frames.
  *
  *   producer → consumer   B seq body     a batch: body is a JSON array of logs
- *   producer → consumer   (empty)        ZeroMQ's probe on connect (probeRouter)
+ *   producer → consumer   P              probe, sent on every new connection
  *   consumer → producer   H incarnation  hello, the answer to a probe
  *   consumer → producer   A seq          the batch is handled and acknowledged
  *   asker → answerer      Q id body      a query: body is JSON
@@ -14,11 +14,12 @@
 export const BATCH = 0x42; // B
 export const ACK = 0x41; // A
 export const HELLO = 0x48; // H
+export const PROBE = 0x50; // P
 export const QUERY = 0x51; // Q
 export const REPLY = 0x52; // R
 export const FAILURE = 0x45; // E
 
-/** The kind letter of a message's first frame, or 0 for an empty frame (a probe). */
+/** The kind letter of a message's first frame, or 0 for an empty frame. */
 export function kindOf(frame: Buffer | undefined): number {
   return frame === undefined || frame.length === 0 ? 0 : (frame[0] as number);
 }

@@ -1,7 +1,7 @@
 import { Router } from 'zeromq';
 import { AckToken } from './ack-token.js';
 import { PortCounters } from './counters.js';
-import { BATCH, kindOf } from './frames.js';
+import { BATCH, PROBE, kindOf } from './frames.js';
 import type { Log } from './log.js';
 
 /** What the runtime does with one received batch; resolves when the handler has finished. */
@@ -47,7 +47,7 @@ export class PushInPort {
     try {
       for await (const [peer, kind, seq, body] of this.socket) {
         const k = kindOf(kind);
-        if (k === 0) {
+        if (k === PROBE) {
           await this.socket.send([peer as Buffer, 'H', this.incarnation]);
         } else if (k === BATCH && seq !== undefined && body !== undefined) {
           const logs = JSON.parse(body.toString('utf8')) as Log[];

@@ -11,10 +11,11 @@ export interface PushLinkEvents {
 }
 
 /**
- * The producer's end of a push connection to one consumer member: a DEALER (probeRouter) to the
- * member's ROUTER, and the batches that member has not acknowledged. Nothing is sent before the
- * member's hello; every later hello (the member restarted, or the connection broke and came
- * back) sends every unacknowledged batch again.
+ * The producer's end of a push connection to one consumer member: a DEALER to the member's
+ * ROUTER, and the batches that member has not acknowledged. On every new connection (the first,
+ * a restarted member, a broken connection come back: ZeroMQ's `connect` event) it sends a probe
+ * and stops sending batches until the member's hello answers it; then it sends every batch not
+ * yet acknowledged, in order. (ZeroMQ's own probeRouter is sent on the first connection only.)
  */
 export class PushLink {
   private readonly socket: Dealer;
@@ -22,6 +23,9 @@ export class PushLink {
   private sendQueue: number[] = [];
   private sending = false;
   private greeted = false;
+  private hellos = 0;
+  /** Probes to send (one per new connection). */
+  private probes = 0;
   private nextSeq = 1;
   private closed = false;
   /** The consumer's incarnation at its last hello. */
@@ -33,7 +37,6 @@ export class PushLink {
     private readonly events: PushLinkEvents,
   ) {
     this.socket = new Dealer({
-      probeRouter: true,
       sendHighWaterMark: capacity,
       receiveHighWaterMark: 0,
       linger: 0,
@@ -41,6 +44,11 @@ export class PushLink {
       reconnectMaxInterval: 1000,
       heartbeatInterval: 1000,
       heartbeatTimeout: 5000,
+    });
+    this.socket.events.on('connect', () => {
+      this.greeted = false;
+      this.probes++;
+      this.kick();
     });
     this.socket.connect(member.endpoint);
     void this.receiveLoop();
@@ -82,7 +90,12 @@ export class PushLink {
   private async sendLoop(): Promise<void> {
     this.sending = true;
     try {
-      while (!this.closed && this.sendQueue.length > 0) {
+      while (!this.closed && (this.probes > 0 || (this.greeted && this.sendQueue.length > 0))) {
+        if (this.probes > 0) {
+          this.probes = 0;
+          await this.socket.send('P');
+          continue;
+        }
         const seq = this.sendQueue.shift() as number;
         const batch = this.unacked.get(seq);
         if (batch === undefined) continue; // acknowledged while it waited (a resend)
@@ -111,9 +124,9 @@ export class PushLink {
           case HELLO: {
             this.incarnation = String(value);
             const again = [...this.unacked.keys()];
-            if (this.greeted && again.length > 0) this.events.resent(again.length);
-            // Sent before this hello: lost with the old connection, or already in the queue
-            // and not yet acknowledged. Either way, once more (at least once).
+            if (this.hellos++ > 0 && again.length > 0) this.events.resent(again.length);
+            // Sent before this hello and still not acknowledged: lost with the old connection
+            // (the hello comes after whatever the member received before it). Once more.
             this.sendQueue = again;
             this.greeted = true;
             this.kick();
