@@ -12,12 +12,18 @@ export interface ElementProcess {
 }
 
 /** Starts an element process through the launcher (runtime/main.ts) and waits for its ready line. */
-export async function spawnElement(code: string, wiring: Wiring, env: NodeJS.ProcessEnv = {}): Promise<ElementProcess> {
+export async function spawnElement(
+  t: { teardown(fn: () => unknown): void },
+  code: string,
+  wiring: Wiring,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ElementProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/main.ts', code, '--wiring', JSON.stringify(wiring)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  t.teardown(() => child.kill('SIGKILL'));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<ElementProcess['ready']>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });

@@ -1,14 +1,15 @@
 import test from 'ava';
-import { element, startElement, type Log } from '../../runtime/index.js';
-import { ipc, range, sinkWiring, sourceWiring, target, until } from './wiring.js';
+import { element, type ElementRuntime, type Log } from '../../runtime/index.js';
+import { ipc, range, sinkWiring, sourceWiring, target, until, run } from './wiring.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a source pushes every log to a sink, in order, in batches', async (t) => {
   const ep = ipc();
   const got: number[] = [];
-  const sink = await startElement(element({ onPush: (_p, logs) => void got.push(...logs.map((l) => l.i as number)) }), sinkWiring(ep));
-  const source = await startElement(
+  const sink = await run(t, element({ onPush: (_p, logs) => void got.push(...logs.map((l) => l.i as number)) }), sinkWiring(ep));
+  const source = await run(
+    t,
     element({ *generate() { for (const i of range(5000)) yield { i }; } }),
     sourceWiring([target([ep])], { batch: 100 }),
   );
@@ -25,8 +26,8 @@ test('a source pushes every log to a sink, in order, in batches', async (t) => {
 test('a batch that is not full is sent after flushMs', async (t) => {
   const ep = ipc();
   const got: Log[] = [];
-  const sink = await startElement(element({ onPush: (_p, logs) => void got.push(...logs) }), sinkWiring(ep));
-  const source = await startElement(element({ *generate() { yield { one: 1 }; } }), sourceWiring([target([ep])], { batch: 1000, flushMs: 20 }));
+  const sink = await run(t, element({ onPush: (_p, logs) => void got.push(...logs) }), sinkWiring(ep));
+  const source = await run(t, element({ *generate() { yield { one: 1 }; } }), sourceWiring([target([ep])], { batch: 1000, flushMs: 20 }));
   await until(() => got.length === 1, 'the lone log');
   t.deepEqual(got, [{ one: 1 }]);
   await Promise.all([source.stop(), sink.stop()]);
@@ -40,8 +41,9 @@ test('a slow consumer blocks the producer: memory stays bounded and nothing is l
   const bound = (queue + 2) * batch;
   const got: number[] = [];
   let worstAhead = 0;
-  let producer: Awaited<ReturnType<typeof startElement>> | undefined;
-  const sink = await startElement(
+  let producer: ElementRuntime | undefined;
+  const sink = await run(
+    t,
     element({
       async onPush(_p, logs) {
         await sleep(1);
@@ -52,7 +54,8 @@ test('a slow consumer blocks the producer: memory stays bounded and nothing is l
     }),
     sinkWiring(ep, { queue }),
   );
-  producer = await startElement(
+  producer = await run(
+    t,
     element({ *generate() { for (const i of range(3000)) yield { i, pad: 'x'.repeat(100) }; } }),
     sourceWiring([target([ep])], { batch, queue }),
   );
@@ -68,15 +71,18 @@ test('a slow consumer blocks the producer: memory stays bounded and nothing is l
 test('a map element passes backpressure upstream, and the chain holds no more than the source queue', async (t) => {
   const [mid, end] = [ipc(), ipc()];
   const got: number[] = [];
-  const sink = await startElement(
+  const sink = await run(
+    t,
     element({ async onPush(_p, logs) { await sleep(2); got.push(...logs.map((l) => l.i as number)); } }),
     sinkWiring(end, { queue: 2 }),
   );
-  const map = await startElement(
+  const map = await run(
+    t,
     element({ async onPush(_p, logs, ctx) { for (const log of logs) await ctx.emit('out', { i: log.i, twice: (log.i as number) * 2 }); } }),
     { element: 'map', ports: { in: { kind: 'push', dir: 'in', bind: mid, queue: 2 }, out: { kind: 'push', dir: 'out', targets: [target([end])], batch: 10, queue: 2 } } },
   );
-  const source = await startElement(
+  const source = await run(
+    t,
     element({ *generate() { for (const i of range(1000)) yield { i }; } }),
     sourceWiring([target([mid])], { batch: 10, queue: 2 }),
   );
@@ -94,9 +100,10 @@ test('an out port with two targets gives every log to both (fan-out)', async (t)
   const [a, b] = [ipc(), ipc()];
   const gotA: Log[] = [];
   const gotB: Log[] = [];
-  const sinkA = await startElement(element({ onPush: (_p, logs) => void gotA.push(...logs) }), sinkWiring(a));
-  const sinkB = await startElement(element({ onPush: (_p, logs) => void gotB.push(...logs) }), sinkWiring(b));
-  const source = await startElement(
+  const sinkA = await run(t, element({ onPush: (_p, logs) => void gotA.push(...logs) }), sinkWiring(a));
+  const sinkB = await run(t, element({ onPush: (_p, logs) => void gotB.push(...logs) }), sinkWiring(b));
+  const source = await run(
+    t,
     element({ *generate() { for (const i of range(300)) yield { i }; } }),
     sourceWiring([target([a], undefined, 'a'), target([b], undefined, 'b')], { batch: 7 }),
   );
@@ -108,13 +115,14 @@ test('an out port with two targets gives every log to both (fan-out)', async (t)
 
 test('a producer started before its consumer waits for it, then delivers everything', async (t) => {
   const ep = ipc();
-  const source = await startElement(
+  const source = await run(
+    t,
     element({ *generate() { for (const i of range(500)) yield { i }; } }),
     sourceWiring([target([ep])], { batch: 10, queue: 4 }),
   );
   await until(() => source.stats().ports.out!.logsOut >= 50, 'the source to fill its queue');
   const got: number[] = [];
-  const sink = await startElement(element({ onPush: (_p, logs) => void got.push(...logs.map((l) => l.i as number)) }), sinkWiring(ep));
+  const sink = await run(t, element({ onPush: (_p, logs) => void got.push(...logs.map((l) => l.i as number)) }), sinkWiring(ep));
   await source.sourceDone;
   t.deepEqual(got, range(500));
   await Promise.all([source.stop(), sink.stop()]);
@@ -122,8 +130,8 @@ test('a producer started before its consumer waits for it, then delivers everyth
 
 test('a throwing push handler stops the element with its error', async (t) => {
   const ep = ipc();
-  const sink = await startElement(element({ onPush() { throw new Error('bad log'); } }), sinkWiring(ep));
-  const source = await startElement(element({ *generate() { yield { i: 1 }; } }), sourceWiring([target([ep])], { flushMs: 1 }), { drainMs: 0 });
+  const sink = await run(t, element({ onPush() { throw new Error('bad log'); } }), sinkWiring(ep));
+  const source = await run(t, element({ *generate() { yield { i: 1 }; } }), sourceWiring([target([ep])], { flushMs: 1 }), { drainMs: 0 });
   await t.throwsAsync(sink.done, { message: 'bad log' });
   t.is(source.stats().ports.out!.logsAcked, 0, 'the failed batch was not acknowledged');
   await source.stop();

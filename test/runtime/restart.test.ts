@@ -2,10 +2,10 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { element, readStats, startElement, type Wiring } from '../../runtime/index.js';
+import { element, readStats, type Wiring } from '../../runtime/index.js';
 import { freePort } from '../support/ports.js';
 import { spawnElement } from './process.js';
-import { range, sinkWiring, sourceWiring, target, until } from './wiring.js';
+import { range, sinkWiring, sourceWiring, target, until, run } from './wiring.js';
 
 const N = 20000;
 const tcp = async () => `tcp://127.0.0.1:${await freePort()}`;
@@ -30,8 +30,8 @@ test('a sink process killed mid-stream and restarted loses no log', async (t) =>
   const file = join(mkdtempSync(join(tmpdir(), 'quarry-rt-')), 'sink.jsonl');
   const ep = await tcp();
   const wiring: Wiring = { ...sinkWiring(ep), config: { path: file, delayMs: 2 } };
-  let sink = await spawnElement('test/runtime/elements/file-sink', wiring);
-  const source = await startElement(
+  let sink = await spawnElement(t, 'test/runtime/elements/file-sink', wiring);
+  const source = await run(t, 
     element({ *generate() { for (let i = 0; i < N; i += 50) yield range(50).map((j) => ({ i: i + j })); } }),
     sourceWiring([target([ep])], { batch: 50, queue: 8 }),
   );
@@ -40,7 +40,7 @@ test('a sink process killed mid-stream and restarted loses no log', async (t) =>
   await sink.exited;
   const atKill = idsIn(file).ids.size;
   t.true(atKill < N, 'killed mid-stream');
-  sink = await spawnElement('test/runtime/elements/file-sink', wiring);
+  sink = await spawnElement(t, 'test/runtime/elements/file-sink', wiring);
   await source.sourceDone;
   const { ids, lines } = idsIn(file);
   t.deepEqual([...ids].sort((a, b) => a - b), range(N), 'every log is in the file');
@@ -55,7 +55,7 @@ test('a middle element killed mid-stream and restarted loses no log (acknowledge
   const [mid, end, control] = [await tcp(), await tcp(), await tcp()];
   const got = new Map<number, string>();
   let batches = 0;
-  const sink = await startElement(
+  const sink = await run(t, 
     element({
       async onPush(_p, logs) {
         await new Promise((r) => setTimeout(r, 2));
@@ -73,8 +73,8 @@ test('a middle element killed mid-stream and restarted loses no log (acknowledge
       out: { kind: 'push', dir: 'out', targets: [target([end])], batch: 50, queue: 8 },
     },
   };
-  let categorize = await spawnElement('test/runtime/elements/categorizer', wiring);
-  const source = await startElement(
+  let categorize = await spawnElement(t, 'test/runtime/elements/categorizer', wiring);
+  const source = await run(t, 
     element({ *generate() { for (let i = 0; i < N; i += 50) yield range(50).map((j) => ({ i: i + j, path: `f${i + j}.md`, size: 1 })); } }),
     sourceWiring([target([mid])], { batch: 50, queue: 8 }),
   );
@@ -85,7 +85,7 @@ test('a middle element killed mid-stream and restarted loses no log (acknowledge
   categorize.child.kill('SIGKILL');
   await categorize.exited;
   t.true(got.size < N, 'killed mid-stream');
-  categorize = await spawnElement('test/runtime/elements/categorizer', wiring);
+  categorize = await spawnElement(t, 'test/runtime/elements/categorizer', wiring);
   t.not(categorize.ready.incarnation, stats.incarnation, 'a new incarnation');
   await source.sourceDone;
   await until(() => got.size === N, 'every log at the sink');

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Member, PortTuning, Target, Wiring } from '../../runtime/index.js';
+import { startElement, type ElementDefinition, type ElementRuntime, type Member, type PortTuning, type StartOptions, type Target, type Wiring } from '../../runtime/index.js';
 
 let next = 0;
 
@@ -38,4 +38,16 @@ export async function until(check: () => boolean, what: string, ms = 20000): Pro
 
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Starts an element for a test and stops it when the test ends, passed or failed. */
+export async function run(
+  t: { teardown(fn: () => unknown): void },
+  definition: ElementDefinition<any>,
+  wiring: Wiring,
+  options?: StartOptions,
+): Promise<ElementRuntime> {
+  const rt = await startElement(definition, wiring, { drainMs: 500, ...options });
+  t.teardown(() => rt.stop().catch(() => {}));
+  return rt;
 }
