@@ -1,9 +1,9 @@
-import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { requestHeaders, responseHeaders } from './headers.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { requestHeaders, responseHeadersOf } from './headers.js';
 import { badGatewayPage, gatewayTimeoutPage, type Page } from './pages.js';
 import type { Pool } from './pool.js';
-import type { RouterCounters } from './stats.js';
+import type { DomainCounters, RouterCounters } from './stats.js';
 import type { Upstream } from './upstream.js';
 
 export interface ForwardSettings {
@@ -14,20 +14,33 @@ export interface ForwardSettings {
   upstreamTimeoutMs: number;
 }
 
-/** Bodies up to this size (bytes, with a Content-Length) are relayed in one write. */
-const SMALL_BODY = 16 * 1024;
-
 /** Methods a client may repeat without changing the outcome (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** Errors that mean the connection to the backend was never made. */
+/** Errors that mean the connection to the backend was never made: the backend is skipped a while. */
 const CONNECT_FAILURES = new Set([
   'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNECTTIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
-class ConnectTimeout extends Error {
-  readonly code = 'ECONNECTTIMEOUT';
-}
+/**
+ * Errors before the request was written that are not the backend's fault: a connection that
+ * died between connecting and being used, a pool closed under the request. Tried elsewhere.
+ */
+const NOT_SENT = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_DESTROYED', 'UND_ERR_CLOSED']);
+
+/** Errors of a connection that closed under a request before any answer. */
+const CLOSED_UNDER = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+/**
+ * How often a request is tried again on the same backend after kept-alive connections closed
+ * under it: each try uses up a stale connection (or makes a fresh one), so a few are enough.
+ */
+const STALE_RETRIES = 3;
+
+/** Errors that mean the backend took the request and then said nothing for too long. */
+const SILENCE = new Set(['UND_ERR_HEADERS_TIMEOUT', 'EUPSTREAMTIMEOUT']);
+
 class UpstreamTimeout extends Error {
   readonly code = 'EUPSTREAMTIMEOUT';
 }
@@ -41,25 +54,48 @@ function sendPage(res: ServerResponse, page: Page): void {
   res.end(page.body);
 }
 
+const kExchange = Symbol('quarry.exchange');
+type Tagged = ServerResponse & { [kExchange]?: Exchange };
+
+/** One listener shared by every response, rather than a closure made per request. */
+function onResponseClose(this: Tagged): void {
+  this[kExchange]!.finish();
+}
+
+function onResponseDrain(this: Tagged): void {
+  this[kExchange]!.drained();
+}
+
 /**
  * One client request on its way through the router: it tries the pool's backends in turn
- * while trying again is safe, then relays the chosen backend's response.
+ * while trying again is safe, then relays the chosen backend's response. It is its own
+ * undici dispatch handler, so a request costs one object: the request body (the client's
+ * stream) and the response are streamed through, never gathered.
  *
  * Trying another backend is safe when nothing of the request reached the first one: its
- * connection was refused or never made (the body is only read once a connection stands).
- * It is also done, as browsers and nginx do, when a kept-alive connection turns out closed
- * before any answer and the request is idempotent and has no body.
+ * connection was refused or never made (undici reads the body only once a connection
+ * stands, and `onConnect` comes just before the request is written). It is also done, as
+ * browsers and nginx do, when a kept-alive connection closes under an idempotent request
+ * without a body before any answer; that one is tried on the same backend first (a few times:
+ * other kept-alive connections may have closed too), then on the next.
  */
-class Exchange {
+class Exchange implements Dispatcher.DispatchHandlers {
   private readonly started = performance.now();
   private readonly headers: string[];
   private readonly hasBody: boolean;
+  private readonly options: Dispatcher.DispatchOptions;
   private tried: Set<Upstream> | undefined;
   private upstream: Upstream | undefined;
-  private proxyReq: ClientRequest | undefined;
+  /** Cancels the current attempt; set once its connection stands. */
+  private abort: ((err?: Error) => void) | undefined;
+  /** Undici's resume, once the client's socket pushed back. */
+  private resume: (() => void) | undefined;
+  /** The silence timer of a request with a body (see `onConnect`). */
+  private timer: NodeJS.Timeout | undefined;
   /** The current attempt's connection is established: the request may have reached it. */
   private reached = false;
   private answered = false;
+  private staleRetries = 0;
   private routerError = false;
   private done = false;
 
@@ -72,7 +108,17 @@ class Exchange {
     const h = req.headers;
     this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
     this.headers = requestHeaders(req, false);
-    res.on('close', () => this.finish());
+    this.options = {
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.url!,
+      headers: this.headers,
+      // A request with a body has the router's own silence timer, refreshed as the body
+      // goes up (undici's would only count from the last write that filled the socket).
+      body: this.hasBody ? req : null,
+      headersTimeout: this.hasBody ? 0 : undefined,
+    };
+    (res as Tagged)[kExchange] = this;
+    res.on('close', onResponseClose);
   }
 
   attempt(): void {
@@ -81,89 +127,91 @@ class Exchange {
       this.fail(badGatewayPage(this.pool.domain));
       return;
     }
+    this.dispatchTo(upstream);
+  }
+
+  private dispatchTo(upstream: Upstream): void {
     this.upstream = upstream;
     this.reached = false;
+    this.abort = undefined;
     upstream.begin();
-    const proxyReq = request({
-      host: upstream.hostname,
-      port: upstream.port,
-      method: this.req.method,
-      path: this.req.url,
-      headers: this.headers,
-      agent: upstream.agent,
-      timeout: this.settings.upstreamTimeoutMs,
-    });
-    this.proxyReq = proxyReq;
-    proxyReq.on('socket', (socket) => this.onSocket(proxyReq, socket as Socket));
-    proxyReq.on('response', (pres) => this.onResponse(proxyReq, pres));
-    proxyReq.on('timeout', () => proxyReq.destroy(new UpstreamTimeout('backend went silent')));
-    proxyReq.on('error', (err) => this.onError(proxyReq, err as NodeJS.ErrnoException));
-    if (!this.hasBody) proxyReq.end();
+    upstream.connections.dispatch(this.options, this);
   }
 
-  private onSocket(proxyReq: ClientRequest, socket: Socket): void {
-    if (!socket.connecting) {
-      this.onConnected(proxyReq);
+  // ---- undici's handler ----------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.done) {
+      abort();
       return;
     }
-    const timer = setTimeout(() => proxyReq.destroy(new ConnectTimeout('connect timed out')), this.settings.connectTimeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      this.onConnected(proxyReq);
-    });
-    socket.once('close', () => clearTimeout(timer));
-  }
-
-  private onConnected(proxyReq: ClientRequest): void {
-    if (proxyReq !== this.proxyReq) return;
+    this.abort = abort;
     this.reached = true;
-    if (this.hasBody) this.req.pipe(proxyReq);
+    if (this.hasBody) this.timer = setTimeout(onSilence, this.settings.upstreamTimeoutMs, this);
   }
 
-  private onResponse(proxyReq: ClientRequest, pres: IncomingMessage): void {
-    if (proxyReq !== this.proxyReq || this.done) {
-      pres.resume();
-      return;
+  onBodySent(): void {
+    this.timer?.refresh();
+  }
+
+  onRequestSent(): void {
+    this.timer?.refresh();
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx informational answers (103 Early Hints) are not relayed; the final answer follows.
+    if (statusCode < 200) return true;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
     }
     this.answered = true;
     this.upstream!.markUp();
-    const res = this.res;
-    res.sendDate = false;
-    res.writeHead(pres.statusCode!, pres.statusMessage, responseHeaders(pres.rawHeaders));
-    pres.on('error', () => this.broken());
-    pres.on('aborted', () => this.broken());
-    const length = Number(pres.headers['content-length']);
-    if (length <= SMALL_BODY) this.relaySmall(pres, res);
-    else pres.pipe(res);
+    this.res.sendDate = false; // the backend's Date passes through
+    this.res.writeHead(statusCode, statusText, responseHeadersOf(raw));
+    this.resume = resume;
+    return true;
   }
 
-  /**
-   * A small body of known length is gathered and sent with the head in one write: one
-   * syscall and one packet per response instead of two or three.
-   */
-  private relaySmall(pres: IncomingMessage, res: ServerResponse): void {
-    let first: Buffer | undefined;
-    let more: Buffer[] | undefined;
-    pres.on('data', (chunk: Buffer) => {
-      if (first === undefined) first = chunk;
-      else (more ??= [first]).push(chunk);
-    });
-    pres.on('end', () => {
-      res.end(more ? Buffer.concat(more) : first);
-    });
+  onData(chunk: Buffer): boolean {
+    // Head and body written in one tick leave in one write: Node corks the socket until the
+    // next tick, so a small response is one syscall and one packet.
+    if (this.res.write(chunk)) return true;
+    if (this.res.listenerCount('drain') === 0) this.res.on('drain', onResponseDrain);
+    return false;
   }
 
-  private onError(proxyReq: ClientRequest, err: NodeJS.ErrnoException): void {
-    if (proxyReq !== this.proxyReq || this.done) return;
+  onComplete(): void {
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.done) return;
     const upstream = this.upstream!;
-    const neverReached = !this.reached && (err.code === undefined || CONNECT_FAILURES.has(err.code));
-    const staleKeepAlive = this.reached && !this.answered && proxyReq.reusedSocket && !this.hasBody &&
-      IDEMPOTENT.has(this.req.method ?? '') && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-    if (neverReached || staleKeepAlive) {
-      if (neverReached && err.code !== undefined) upstream.markDown();
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!this.reached) {
+      const refused = CONNECT_FAILURES.has(code);
+      if (refused || NOT_SENT.has(code)) {
+        if (refused) upstream.markDown();
+        this.release();
+        (this.tried ??= new Set()).add(upstream);
+        this.attempt();
+        return;
+      }
+    } else if (!this.answered && !this.hasBody && CLOSED_UNDER.has(code) && IDEMPOTENT.has(this.req.method!)) {
+      // A kept-alive connection the backend closed just as the request went out.
       this.release();
-      (this.tried ??= new Set()).add(upstream);
-      this.attempt();
+      if (this.staleRetries < STALE_RETRIES && !upstream.retired) {
+        this.staleRetries++;
+        this.dispatchTo(upstream);
+      } else {
+        (this.tried ??= new Set()).add(upstream);
+        this.attempt();
+      }
       return;
     }
     if (this.answered || this.res.headersSent) {
@@ -171,7 +219,20 @@ class Exchange {
       return;
     }
     this.release();
-    this.fail(err instanceof UpstreamTimeout ? gatewayTimeoutPage(this.pool.domain) : badGatewayPage(this.pool.domain));
+    this.fail(SILENCE.has(code) ? gatewayTimeoutPage(this.pool.domain) : badGatewayPage(this.pool.domain));
+  }
+
+  // ---- the client's side -------------------------------------------------------------
+
+  /** The client's socket took what was written: let the backend's answer flow again. */
+  drained(): void {
+    this.resume?.();
+  }
+
+  /** A request with a body went unanswered for upstreamTimeoutMs since it last moved. */
+  silence(): void {
+    this.timer = undefined;
+    this.abort?.(new UpstreamTimeout('backend went silent'));
   }
 
   /** The backend's answer broke off midway: the client's can only break off too. */
@@ -194,15 +255,26 @@ class Exchange {
   }
 
   /** The client's response closed: finished, or the client went away. */
-  private finish(): void {
+  finish(): void {
     if (this.done) return;
     this.done = true;
     const res = this.res;
-    if (!res.writableFinished && this.proxyReq && !this.proxyReq.destroyed) this.proxyReq.destroy();
+    // The client went away mid-request: cancel it upstream (a request still waiting for its
+    // connection is cancelled in onConnect).
+    if (!res.writableFinished && this.upstream) this.abort?.();
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     this.release();
     const status = res.writableFinished ? res.statusCode : 0;
-    this.settings.counters.request(this.pool.domain, status, performance.now() - this.started, this.routerError);
+    const counters: DomainCounters = this.pool.counters ??= this.settings.counters.of(this.pool.domain);
+    counters.request(status, performance.now() - this.started, this.routerError);
   }
+}
+
+function onSilence(exchange: Exchange): void {
+  exchange.silence();
 }
 
 /** Sends a request to one of the pool's backends and relays the answer. */

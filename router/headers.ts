@@ -24,6 +24,9 @@ function connectionTokens(raw: string[]): Set<string> | undefined {
  * The headers to send a backend, as a flat [name, value, …] list like `rawHeaders`: the
  * client's, less hop-by-hop ones, with X-Forwarded-For appended to and X-Forwarded-Proto and
  * X-Forwarded-Host set to what the router saw. For an upgrade, Connection and Upgrade stay.
+ *
+ * Only the first Host is passed (the one the request was routed by), and no Expect: the
+ * router's HTTP server has already answered `100-continue` itself (and 417 to any other).
  */
 export function requestHeaders(req: IncomingMessage, upgrade: boolean): string[] {
   const raw = req.rawHeaders;
@@ -44,7 +47,10 @@ export function requestHeaders(req: IncomingMessage, upgrade: boolean): string[]
       continue;
     }
     if (extra?.has(lower)) continue;
-    if (lower === 'host') host = value;
+    if (lower === 'host') {
+      if (host !== undefined) continue;
+      host = value;
+    } else if (lower === 'expect') continue;
     out.push(name, value);
   }
   const socket = req.socket;
@@ -55,6 +61,38 @@ export function requestHeaders(req: IncomingMessage, upgrade: boolean): string[]
   );
   if (host !== undefined) out.push('X-Forwarded-Host', host);
   return out;
+}
+
+/** Hop-by-hop header names by length, to skip most names without lower-casing them. */
+const HOP_BY_HOP_LENGTHS = new Set([...HOP_BY_HOP].map((name) => name.length));
+
+/**
+ * A backend's response headers as undici hands them over (raw name and value buffers), as
+ * strings to pass on to the client: all but the hop-by-hop ones.
+ */
+export function responseHeadersOf(raw: Buffer[]): string[] {
+  const out: string[] = new Array(raw.length);
+  let n = 0;
+  let connection: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    if (HOP_BY_HOP_LENGTHS.has(name.length)) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') (connection ??= []).push('Connection', raw[i + 1]!.toString('latin1'));
+        continue;
+      }
+    }
+    out[n++] = name;
+    out[n++] = raw[i + 1]!.toString('latin1');
+  }
+  out.length = n;
+  // Names listed in Connection (other than keep-alive and close) are hop-by-hop too: rare.
+  const extra = connection && connectionTokens(connection);
+  if (!extra) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < n; i += 2) if (!extra.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }
 
 /** A backend's response headers to pass on to the client: all but the hop-by-hop ones. */

@@ -1,3 +1,4 @@
+import type { DomainCounters } from './stats.js';
 import type { Upstream } from './upstream.js';
 
 /**
@@ -9,6 +10,8 @@ export class Pool {
   readonly domain: string;
   readonly upstreams: readonly Upstream[];
   private cursor = 0;
+  /** This route's counters, kept here once looked up so a request need not look them up. */
+  counters: DomainCounters | undefined;
 
   constructor(domain: string, upstreams: readonly Upstream[]) {
     this.domain = domain;

@@ -76,13 +76,18 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   else if (options.etcd) source = new EtcdRouteSource({ client: options.etcd, log });
   else throw new Error('startRouter needs etcd or a routeSource');
 
-  const table = new RouteTable({ downMs: options.backendDownMs ?? 5000, idleSocketMs: 4000 });
   const counters = new RouterCounters();
   const settings: ForwardSettings = {
     counters,
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 60_000,
   };
+  const table = new RouteTable({
+    downMs: options.backendDownMs ?? 5000,
+    idleSocketMs: 4000,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    upstreamTimeoutMs: settings.upstreamTimeoutMs,
+  });
   let loaded = false;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {

@@ -12,12 +12,21 @@ export interface DomainStats {
   latency: LatencySummary;
 }
 
-class DomainCounters {
+export class DomainCounters {
   requests = 0;
   errors = 0;
   upgrades = 0;
   readonly classes = [0, 0, 0, 0, 0];
   readonly latency = new LatencyHistogram();
+
+  /** One request done: its status as the client saw it (0 if it got none) and its time. */
+  request(status: number, ms: number, routerError: boolean): void {
+    this.requests++;
+    if (routerError) this.errors++;
+    const cls = ((status / 100) | 0) - 1;
+    if (cls >= 0 && cls < 5) this.classes[cls]!++;
+    this.latency.record(ms);
+  }
 
   snapshot(): DomainStats {
     const [c1, c2, c3, c4, c5] = this.classes as [number, number, number, number, number];
@@ -37,7 +46,8 @@ export class RouterCounters {
   /** Requests for a host no route answers. */
   unknown = 0;
 
-  private of(domain: string): DomainCounters {
+  /** The counters of one domain, made on first use; a caller may keep it. */
+  of(domain: string): DomainCounters {
     let counters = this.domains.get(domain);
     if (!counters) this.domains.set(domain, (counters = new DomainCounters()));
     return counters;
@@ -45,12 +55,7 @@ export class RouterCounters {
 
   /** One request done: its status as the client saw it (0 if it got none) and its time. */
   request(domain: string, status: number, ms: number, routerError: boolean): void {
-    const counters = this.of(domain);
-    counters.requests++;
-    if (routerError) counters.errors++;
-    const cls = Math.floor(status / 100) - 1;
-    if (cls >= 0 && cls < 5) counters.classes[cls]!++;
-    counters.latency.record(ms);
+    this.of(domain).request(status, ms, routerError);
   }
 
   upgrade(domain: string): void {

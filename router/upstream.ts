@@ -1,11 +1,17 @@
-import { Agent } from 'node:http';
+import { Pool as ConnectionPool } from 'undici';
 
 export interface UpstreamOptions {
   /** How long a backend that refused a connection is skipped, in milliseconds. */
   downMs: number;
   /** How long an idle kept-alive connection to a backend is kept, in milliseconds. */
   idleSocketMs: number;
+  /** How long a connection to a backend may take, in milliseconds (default 5000). */
+  connectTimeoutMs?: number;
+  /** How long a backend may stay silent mid-request, in milliseconds (default 60000). */
+  upstreamTimeoutMs?: number;
 }
+
+const noop = (): void => undefined;
 
 /**
  * One backend (`http://ip:port`) with its own pool of kept-alive connections. Shared by every
@@ -16,7 +22,8 @@ export class Upstream {
   readonly url: string;
   readonly hostname: string;
   readonly port: number;
-  readonly agent: Agent;
+  /** undici's pool of kept-alive connections to this backend (plain requests; upgrades open their own). */
+  readonly connections: ConnectionPool;
   /** HTTP requests under way on this backend (upgraded connections are not counted). */
   inFlight = 0;
   /** Upgraded connections (WebSockets) open to this backend. */
@@ -32,12 +39,17 @@ export class Upstream {
     this.hostname = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = Number(parsed.port || 80);
     this.downMs = options.downMs;
-    // lifo keeps the busiest few connections warm and lets the rest time out.
-    this.agent = new Agent({
-      keepAlive: true,
-      scheduling: 'lifo',
-      maxFreeSockets: 1024,
-      timeout: options.idleSocketMs,
+    const silence = options.upstreamTimeoutMs ?? 60_000;
+    // One request per connection at a time (no pipelining), as many connections as needed;
+    // an idle one is closed after idleSocketMs, or sooner if the backend's Keep-Alive says so.
+    this.connections = new ConnectionPool(parsed.origin, {
+      pipelining: 1,
+      connectTimeout: options.connectTimeoutMs ?? 5000,
+      keepAliveTimeout: options.idleSocketMs,
+      keepAliveTimeoutThreshold: 1000,
+      headersTimeout: silence,
+      bodyTimeout: silence,
+      strictContentLength: true,
     });
   }
 
@@ -59,13 +71,17 @@ export class Upstream {
 
   end(): void {
     this.inFlight--;
-    if (this.retired && this.inFlight === 0) this.agent.destroy();
+    if (this.retired && this.inFlight === 0) this.close();
   }
 
   /** No route names this backend any more: finish what is in flight, then close the pool. */
   retire(): void {
     this.retired = true;
-    if (this.inFlight === 0) this.agent.destroy();
+    if (this.inFlight === 0) this.close();
+  }
+
+  private close(): void {
+    if (!this.connections.destroyed) this.connections.destroy().catch(noop);
   }
 
   snapshot(): UpstreamStats {
