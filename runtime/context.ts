@@ -21,11 +21,12 @@ const RESOLVED = Promise.resolve();
 
 /**
  * The Context of one handler call. A push handler's context carries the acknowledgement of its
- * batch, so the logs it emits hold that acknowledgement back until they are delivered.
+ * batch, so the logs it emits hold that acknowledgement back until they are delivered. Its
+ * functions are bound: `onPush(port, logs, { emit, config })` works.
  */
 export class HandlerContext implements Context<any> {
   constructor(
-    private readonly host: ContextHost,
+    protected readonly host: ContextHost,
     private readonly token: AckToken | undefined,
   ) {}
 
@@ -45,23 +46,16 @@ export class HandlerContext implements Context<any> {
     return this.host.signal;
   }
 
-  emit(port: string, log: Log): Promise<void> {
-    return this.host.push(port, log, this.token) ?? RESOLVED;
-  }
+  readonly emit = (port: string, log: Log): Promise<void> => this.host.push(port, log, this.token) ?? RESOLVED;
 
-  emitMany(port: string, logs: readonly Log[]): Promise<void> {
-    return this.host.pushMany(port, logs, this.token) ?? RESOLVED;
-  }
+  readonly emitMany = (port: string, logs: readonly Log[]): Promise<void> =>
+    this.host.pushMany(port, logs, this.token) ?? RESOLVED;
 
-  ask<A = unknown>(port: string, request: unknown, options?: AskOptions): Promise<A> {
-    return this.host.ask(port, request, options) as Promise<A>;
-  }
+  readonly ask = <A = unknown>(port: string, request: unknown, options?: AskOptions): Promise<A> =>
+    this.host.ask(port, request, options) as Promise<A>;
 
-  askEach<A = unknown>(port: string, request: unknown, options?: AskOptions): Promise<A[]> {
-    return this.host.askEach(port, request, options) as Promise<A[]>;
-  }
+  readonly askEach = <A = unknown>(port: string, request: unknown, options?: AskOptions): Promise<A[]> =>
+    this.host.askEach(port, request, options) as Promise<A[]>;
 
-  stats(): ElementStats {
-    return this.host.stats();
-  }
+  readonly stats = (): ElementStats => this.host.stats();
 }

@@ -5,6 +5,7 @@
 export { element, type AskOptions, type Context, type ElementDefinition, type Merge } from './definition.js';
 export type { Json, Log } from './log.js';
 export { ElementRuntime, startElement, type StartOptions } from './runtime.js';
+export { connect, type Connection } from './connect.js';
 export { loadElement, codeFileOf, CODE_FILES } from './load.js';
 export {
   DEFAULT_TUNING,

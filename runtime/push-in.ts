@@ -2,6 +2,7 @@ import { Router } from 'zeromq';
 import { AckToken } from './ack-token.js';
 import { PortCounters } from './counters.js';
 import { BATCH, PROBE, kindOf } from './frames.js';
+import { SendQueue } from './send-queue.js';
 import type { Log } from './log.js';
 
 /** What the runtime does with one received batch; resolves when the handler has finished. */
@@ -16,6 +17,7 @@ export type BatchHandler = (port: string, logs: Log[], token: AckToken) => Promi
 export class PushInPort {
   readonly counters = new PortCounters('push', 'in');
   private readonly socket: Router;
+  private readonly out: SendQueue;
   private closed = false;
   /** The endpoint bound (a wildcard port resolved). */
   endpoint = '';
@@ -35,6 +37,7 @@ export class PushInPort {
       heartbeatInterval: 1000,
       heartbeatTimeout: 5000,
     });
+    this.out = new SendQueue(this.socket);
   }
 
   async bind(): Promise<void> {
@@ -48,14 +51,11 @@ export class PushInPort {
       for await (const [peer, kind, seq, body] of this.socket) {
         const k = kindOf(kind);
         if (k === PROBE) {
-          await this.socket.send([peer as Buffer, 'H', this.incarnation]);
+          this.out.send([peer as Buffer, 'H', this.incarnation]);
         } else if (k === BATCH && seq !== undefined && body !== undefined) {
           const logs = JSON.parse(body.toString('utf8')) as Log[];
           this.counters.batchesIn++;
-          const socket = this.socket;
-          const token = new AckToken(() => {
-            if (!this.closed) void socket.send([peer as Buffer, 'A', seq]).catch(() => {});
-          });
+          const token = new AckToken(() => this.out.send([peer as Buffer, 'A', seq]));
           await this.handle(this.name, logs, token);
           this.counters.logsIn += logs.length;
         }
@@ -67,6 +67,7 @@ export class PushInPort {
 
   close(): void {
     this.closed = true;
+    this.out.close();
     this.socket.close();
   }
 }

@@ -1,6 +1,7 @@
 import { Router } from 'zeromq';
 import { PortCounters } from './counters.js';
 import { QUERY, kindOf } from './frames.js';
+import { SendQueue } from './send-queue.js';
 
 /** What the runtime does with one query: its answer (JSON-able), or a throw. */
 export type QueryHandler = (port: string, request: unknown) => Promise<unknown>;
@@ -13,6 +14,7 @@ export type QueryHandler = (port: string, request: unknown) => Promise<unknown>;
 export class QueryInPort {
   readonly counters = new PortCounters('query', 'in');
   private readonly socket: Router;
+  private readonly out: SendQueue;
   private closed = false;
   private running = 0;
   private slotFree: (() => void) | undefined;
@@ -25,6 +27,7 @@ export class QueryInPort {
     private readonly handle: QueryHandler,
   ) {
     this.socket = new Router({ linger: 0, handover: true, sendHighWaterMark: 0 });
+    this.out = new SendQueue(this.socket);
   }
 
   async bind(): Promise<void> {
@@ -62,11 +65,12 @@ export class QueryInPort {
     const free = this.slotFree;
     this.slotFree = undefined;
     free?.();
-    if (!this.closed) await this.socket.send(reply).catch(() => {});
+    this.out.send(reply);
   }
 
   close(): void {
     this.closed = true;
+    this.out.close();
     this.socket.close();
   }
 }
