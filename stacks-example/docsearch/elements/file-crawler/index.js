@@ -19,7 +19,7 @@ export default element({
     const root = join(here, config.root ?? 'corpus');
     for await (const path of walk(root)) {
       const text = await readFile(path, 'utf8');
-      yield { port: 'files', log: { path: relative(root, path), size: text.length, text } };
+      yield { path: relative(root, path), size: text.length, text }; // to the one push out port, 'files'
     }
   },
 });
