@@ -89,10 +89,15 @@ export class EtcdRouteSource implements RouteSource {
     this.onRoutes = undefined;
     const watcher = this.watcher;
     this.watcher = undefined;
+    // etcd3 keeps re-establishing the watch stream (on a timer that holds the process open)
+    // while any watcher is attached, even after the client is closed: so a watch being made
+    // is let finish (it cancels itself, seeing `closed`), and a cancel is given time to land
+    // before the client goes, even while it waits for a reconnection.
+    if (this.rewatching) await Promise.race([this.rewatching.catch(() => undefined), delay(10_000)]);
     if (watcher) {
       watcher.removeAllListeners();
       watcher.on('error', () => undefined);
-      await Promise.race([watcher.cancel().catch(() => undefined), delay(1000)]);
+      await Promise.race([watcher.cancel().catch(() => undefined), delay(10_000)]);
     }
     if (this.ownsClient) this.client.close();
   }
