@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type Docker from 'dockerode';
 import { ImageBuildError } from './errors.js';
@@ -13,14 +13,18 @@ export async function hasImage(docker: Docker, tag: string): Promise<boolean> {
   }
 }
 
-/** Every file under a folder, relative to it (the build context docker is sent). */
+/**
+ * Every entry under a folder, relative to it (the build context docker is sent). Symbolic
+ * links are listed, not followed: the context packs them as links, and following one could
+ * loop forever or walk out of the folder.
+ */
 function contextFiles(folder: string): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const name of readdirSync(dir)) {
       if (name === '.git') continue;
       const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
+      if (lstatSync(path).isDirectory()) walk(path);
       else out.push(relative(folder, path));
     }
   };

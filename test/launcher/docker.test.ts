@@ -2,7 +2,7 @@
 // with docker's own message), containers with quarry's labels on the stack's network, and
 // health waits that see a crash.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -78,4 +78,16 @@ test('a failing build is an ImageBuildError with docker\'s message and the end o
   const err = await t.throwsAsync(buildImage(docker, { folder, tag: `quarry/${stack}-bad:test` }), { instanceOf: ImageBuildError });
   t.regex(err!.message, /returned a non-zero code: 3/);
   t.regex(err!.message, /about to fail/);
+});
+
+test('a build folder with a link loop builds: links go into the context as links, never followed', async (t) => {
+  const folder = mkdtempSync(join(tmpdir(), 'quarry-linkbuild-'));
+  t.teardown(async () => {
+    rmSync(folder, { recursive: true, force: true });
+    await docker.getImage(`quarry/${stack}-links:test`).remove({ force: true }).catch(() => undefined);
+  });
+  writeFileSync(join(folder, 'Dockerfile'), 'FROM quarry/node:20\nCOPY . /app/\nRUN test -L /app/loop && test -f /app/data.txt\n');
+  writeFileSync(join(folder, 'data.txt'), 'x\n');
+  symlinkSync('.', join(folder, 'loop'));
+  t.is(await buildImage(docker, { folder, tag: `quarry/${stack}-links:test` }), 'built');
 });
