@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compileFolder } from '../../compiler/index.js';
 import { QuarryError, UsageError } from '../../errors/index.js';
@@ -14,8 +14,10 @@ export const build: Command = {
     if (positionals.length > 1) throw new UsageError(`one stack folder at most, not ${positionals.length}`);
     const dirArg = positionals[0] ?? '.';
     const dir = resolve(io.cwd, dirArg);
-    const shown = relative(io.cwd, dir);
-    const stack = compileFolder(dir, { prefix: shown === '' ? '' : `${shown}/` });
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new QuarryError(`${dirArg}: no such folder`);
+    // Faults name files under the folder as the user wrote it, so they can be pasted back.
+    const shown = dirArg.replace(/\/+$/, '');
+    const stack = compileFolder(dir, { prefix: shown === '.' || shown === '' ? '' : `${shown}/` });
 
     let current: CurrentState | undefined;
     if (values.current !== undefined) {

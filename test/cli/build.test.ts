@@ -85,6 +85,12 @@ test('usage errors exit 2 and show the usage', async (t) => {
   t.regex(unknown.stderr, /unknown command 'biuld'/);
 });
 
+test('a folder that does not exist says so', async (t) => {
+  const { code, stderr } = await quarry(['build', 'no/such/stack']);
+  t.is(code, 1);
+  t.is(stderr, 'no/such/stack: no such folder\n');
+});
+
 test('a folder without quarry.yml says so', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'quarry-empty-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
