@@ -10,3 +10,7 @@ export { StackNameError, stackFromPath } from './stack-name.js';
 export { HostKeyError } from './host-key.js';
 export { HomeInUseError } from './hook-server.js';
 export { CheckoutError } from './checkout.js';
+export {
+  BadRequestError, ReleaseNotFoundError, StackNotFoundError,
+  type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason,
+} from './control.js';

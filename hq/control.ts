@@ -1,0 +1,100 @@
+import { QuarryError } from '../errors/index.js';
+import type { Progress } from './progress.js';
+
+/**
+ * What HQ's HTTP API and command line can ask of HQ: the seam between the API (hq/api/) and
+ * the part that runs stacks (hq/deploy/). Every change (scale, env, rollback) is a task that
+ * makes a release; its steps are reported through `progress` as it goes.
+ */
+export interface HqControl {
+  /** The stacks HQ knows (pushed at least once), sorted. */
+  stacks(): Promise<string[]>;
+  /** The containers of one stack, or of every stack. */
+  ps(stack?: string): Promise<PsRow[]>;
+  /** Sets the number of containers of nodes or elements: `{ web: 3 }`. */
+  scale(stack: string, changes: Record<string, number>, progress: Progress): Promise<ReleaseInfo>;
+  /** Containers' output, oldest first; with `follow`, keeps going until `signal` aborts. */
+  logs(stack: string, name: string | undefined, options: LogOptions, write: (line: LogLine) => void, signal: AbortSignal): Promise<void>;
+  /** The stack's releases, newest first. */
+  releases(stack: string): Promise<ReleaseInfo[]>;
+  /** Makes a new release that restores code, env and scale of release `version`. */
+  rollback(stack: string, version: number, progress: Progress): Promise<ReleaseInfo>;
+  /** The stack's env as set by `quarry env` (services' addresses not included). */
+  env(stack: string): Promise<Record<string, string>>;
+  /** Sets and unsets env keys; makes a release that restarts what uses the env. */
+  setEnv(stack: string, set: Record<string, string>, unset: string[], progress: Progress): Promise<ReleaseInfo>;
+}
+
+export interface LogOptions {
+  follow: boolean;
+  /** Lines per container from the end of what it wrote so far; default all. */
+  tail?: number;
+}
+
+export interface LogLine {
+  /** The container: `<stack>.<name>.<n>`. */
+  container: string;
+  stream: 'stdout' | 'stderr';
+  /** ISO time docker gave the line. */
+  time: string;
+  text: string;
+}
+
+/** One container, as `quarry ps` shows it. */
+export interface PsRow {
+  stack: string;
+  /** The node or element. */
+  name: string;
+  kind: 'service' | 'web' | 'worker' | 'element';
+  /** `<stack>.<name>.<n>` */
+  container: string;
+  /** The server it runs on (`local` in small mode). */
+  server: string;
+  /** docker's state: running, restarting, exited, … */
+  state: string;
+  /** healthy, unhealthy, starting, or '-' when the unit has no health check. */
+  health: string;
+  /** `v3`, the release that started it. */
+  release: string;
+  /** Where it is reached from the server: `127.0.0.1:49153`, when it has a port. */
+  address?: string;
+}
+
+export type ReleaseReason = 'push' | 'scale' | 'env' | 'rollback';
+
+/** One release of a stack (DESIGN.md: commit, plan, images, env and scale). */
+export interface ReleaseInfo {
+  stack: string;
+  version: number;
+  /** ISO time it was made. */
+  at: string;
+  reason: ReleaseReason;
+  /** One line: `push of 1a2b3c4`, `scale web=3`, `env set FOO`, `rollback to v2`. */
+  description: string;
+  commit: string;
+  /** The image of each node and element. */
+  images: Record<string, string>;
+  /** The number of containers of each node and element. */
+  scale: Record<string, number>;
+  /** The env keys set by `quarry env` (values are never listed). */
+  envKeys: string[];
+  /** URLs the stack's web nodes answer on. */
+  urls: string[];
+}
+
+/** A stack HQ has never had pushed. */
+export class StackNotFoundError extends QuarryError {
+  constructor(readonly stackName: string) {
+    super(`no stack '${stackName}' on this HQ; push it first (git push ssh://quarry@HOST:PORT/${stackName} main)`);
+  }
+}
+
+/** A release number the stack never had. */
+export class ReleaseNotFoundError extends QuarryError {
+  constructor(readonly stackName: string, readonly version: number) {
+    super(`stack '${stackName}' has no release v${version}; see quarry releases ${stackName}`);
+  }
+}
+
+/** A request HQ understands but refuses: an unknown node, a bad scale, a bad env key. */
+export class BadRequestError extends QuarryError {}
