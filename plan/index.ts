@@ -4,3 +4,4 @@ export { desiredUnits, buildTag } from './desired.js';
 export { parseCurrentState, CurrentStateError } from './current-file.js';
 export { formatPlan, describeInstruction } from './format.js';
 export type * from './model.js';
+export { unitWiring, inPortNumbers, isWired, FIRST_IN_PORT, type WiringAddressing } from './wiring.js';
