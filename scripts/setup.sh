@@ -48,3 +48,4 @@ fi
 
 # --- base images -----------------------------------------------------------------------
 bash scripts/images.sh
+bash scripts/server-image.sh
