@@ -37,3 +37,12 @@ CMD ["node"]
 DOCKERFILE
   $DOCKER build -q -t quarry/node:20 "$work/node" >/dev/null
 fi
+
+# quarry/runtime: the element runtime on quarry/node:20 (tagged by a digest of the runtime's
+# sources, and :latest). Element class images stand on it; Dockerfiles of nodes with topology
+# ports start `FROM quarry/runtime`. Remade only when the runtime changes.
+node --import tsx --input-type=module -e '
+  const { default: Docker } = await import("dockerode");
+  const { ensureRuntimeImage } = await import("./launcher/index.ts");
+  await ensureRuntimeImage(new Docker(), (line) => { if (line.startsWith("making")) process.stderr.write(`quarry setup: ${line}\n`); });
+'
