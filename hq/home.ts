@@ -22,6 +22,16 @@ export class HomeLayout {
   get stacksDir(): string { return join(this.root, 'stacks'); }
   /** Sockets and other things that only matter while HQ runs. */
   get runDir(): string { return join(this.root, 'run'); }
+  /** HQ's API token (mode 0600). */
+  get token(): string { return join(this.root, 'token'); }
+  /** Where a running HQ tells local commands its ports (removed when it stops). */
+  get hqInfo(): string { return join(this.root, 'hq.json'); }
+  /** Held while an HQ serves this home. */
+  get lockFile(): string { return join(this.runDir, 'hq.lock'); }
+  /** The data of HQ's own etcd. */
+  get etcdDir(): string { return join(this.root, 'etcd'); }
+  /** The pid of HQ's own etcd while it runs (to end one left over by an HQ that was killed). */
+  get etcdPidFile(): string { return join(this.runDir, 'etcd.pid'); }
   /** The program every stack's pre-receive hook runs (one copy, shared by all repos). */
   get hookProgram(): string { return join(this.root, 'hooks', 'pre-receive.cjs'); }
 

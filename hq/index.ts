@@ -14,3 +14,8 @@ export {
   BadRequestError, ReleaseNotFoundError, StackNotFoundError,
   type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason,
 } from './control.js';
+export { hqConfigSchema, loadHqConfig, type HqConfig } from './config.js';
+export { loadOrCreateToken, tokenMatches, TokenFileError } from './token.js';
+export { startOwnEtcd, EtcdStartError, type OwnEtcd, type OwnEtcdOptions } from './etcd-server.js';
+export { startControl, type ControlContext, type ControlHandle } from './deploy/control.js';
+export { type PushInfo } from './release.js';

@@ -1,0 +1,45 @@
+import { resolve } from 'node:path';
+import { integer, list, loadConfig, optional, port, string, url, type ConfigOf, type LoadOptions } from '../config/index.js';
+import { quarryHome } from './home.js';
+
+/**
+ * `quarry hq --config URL`: the JSON document's settings. Every key has a default that runs
+ * on one machine. git (SSH) and web traffic (the router) face the world, on `host`; the HTTP
+ * API answers on `apiHost`, loopback unless said otherwise, since a token is all that guards
+ * it and it should be put behind TLS before it leaves the machine.
+ */
+export const hqConfigSchema = {
+  /** The state folder; default: QUARRY_HOME, else /home/quarry as root, else ~/.quarry. */
+  home: optional(string({ nonEmpty: true })),
+  host: string({ default: '0.0.0.0', nonEmpty: true }),
+  sshPort: port({ default: 2222 }),
+  apiHost: string({ default: '127.0.0.1', nonEmpty: true }),
+  apiPort: port({ default: 7070 }),
+  routerPort: port({ default: 8080 }),
+  /** An etcd cluster to use; when absent HQ runs its own. */
+  etcd: optional(list(url({ protocols: ['http:', 'https:'] }), { nonEmpty: true })),
+  /**
+   * The client port of HQ's own etcd (on 127.0.0.1; its peer port is the next one). Not
+   * 2379, so that it does not clash with an etcd a developer already runs. 0: free ports.
+   */
+  etcdPort: integer({ default: 2479, min: 0, max: 65534 }),
+};
+
+type HqConfigDocument = ConfigOf<typeof hqConfigSchema>;
+
+/** HQ's settings, with the home resolved. */
+export type HqConfig = Omit<HqConfigDocument, 'home'> & { home: string };
+
+/**
+ * Loads `quarry hq`'s config from a URL or path; with none, the defaults. Throws a
+ * ConfigError naming the URL (and the key at fault) when it cannot be read or is wrong.
+ */
+export async function loadHqConfig(location: string | undefined, options: LoadOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<HqConfig> {
+  const document = await loadConfig(hqConfigSchema, location, options);
+  return hqConfigOf(document, options.env);
+}
+
+/** Fills in what the document left to the environment (the home). */
+export function hqConfigOf(document: HqConfigDocument, env: NodeJS.ProcessEnv = process.env): HqConfig {
+  return { ...document, home: document.home === undefined ? quarryHome(env) : resolve(document.home) };
+}

@@ -1,0 +1,213 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { QuarryError } from '../errors/index.js';
+import { atomicWrite } from './atomic-write.js';
+import type { HomeLayout } from './home.js';
+
+/** HQ's own etcd did not start (the port taken, the binary missing, its data refused). */
+export class EtcdStartError extends QuarryError {}
+
+export interface OwnEtcdOptions {
+  home: HomeLayout;
+  /** The client port on 127.0.0.1 (its peer port is the next one); 0 picks free ports. */
+  port: number;
+  /** The etcd binary; default `etcd` (Debian's etcd-server package). */
+  binary?: string;
+  /** How long to wait for it to answer, in ms; default 30 s. */
+  startTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface OwnEtcd {
+  /** `http://127.0.0.1:PORT` */
+  endpoint: string;
+  pid: number;
+  /** Ends it (SIGTERM, SIGKILL after 10 s) and waits until it has. */
+  stop(): Promise<void>;
+}
+
+/** What the pid file records, so that a later HQ can tell that process is ours. */
+interface PidRecord {
+  pid: number;
+  dataDir: string;
+  endpoint: string;
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * Starts the etcd HQ runs for itself when no etcd is configured: data under `<home>/etcd`,
+ * listening on 127.0.0.1 only, its log in `<home>/run/etcd.log`. Resolves once it answers.
+ *
+ * It must not outlive HQ. HQ stops it on a clean exit; for an HQ killed outright, etcd is
+ * started through util-linux's `setpriv --pdeathsig TERM`, so the kernel signals it when HQ
+ * dies (Node has no prctl of its own); and its pid is kept in `<home>/run/etcd.pid`, so
+ * that the next start ends one that is still there (it is ended rather than adopted: its
+ * ports may not be the ones now configured).
+ */
+export async function startOwnEtcd(options: OwnEtcdOptions): Promise<OwnEtcd> {
+  const { home } = options;
+  const log = options.log ?? (() => undefined);
+  home.ensure(home.runDir);
+  home.ensure(home.etcdDir);
+  await endLeftover(home, log);
+
+  const clientPort = options.port === 0 ? await freeLoopbackPort() : options.port;
+  const peerPort = options.port === 0 ? await freeLoopbackPort() : options.port + 1;
+  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const args = [
+    '--name', 'hq',
+    '--data-dir', home.etcdDir,
+    '--listen-client-urls', endpoint,
+    '--advertise-client-urls', endpoint,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `hq=${peer}`,
+  ];
+  const binary = options.binary ?? 'etcd';
+  const logPath = join(home.runDir, 'etcd.log');
+  const logFd = openSync(logPath, 'w', 0o600);
+  let child: ChildProcess;
+  try {
+    child = existsSync(SETPRIV)
+      ? spawn(SETPRIV, ['--pdeathsig', 'TERM', binary, ...args], { stdio: ['ignore', logFd, logFd] })
+      : spawn(binary, args, { stdio: ['ignore', logFd, logFd] });
+  } finally {
+    closeSync(logFd);
+  }
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(-1));
+  });
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  if (child.pid === undefined) {
+    const err = await spawnError;
+    throw new EtcdStartError(`cannot start HQ's own etcd (${binary}): ${err.message}; install Debian's etcd-server package, or set "etcd" in HQ's config`);
+  }
+  const pid = child.pid;
+  atomicWrite(home.etcdPidFile, JSON.stringify({ pid, dataDir: home.etcdDir, endpoint } satisfies PidRecord) + '\n', 0o600);
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    removePidFile(home, pid);
+  };
+
+  const client = new Etcd3({ hosts: endpoint, dialTimeout: 2000 });
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  try {
+    for (;;) {
+      const answered = await Promise.race([
+        client.get('/quarry/ping').string().then(() => true, () => false),
+        exited.then(() => 'exited' as const),
+      ]);
+      if (answered === true) break;
+      if (answered === 'exited') throw startFailure(logPath, clientPort, peerPort);
+      if (Date.now() > deadline) {
+        await stop();
+        throw new EtcdStartError(`HQ's own etcd did not answer on ${endpoint} within ${(options.startTimeoutMs ?? 30_000) / 1000} s; see ${logPath}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    client.close();
+  }
+  log(`own etcd on ${endpoint} (pid ${pid}, data ${home.etcdDir})`);
+  return { endpoint, pid, stop };
+}
+
+function startFailure(logPath: string, clientPort: number, peerPort: number): EtcdStartError {
+  let text = '';
+  try {
+    text = readFileSync(logPath, 'utf8');
+  } catch {
+    // no log: say what we know
+  }
+  if (/address already in use/.test(text)) {
+    return new EtcdStartError(`HQ's own etcd cannot listen on 127.0.0.1:${clientPort} or :${peerPort}: in use; ` +
+      `set "etcdPort" in HQ's config to a free port (the next one is used too), or "etcd" to an etcd you run`);
+  }
+  const tail = text.trim().split('\n').slice(-5).join('\n');
+  return new EtcdStartError(`HQ's own etcd exited at start; the end of ${logPath}:\n${tail}`);
+}
+
+/** Ends the etcd a killed HQ left behind, if the recorded pid is still that etcd. */
+async function endLeftover(home: HomeLayout, log: (line: string) => void): Promise<void> {
+  let record: PidRecord;
+  try {
+    record = JSON.parse(readFileSync(home.etcdPidFile, 'utf8')) as PidRecord;
+  } catch {
+    return;
+  }
+  if (typeof record.pid === 'number' && isOurEtcd(record.pid, home.etcdDir)) {
+    log(`ending the etcd left over by an HQ that did not stop cleanly (pid ${record.pid})`);
+    signal(record.pid, 'SIGTERM');
+    const until = Date.now() + 10_000;
+    while (alive(record.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (alive(record.pid)) signal(record.pid, 'SIGKILL');
+    while (alive(record.pid)) await new Promise((r) => setTimeout(r, 50));
+  }
+  rmSync(home.etcdPidFile, { force: true });
+}
+
+/** True when `pid` runs etcd on this data folder (and so is not a process that reused the pid). */
+function isOurEtcd(pid: number, dataDir: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const at = argv.indexOf('--data-dir');
+    return at >= 0 && argv[at + 1] === dataDir && argv.some((a) => /(^|\/)etcd$/.test(a));
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `pid` is running (a zombie counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+function removePidFile(home: HomeLayout, pid: number): void {
+  try {
+    const record = JSON.parse(readFileSync(home.etcdPidFile, 'utf8')) as PidRecord;
+    if (record.pid !== pid) return;
+  } catch {
+    return;
+  }
+  rmSync(home.etcdPidFile, { force: true });
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}

@@ -1,0 +1,66 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import test from 'ava';
+import { ConfigInvalidError, ConfigSyntaxError, ConfigUnreadableError } from '../../config/index.js';
+import { loadHqConfig } from '../../hq/index.js';
+
+async function file(t: { teardown(fn: () => Promise<void>): void }, text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'quarry-hq-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'hq.json');
+  await writeFile(path, text);
+  return pathToFileURL(path).href;
+}
+
+test('no config: defaults that run on this machine, home from QUARRY_HOME', async (t) => {
+  const config = await loadHqConfig(undefined, { env: { QUARRY_HOME: '/tmp/quarry-home-x' } });
+  t.deepEqual(config, {
+    home: '/tmp/quarry-home-x', host: '0.0.0.0', sshPort: 2222, apiHost: '127.0.0.1', apiPort: 7070,
+    routerPort: 8080, etcd: undefined, etcdPort: 2479,
+  });
+});
+
+test('a file:// document sets what it names; a relative home is resolved', async (t) => {
+  const at = await file(t, JSON.stringify({ home: 'state', host: '127.0.0.1', sshPort: 0, etcd: 'http://127.0.0.1:2379' }));
+  const config = await loadHqConfig(at, { env: {} });
+  t.is(config.home, join(process.cwd(), 'state'));
+  t.is(config.host, '127.0.0.1');
+  t.is(config.sshPort, 0);
+  t.deepEqual(config.etcd, ['http://127.0.0.1:2379']);
+});
+
+test('a file that cannot be read names the URL', async (t) => {
+  const err = await t.throwsAsync(loadHqConfig('file:///nonexistent/quarry/hq.json'), { instanceOf: ConfigUnreadableError });
+  t.is(err?.message, 'config file:///nonexistent/quarry/hq.json: cannot be read: no such file');
+});
+
+test('a URL that is no URL says so', async (t) => {
+  const err = await t.throwsAsync(loadHqConfig('http://[bad'), { instanceOf: ConfigUnreadableError });
+  t.regex(err?.message ?? '', /^config http:\/\/\[bad: cannot be read: not a valid URL/);
+});
+
+test('bad JSON names the URL', async (t) => {
+  const at = await file(t, '{"sshPort": 22,}');
+  const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigSyntaxError });
+  t.true(err?.message.startsWith(`config ${at}: is not valid JSON`));
+});
+
+test('an unknown key names the URL and the key, and lists the known ones', async (t) => {
+  const at = await file(t, '{"sshport": 22}');
+  const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
+  t.is(err?.message, `config ${at}: key "sshport": is not a known setting ` +
+    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort)');
+});
+
+test('a wrong type names the URL and the key', async (t) => {
+  const port = await file(t, '{"apiPort": "7070"}');
+  t.is((await t.throwsAsync(loadHqConfig(port)))?.message, `config ${port}: key "apiPort": must be an integer from 0 to 65535, got "7070"`);
+  const etcd = await file(t, '{"etcd": ["http://127.0.0.1:2379", "127.0.0.1:2380"]}');
+  t.is((await t.throwsAsync(loadHqConfig(etcd)))?.message, `config ${etcd}: key "etcd.1": must be a URL (http or https), got "127.0.0.1:2380"`);
+  const etcdPort = await file(t, '{"etcdPort": 65535}');
+  t.regex((await t.throwsAsync(loadHqConfig(etcdPort)))?.message ?? '', /key "etcdPort": must be an integer from 0 to 65534/);
+  const home = await file(t, '{"home": ""}');
+  t.regex((await t.throwsAsync(loadHqConfig(home)))?.message ?? '', /key "home": must be a non-empty string/);
+});
