@@ -23,8 +23,11 @@ process.stdin.on('end', () => {
     return { oldSha, newSha, ref };
   });
   const git = {};
-  for (const name of ['GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_QUARANTINE_PATH']) {
+  for (const name of ['GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_QUARANTINE_PATH', 'GIT_PUSH_OPTION_COUNT']) {
     if (process.env[name]) git[name] = process.env[name];
+  }
+  for (let i = 0; i < Number(process.env.GIT_PUSH_OPTION_COUNT || 0) && i < 64; i++) {
+    git['GIT_PUSH_OPTION_' + i] = process.env['GIT_PUSH_OPTION_' + i] || '';
   }
   let verdict = null;
   let buffer = '';

@@ -17,3 +17,5 @@ export {
 export { hqConfigSchema, loadHqConfig, type HqConfig } from './config.js';
 export { loadOrCreateToken, tokenMatches, TokenFileError } from './token.js';
 export { startOwnEtcd, EtcdStartError, type OwnEtcd, type OwnEtcdOptions } from './etcd-server.js';
+export { startControl, type ControlContext, type ControlHandle } from './deploy/control.js';
+export { type PushInfo } from './release.js';

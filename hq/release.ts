@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { CompileError, compileFolder, type StackSpec } from '../compiler/index.js';
 import { QuarryError } from '../errors/index.js';
-import { buildImage, ImageBuildError } from '../launcher/index.js';
+import { buildElementImage, buildImage, ImageBuildError } from '../launcher/index.js';
 import { diffPlan, formatPlan, type Instruction } from '../plan/index.js';
 import { exportCommit } from './checkout.js';
 import type { HomeLayout } from './home.js';
@@ -17,7 +17,27 @@ import { freshSrcFolder, publishSrc } from './src-folder.js';
  * once accepted (it becomes what `stacks/<stack>/src` points at). Throwing rejects the push
  * (a QuarryError's message is shown to the pusher as it is); the code is then not published.
  */
-export type OnRelease = (stack: string, srcDir: string, spec: StackSpec, progress: Progress) => Promise<void>;
+export type OnRelease = (stack: string, srcDir: string, spec: StackSpec, progress: Progress, push: PushInfo) => Promise<void>;
+
+/** What a push says beyond its code: the commit, and `git push -o replace=NAME` options. */
+export interface PushInfo {
+  commit: string;
+  /** Services to start anew even though a push never restarts services on its own. */
+  replace: string[];
+}
+
+/** git's push options (`git push -o KEY=VALUE`), from the hook's environment. */
+export function pushInfo(commit: string, git: Record<string, string>): PushInfo {
+  const count = Number(git.GIT_PUSH_OPTION_COUNT ?? 0);
+  const replace: string[] = [];
+  for (let i = 0; i < count && i < 64; i++) {
+    const option = git[`GIT_PUSH_OPTION_${i}`] ?? '';
+    const [key, value] = [option.slice(0, option.indexOf('=')), option.slice(option.indexOf('=') + 1)];
+    if (key === 'replace' && value !== '') replace.push(...value.split(',').map((v) => v.trim()).filter(Boolean));
+    else throw new QuarryError(`push option '${option}' is not known; quarry takes -o replace=SERVICE`);
+  }
+  return { commit, replace };
+}
 
 /** The default release: shows the plan against an empty grid; nothing is started. */
 export const printPlan: OnRelease = async (_stack, _srcDir, spec, progress) => {
@@ -67,8 +87,9 @@ export async function receivePush(push: PushRequest): Promise<number> {
     const { nodes, elements } = { nodes: spec.nodes.length, elements: spec.elements.length };
     progress.info(`stack ${spec.name}: ${nodes} node${nodes === 1 ? '' : 's'}, ${elements} element${elements === 1 ? '' : 's'}`);
 
+    const info = pushInfo(update.newSha, push.quarantine);
     await buildImages(push.docker, folder, diffPlan(spec, undefined).instructions, progress);
-    await push.onRelease(push.stack, folder, spec, progress);
+    await push.onRelease(push.stack, folder, spec, progress, info);
 
     if (!push.pusherWaiting()) throw new QuarryError('the pusher went away before the push was accepted; nothing was changed');
     publishSrc(push.home, push.stack, folder);
@@ -85,19 +106,28 @@ export async function receivePush(push: PushRequest): Promise<number> {
   }
 }
 
-/** Builds the image of every node and element with a Dockerfile (cached by content tag). */
+/**
+ * Builds the image of every node with a build folder and of every element class (on the
+ * runtime image when the class has no Dockerfile); cached by content tag.
+ */
 async function buildImages(docker: Docker, root: string, instructions: Instruction[], progress: Progress): Promise<void> {
-  const builds = new Map<string, { folder: string; what: string }>();
+  const builds = new Map<string, { folder: string; what: string; dockerfile: boolean; main?: string }>();
   for (const step of instructions) {
-    if ((step.op === 'DEPLOY' || step.op === 'ENSURE') && step.build?.dockerfile && !builds.has(step.image)) {
-      const what = step.op === 'DEPLOY' && step.element !== undefined ? `element ${step.element}` : `node ${step.node}`;
-      builds.set(step.image, { folder: step.build.folder, what });
+    if ((step.op === 'DEPLOY' || step.op === 'ENSURE') && step.build && !builds.has(step.image)) {
+      const what = step.op === 'DEPLOY' && step.element !== undefined ? `element class ${step.build.class ?? step.element}` : `node ${step.node}`;
+      builds.set(step.image, {
+        folder: step.build.folder, what, dockerfile: step.build.dockerfile,
+        ...(step.build.main !== undefined && { main: step.build.main }),
+      });
     }
   }
-  for (const [tag, { folder, what }] of builds) {
+  for (const [tag, { folder, what, dockerfile, main }] of builds) {
     progress.step(`Building ${what} from ./${folder} (${tag})`);
     try {
-      const result = await buildImage(docker, { folder: join(root, folder), tag, onLine: (line) => progress.info(line) });
+      const options = { folder: join(root, folder), tag, onLine: (line: string) => progress.info(line) };
+      const result = dockerfile
+        ? await buildImage(docker, options)
+        : await buildElementImage(docker, { ...options, ...(main !== undefined && { main }) });
       if (result === 'cached') progress.info('unchanged: using the image built before');
     } catch (err) {
       if (err instanceof ImageBuildError) throw new QuarryError(err.message.split(`${root}/`).join('').replace(/^building /, 'docker build of '));

@@ -29,6 +29,8 @@ export async function ensureRepo(home: HomeLayout, stack: string): Promise<strin
       // Deleting the deployed branch would leave the stack without code; the hook refuses it
       // too, but this stops it even if the hook is gone.
       await run('git', ['--git-dir', temp, 'config', 'receive.denyDeletes', 'true']);
+      // `git push -o replace=SERVICE` reaches the hook only when the repo offers push options.
+      await run('git', ['--git-dir', temp, 'config', 'receive.advertisePushOptions', 'true']);
       renameSync(temp, repo);
       syncFolder(parent);
     } catch (err) {

@@ -20,6 +20,10 @@ export interface ContainerSpec {
   digest?: string;
   /** Where the container's port is published; default 127.0.0.1 (loopback only). */
   publishHost?: string;
+  /** The member it plays (0-based): labelled, so that a new container can take over its part. */
+  member?: number;
+  /** More names it answers to on the stack's network (besides `<name>` and `<stack>.<name>.<n>`). */
+  aliases?: string[];
 }
 
 export interface RunningContainer {
@@ -32,6 +36,7 @@ export interface RunningContainer {
   state: string;
   digest?: string;
   release?: string;
+  member?: number;
   /** The container's address on its stack's network. */
   ip?: string;
   /** The host port its `port` is published on. */
@@ -60,6 +65,7 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
   };
   if (spec.release) labels[LABELS.release] = spec.release;
   if (spec.digest) labels[LABELS.digest] = spec.digest;
+  if (spec.member !== undefined) labels[LABELS.member] = String(spec.member);
   const port = spec.port !== undefined ? `${spec.port}/tcp` : undefined;
   const container = await docker.createContainer({
     name,
@@ -74,7 +80,7 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
       RestartPolicy: { Name: 'unless-stopped' },
       ...(port && { PortBindings: { [port]: [{ HostIp: spec.publishHost ?? '127.0.0.1', HostPort: '' }] } }),
     },
-    NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name, name] } } },
+    NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name, name, ...(spec.aliases ?? [])] } } },
   });
   try {
     await container.start();
@@ -126,6 +132,7 @@ export function describe(info: Docker.ContainerInspectInfo): RunningContainer {
     state: info.State.Restarting ? 'restarting' : info.State.Status,
     ...(labels[LABELS.digest] && { digest: labels[LABELS.digest] }),
     ...(labels[LABELS.release] && { release: labels[LABELS.release] }),
+    ...(labels[LABELS.member] !== undefined && { member: Number(labels[LABELS.member]) }),
     ...(ip && { ip }),
     ...(hostPort !== undefined && { hostPort }),
   };

@@ -48,6 +48,13 @@ export async function waitHealthy(docker: Docker, id: string, check: HealthCheck
   }
 }
 
+/** One check of a container's address: 2xx on `path`, or a connection accepted on `port`. */
+export async function probe(host: string, port: number, path?: string): Promise<boolean> {
+  if (path === undefined) return accepts(host, port);
+  const status = await httpStatus(`http://${host}:${port}${path}`);
+  return typeof status === 'number' && status >= 200 && status < 300;
+}
+
 function accepts(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });

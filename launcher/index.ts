@@ -5,7 +5,7 @@ export {
   ensureNetwork, startContainer, listContainers, removeContainer,
   type ContainerSpec, type RunningContainer, type ContainerKind,
 } from './containers.js';
-export { waitHealthy, lastOutput, type HealthCheck } from './health.js';
+export { waitHealthy, lastOutput, probe, type HealthCheck } from './health.js';
 export {
   ensureRuntimeImage, buildElementImage, NODE_BASE_IMAGE, RUNTIME_IMAGE, RUNTIME_MAIN, type ElementImageOptions,
 } from './element-image.js';

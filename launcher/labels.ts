@@ -6,6 +6,8 @@ export const LABELS = {
   release: 'quarry.release',
   slice: 'quarry.slice',
   digest: 'quarry.digest',
+  /** The member number (0-based) a container plays in its unit: stable across deploys, unlike `<n>`. */
+  member: 'quarry.member',
 } as const;
 
 /** `<stack>.<name>.<n>`: the name of a container, and the slice it fills. */

@@ -1,0 +1,16 @@
+/** The etcd keys HQ writes (DESIGN.md, etcd keys). Only this module spells them out. */
+export const keys = {
+  env: (stack: string) => `/quarry/stacks/${stack}/env/`,
+  endpoints: (stack: string) => `/quarry/stacks/${stack}/endpoints/`,
+  endpoint: (stack: string, name: string, member: number) => `/quarry/stacks/${stack}/endpoints/${name}/${member}`,
+  unitEndpoints: (stack: string, name: string) => `/quarry/stacks/${stack}/endpoints/${name}/`,
+  routes: '/quarry/routes/',
+  route: (domain: string, container: string) => `/quarry/routes/${domain}/${container}`,
+};
+
+/** What an endpoint key holds: where a member of a unit is reached. */
+export interface EndpointRecord {
+  container: string;
+  host: string;
+  ports: Record<string, number>;
+}

@@ -1,0 +1,288 @@
+import type Docker from 'dockerode';
+import type { Etcd3, Lease } from 'etcd3';
+import type { StackSpec } from '../../compiler/index.js';
+import {
+  listContainers, removeContainer, startContainer, waitHealthy, type RunningContainer,
+} from '../../launcher/index.js';
+import { desiredUnits, inPortNumbers, isWired, type CurrentState, type DesiredUnit, type Instruction } from '../../plan/index.js';
+import { sendPeers } from '../../runtime/index.js';
+import type { Progress } from '../progress.js';
+import { CONTROL_PORT, containerEnv, dockerWiring, memberAlias, serviceAddresses } from './addressing.js';
+import { keys, type EndpointRecord } from './etcd-keys.js';
+
+export interface ExecutorContext {
+  docker: Docker;
+  etcd: Etcd3;
+  /** HQ's lease: endpoints vanish when HQ is gone for good, and are written again when it restarts. */
+  lease: Lease;
+  progress: Progress;
+  /** The release containers started now are labelled with: `v3`. */
+  release: string;
+  /** How long the router gets to stop sending to a container before it is stopped. */
+  drainMs: number;
+  /** How long new containers get to become healthy. */
+  healthTimeoutMs: number;
+}
+
+/**
+ * Carries out a plan on the local docker engine, instruction by instruction, for one stack:
+ * the launcher's half of a release. `spec` is the stack with its env merged in; `before` is
+ * what ran; `after` what runs once the plan is done (its scales size shards and wiring).
+ */
+export class StackExecutor {
+  private readonly stack: string;
+  private readonly units: Map<string, DesiredUnit>;
+  private readonly domains: Map<string, string[]>;
+
+  constructor(
+    private readonly ctx: ExecutorContext,
+    private readonly spec: StackSpec,
+    before: CurrentState | undefined,
+    private readonly after: CurrentState,
+  ) {
+    this.stack = spec.name;
+    this.units = new Map(desiredUnits(spec).map((u) => [u.name, u]));
+    this.domains = new Map((before?.units ?? []).map((u) => [u.name, [...u.domains]]));
+  }
+
+  private readonly members = (name: string): number =>
+    this.after.units.find((u) => u.name === name)?.scale ?? this.units.get(name)?.scale ?? 1;
+
+  private unit(name: string): DesiredUnit {
+    const unit = this.units.get(name);
+    if (!unit) throw new Error(`${this.stack}: no unit ${name} in the stack being released`);
+    return unit;
+  }
+
+  async run(instructions: Instruction[]): Promise<void> {
+    for (const step of instructions) {
+      switch (step.op) {
+        case 'ENSURE': await this.ensure(this.unit(step.node)); break;
+        case 'DEPLOY': await this.deploy(this.unit((step.node ?? step.element)!), step.scale); break;
+        case 'SCALE': await this.scale(this.unit((step.node ?? step.element)!), step.to); break;
+        case 'ROUTE':
+          this.ctx.progress.step(`Routing ${step.domains.length > 0 ? step.domains.join(', ') : 'no domains'} to ${step.node}`);
+          this.domains.set(step.node, [...step.domains]);
+          await this.rewriteRoutes(step.node);
+          break;
+        case 'KILL': await this.kill((step.node ?? step.element)!, step.kind === 'web'); break;
+      }
+    }
+    await this.writeEnv();
+  }
+
+  /** Boots a service unless one with the same definition runs. */
+  private async ensure(unit: DesiredUnit): Promise<void> {
+    const { progress } = this.ctx;
+    const existing = await listContainers(this.ctx.docker, this.stack, unit.name);
+    const running = existing.find((c) => c.state === 'running' && c.digest === unit.digest);
+    if (running) {
+      progress.step(`Service ${unit.name} already runs (${running.name})`);
+    } else {
+      progress.step(`Starting service ${unit.name} (${unit.image})`);
+      await Promise.all(existing.map((c) => removeContainer(this.ctx.docker, c.id)));
+      const [started] = await this.startHealthy(unit, [0], existing);
+      progress.info(`${started!.name} is up`);
+    }
+    await this.writeEndpoints(unit.name);
+  }
+
+  /** New containers for every member, healthy before the routes move and the old ones stop. */
+  private async deploy(unit: DesiredUnit, scale: number): Promise<void> {
+    const { progress } = this.ctx;
+    const old = await listContainers(this.ctx.docker, this.stack, unit.name);
+    progress.step(`Deploying ${unit.kind} ${unit.name}: ${scale} container${scale === 1 ? '' : 's'} of ${unit.image}`);
+    const fresh = await this.startHealthy(unit, range(0, scale), old);
+    progress.info(`${fresh.map((c) => c.name).join(', ')} healthy`);
+    await this.retire(unit.name, old);
+    await this.writeEndpoints(unit.name);
+  }
+
+  private async scale(unit: DesiredUnit, to: number): Promise<void> {
+    const { progress } = this.ctx;
+    const now = (await listContainers(this.ctx.docker, this.stack, unit.name)).filter((c) => c.state !== 'exited' && c.state !== 'dead');
+    const from = now.length;
+    progress.step(`Scaling ${unit.name} from ${from} to ${to}`);
+    if (to > from) {
+      const taken = new Set(now.map((c) => c.member));
+      const wanted = range(0, to).filter((m) => !taken.has(m)).slice(0, to - from);
+      await this.startHealthy(unit, wanted, now);
+      await this.rewriteRoutes(unit.name);
+    } else if (to < from) {
+      const byMember = [...now].sort((a, b) => (b.member ?? b.n) - (a.member ?? a.n));
+      await this.retire(unit.name, byMember.slice(0, from - to));
+    }
+    await this.writeEndpoints(unit.name);
+    await this.rewireProducersOf(unit.name);
+  }
+
+  private async kill(name: string, web: boolean): Promise<void> {
+    this.ctx.progress.step(`Stopping ${name}`);
+    const old = await listContainers(this.ctx.docker, this.stack, name);
+    this.domains.set(name, []);
+    await this.rewriteRoutes(name);
+    if (web && old.length > 0) await delay(this.ctx.drainMs);
+    await Promise.all(old.map((c) => removeContainer(this.ctx.docker, c.id)));
+    await this.ctx.etcd.delete().prefix(keys.unitEndpoints(this.stack, name));
+  }
+
+  /**
+   * Starts one container per member, numbered after every container the unit has had, and
+   * waits until all are healthy. If one never is, all of them go and the error says why.
+   */
+  private async startHealthy(unit: DesiredUnit, members: number[], existing: RunningContainer[]): Promise<RunningContainer[]> {
+    const { docker, progress } = this.ctx;
+    let n = Math.max(0, ...existing.map((c) => c.n).filter(Number.isFinite));
+    const started: RunningContainer[] = [];
+    try {
+      for (const member of members) {
+        const c = await startContainer(docker, {
+          stack: this.stack, name: unit.name, kind: unit.kind, n: ++n, image: unit.image,
+          env: containerEnv(this.spec, [...this.units.values()], unit, member, this.members),
+          ...(unit.command && { command: unit.command }),
+          ...(unit.port !== undefined && { port: unit.port }),
+          memoryMb: unit.memory, release: this.ctx.release, digest: unit.digest, member,
+          ...(unit.kind !== 'service' && { aliases: [memberAlias(unit.name, member)] }),
+        });
+        started.push(c);
+        progress.info(`started ${c.name}`);
+      }
+      await Promise.all(started.map((c) => waitHealthy(docker, c.id, {
+        ...(unit.port !== undefined && { port: unit.port }),
+        ...(unit.kind === 'web' && unit.health !== undefined && { path: unit.health }),
+        timeoutMs: this.ctx.healthTimeoutMs,
+      })));
+      return await Promise.all(started.map(async (c) => (await listContainers(docker, this.stack, unit.name)).find((x) => x.id === c.id) ?? c));
+    } catch (err) {
+      progress.info(`removing the new containers (${started.map((c) => c.name).join(', ') || 'none started'}); what ran keeps running`);
+      await Promise.all(started.map((c) => removeContainer(docker, c.id, 2).catch(() => undefined)));
+      throw err;
+    }
+  }
+
+  /** Takes containers out of the routes, lets the router drain them, then stops them. */
+  private async retire(name: string, old: RunningContainer[]): Promise<void> {
+    if (old.length === 0) return;
+    const gone = new Set(old.map((c) => c.id));
+    await this.rewriteRoutes(name, gone);
+    if (this.units.get(name)?.kind === 'web') await delay(this.ctx.drainMs);
+    await Promise.all(old.map((c) => removeContainer(this.ctx.docker, c.id)));
+    this.ctx.progress.info(`stopped ${old.map((c) => c.name).join(', ')}`);
+  }
+
+  /**
+   * Makes `/quarry/routes/<domain>/<container>` name exactly the running containers of a web
+   * unit (minus `leaving`) under its domains: new backends first, stale ones after.
+   */
+  private async rewriteRoutes(name: string, leaving = new Set<string>()): Promise<void> {
+    const unit = this.units.get(name);
+    const domains = this.domains.get(name) ?? [];
+    const wanted = new Map<string, string>();
+    if (unit?.kind === 'web' && unit.port !== undefined) {
+      const running = (await listContainers(this.ctx.docker, this.stack, name)).filter((c) => c.state === 'running' && c.ip && !leaving.has(c.id));
+      for (const domain of domains) for (const c of running) wanted.set(keys.route(domain, c.name), `http://${c.ip}:${unit.port}`);
+    }
+    for (const [key, value] of wanted) await this.ctx.etcd.put(key).value(value);
+    const mine = `${this.stack}.${name}.`;
+    const existing = await this.ctx.etcd.getAll().prefix(keys.routes).keys();
+    for (const key of existing) {
+      const backend = key.slice(key.lastIndexOf('/') + 1);
+      if (backend.startsWith(mine) && !wanted.has(key)) await this.ctx.etcd.delete().key(key);
+    }
+  }
+
+  /** `/quarry/stacks/<stack>/endpoints/<name>/<member>`: where each member of a unit is reached. */
+  private async writeEndpoints(name: string): Promise<void> {
+    const unit = this.units.get(name);
+    if (!unit) return;
+    const ports: Record<string, number> = unit.kind === 'service'
+      ? (unit.port !== undefined ? { [unit.name]: unit.port } : {})
+      : isWired(this.spec, name) ? inPortNumbers(this.spec, name) : (unit.port !== undefined ? { http: unit.port } : {});
+    const running = (await listContainers(this.ctx.docker, this.stack, name)).filter((c) => c.state === 'running' && c.ip);
+    const wanted = new Map<string, EndpointRecord>();
+    for (const c of running) {
+      wanted.set(keys.endpoint(this.stack, name, c.member ?? 0), { container: c.name, host: c.ip!, ports });
+    }
+    for (const [key, record] of wanted) await this.ctx.lease.put(key).value(JSON.stringify(record));
+    for (const key of await this.ctx.etcd.getAll().prefix(keys.unitEndpoints(this.stack, name)).keys()) {
+      if (!wanted.has(key)) await this.ctx.etcd.delete().key(key);
+    }
+  }
+
+  /**
+   * After the number of a unit's members changed, tells each member of every unit with an out
+   * port to it the new members, over its control socket. (A deploy keeps the members' names,
+   * so it needs no such step: producers reconnect by name.)
+   */
+  private async rewireProducersOf(name: string): Promise<void> {
+    const links = this.spec.connections.filter((c) => c.to.name === name);
+    for (const link of links) {
+      const producers = await listContainers(this.ctx.docker, this.stack, link.from.name);
+      for (const c of producers) {
+        if (c.state !== 'running' || !c.ip) continue;
+        const wiring = dockerWiring(this.spec, link.from.name, c.member ?? 0, this.members);
+        const port = wiring.ports[link.from.port];
+        if (port?.dir !== 'out') continue;
+        try {
+          await sendPeers(`tcp://${c.ip}:${CONTROL_PORT}`, link.from.port, port.targets);
+        } catch (err) {
+          this.ctx.progress.info(`could not tell ${c.name} its new peers (${(err as Error).message}); it will get them when it restarts`);
+        }
+      }
+    }
+  }
+
+  /** `/quarry/stacks/<stack>/env/`: the stack's env with services' addresses, exactly. */
+  private async writeEnv(): Promise<void> {
+    const env = { ...this.spec.env, ...serviceAddresses([...this.units.values()]) };
+    const prefix = keys.env(this.stack);
+    for (const [key, value] of Object.entries(env)) await this.ctx.etcd.put(prefix + key).value(value);
+    for (const key of await this.ctx.etcd.getAll().prefix(prefix).keys()) {
+      if (!(key.slice(prefix.length) in env)) await this.ctx.etcd.delete().key(key);
+    }
+  }
+
+  /**
+   * Brings the stack to `after` whatever state its containers are in: used when HQ restarts
+   * and finds a task it did not finish. Containers of the right definition are kept (one per
+   * member), missing members are started, everything else goes; routes and endpoints follow.
+   */
+  async converge(): Promise<void> {
+    const { docker, progress } = this.ctx;
+    const all = await listContainers(docker, this.stack);
+    for (const c of all) {
+      if (!this.units.has(c.unit) || !this.after.units.some((u) => u.name === c.unit)) {
+        progress.info(`removing ${c.name}: not part of the release`);
+        await removeContainer(docker, c.id, 2);
+      }
+    }
+    for (const want of this.after.units) {
+      const unit = this.units.get(want.name);
+      if (!unit) continue;
+      const mine = all.filter((c) => c.unit === unit.name);
+      const keep = new Map<number, RunningContainer>();
+      for (const c of mine.sort((a, b) => a.n - b.n)) {
+        const member = c.member ?? 0;
+        const fits = c.state === 'running' && (unit.kind === 'service' || c.digest === unit.digest);
+        if (fits && member < want.scale && !keep.has(member)) keep.set(member, c);
+      }
+      const missing = range(0, want.scale).filter((m) => !keep.has(m));
+      if (missing.length > 0) {
+        progress.info(`starting ${unit.name} member${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`);
+        await this.startHealthy(unit, missing, mine);
+      }
+      this.domains.set(unit.name, [...want.domains]);
+      const extra = mine.filter((c) => ![...keep.values()].includes(c));
+      await this.retire(unit.name, extra);
+      await this.rewriteRoutes(unit.name);
+      await this.writeEndpoints(unit.name);
+    }
+    await this.writeEnv();
+  }
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
