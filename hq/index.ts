@@ -19,3 +19,7 @@ export { loadOrCreateToken, tokenMatches, TokenFileError } from './token.js';
 export { startOwnEtcd, EtcdStartError, type OwnEtcd, type OwnEtcdOptions } from './etcd-server.js';
 export { startControl, type ControlContext, type ControlHandle } from './deploy/control.js';
 export { type PushInfo } from './release.js';
+export { startApi, type Api, type ApiOptions } from './api/server.js';
+export {
+  API_PREFIX, type ApiErrorBody, type EnvRequest, type HealthBody, type OperationLine, type RollbackRequest, type ScaleRequest,
+} from './api/wire.js';

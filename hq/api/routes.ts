@@ -1,0 +1,173 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { HqControl, ReleaseInfo } from '../control.js';
+import type { Progress } from '../progress.js';
+import { stackFromPath } from '../stack-name.js';
+import { tokenMatches } from '../token.js';
+import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError, bodyOf, statusOf } from './errors.js';
+import { NdjsonAnswer } from './ndjson.js';
+import type { EnvRequest, HealthBody, RollbackRequest, ScaleRequest } from './wire.js';
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+
+/** express 4 does not see a rejected promise: hand it to the error handler. */
+function handle(fn: Handler) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    fn(req, res).catch(next);
+  };
+}
+
+/** Every route but health: `Authorization: Bearer <token>`, compared in constant time. */
+export function requireToken(token: string) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const header = req.headers.authorization;
+    const match = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) return next(new ApiUnauthorizedError('this HQ wants its API token (Authorization: Bearer TOKEN)'));
+    if (!tokenMatches(match[1]!, token)) return next(new ApiUnauthorizedError('HQ refused the API token'));
+    next();
+  };
+}
+
+function stackOf(req: Request): string {
+  return stackFromPath(String(req.params.stack));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function scaleRequest(body: unknown): ScaleRequest {
+  const changes = isRecord(body) ? body.changes : undefined;
+  if (!isRecord(changes) || Object.keys(changes).length === 0) {
+    throw new ApiRequestError('give the changes as {"changes": {"NAME": N, …}}');
+  }
+  for (const [name, n] of Object.entries(changes)) {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+      throw new ApiRequestError(`changes.${name}: the number of containers must be a whole number from 0, got ${JSON.stringify(n)}`);
+    }
+  }
+  return { changes: changes as Record<string, number> };
+}
+
+function rollbackRequest(body: unknown): RollbackRequest {
+  const version = isRecord(body) ? body.version : undefined;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    throw new ApiRequestError(`give the release as {"version": N} with N from 1, got ${JSON.stringify(version) ?? 'nothing'}`);
+  }
+  return { version };
+}
+
+function envRequest(body: unknown): Required<EnvRequest> {
+  if (!isRecord(body)) throw new ApiRequestError('give the change as {"set": {"KEY": "VALUE"}, "unset": ["KEY"]}');
+  const set = body.set ?? {};
+  const unset = body.unset ?? [];
+  if (!isRecord(set)) throw new ApiRequestError('"set" must be an object of KEY: "VALUE"');
+  for (const [key, value] of Object.entries(set)) {
+    // The value is a secret: name the key, never echo the value.
+    if (typeof value !== 'string') throw new ApiRequestError(`set.${key}: the value must be a string`);
+  }
+  if (!Array.isArray(unset) || unset.some((k) => typeof k !== 'string')) throw new ApiRequestError('"unset" must be a list of keys');
+  if (Object.keys(set).length === 0 && unset.length === 0) throw new ApiRequestError('nothing to change: give "set" or "unset"');
+  return { set: set as Record<string, string>, unset: unset as string[] };
+}
+
+function flag(value: unknown, name: string): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new ApiRequestError(`${name} must be true or false`);
+}
+
+function tailOf(value: unknown): number | undefined {
+  if (value === undefined || value === '' || value === 'all') return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new ApiRequestError(`tail must be a number of lines, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/**
+ * Runs a long operation, streaming its progress as NDJSON, and ends with its `result` or
+ * `failed`. The operation goes on if the caller goes away: it is a task of HQ's, not of
+ * the connection.
+ */
+async function operate(res: Response, log: (line: string) => void, run: (progress: Progress) => Promise<ReleaseInfo>): Promise<void> {
+  const answer = new NdjsonAnswer(res);
+  const progress: Progress = {
+    step: (text) => answer.write({ step: text }),
+    info: (text) => answer.write({ info: text }),
+    error: (text) => answer.write({ error: text }),
+  };
+  let result: ReleaseInfo;
+  try {
+    result = await run(progress);
+  } catch (err) {
+    if (!answer.streaming) throw err;
+    const status = statusOf(err);
+    if (status === 500) log(`API ${res.req.method} ${res.req.originalUrl.split('?')[0]}: ${(err as Error)?.stack ?? String(err)}`);
+    answer.write({ failed: bodyOf(err, status).error });
+    answer.end();
+    return;
+  }
+  answer.write({ result });
+  answer.end();
+}
+
+/** The API's routes over an HqControl (the mapping is one to one). */
+export function apiRoutes(control: HqControl, token: string, log: (line: string) => void): express.Router {
+  const api = express.Router();
+  api.get('/health', (_req, res) => {
+    res.json({ ok: true, service: 'quarry-hq' } satisfies HealthBody);
+  });
+  api.use(requireToken(token));
+  api.use(express.json({ limit: '1mb' }));
+
+  api.get('/stacks', handle(async (_req, res) => {
+    res.json({ stacks: await control.stacks() });
+  }));
+  api.get('/ps', handle(async (req, res) => {
+    const stack = req.query.stack === undefined || req.query.stack === '' ? undefined : stackFromPath(String(req.query.stack));
+    res.json({ containers: await control.ps(stack) });
+  }));
+  api.post('/stacks/:stack/scale', handle(async (req, res) => {
+    const stack = stackOf(req);
+    const { changes } = scaleRequest(req.body);
+    await operate(res, log, (progress) => control.scale(stack, changes, progress));
+  }));
+  api.get('/stacks/:stack/logs', handle(async (req, res) => {
+    const stack = stackOf(req);
+    const name = req.query.name === undefined || req.query.name === '' ? undefined : String(req.query.name);
+    const options = { follow: flag(req.query.follow, 'follow'), tail: tailOf(req.query.tail) };
+    // Following ends when the caller goes away.
+    const stop = new AbortController();
+    res.on('close', () => stop.abort());
+    const answer = new NdjsonAnswer(res);
+    try {
+      await control.logs(stack, name, options, (line) => answer.write(line), stop.signal);
+    } catch (err) {
+      if (!answer.streaming) throw err;
+      const status = statusOf(err);
+      if (status === 500) log(`API ${req.method} ${req.originalUrl.split('?')[0]}: ${(err as Error)?.stack ?? String(err)}`);
+      answer.write({ failed: bodyOf(err, status).error });
+    }
+    answer.end();
+  }));
+  api.get('/stacks/:stack/releases', handle(async (req, res) => {
+    res.json({ releases: await control.releases(stackOf(req)) });
+  }));
+  api.post('/stacks/:stack/rollback', handle(async (req, res) => {
+    const stack = stackOf(req);
+    const { version } = rollbackRequest(req.body);
+    await operate(res, log, (progress) => control.rollback(stack, version, progress));
+  }));
+  api.get('/stacks/:stack/env', handle(async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ env: await control.env(stackOf(req)) });
+  }));
+  api.post('/stacks/:stack/env', handle(async (req, res) => {
+    const stack = stackOf(req);
+    const { set, unset } = envRequest(req.body);
+    await operate(res, log, (progress) => control.setEnv(stack, set, unset, progress));
+  }));
+  api.use((req, _res, next) => next(new ApiRouteNotFoundError(`HQ's API has no ${req.method} ${req.baseUrl}${req.path}`)));
+  return api;
+}

@@ -1,0 +1,56 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { HqControl } from '../control.js';
+import { errorHandler } from './errors.js';
+import { apiRoutes } from './routes.js';
+import { API_PREFIX } from './wire.js';
+import { ApiRouteNotFoundError } from './errors.js';
+
+export interface ApiOptions {
+  control: HqControl;
+  /** HQ's API token (never logged). */
+  token: string;
+  host: string;
+  /** 0 picks a free one. */
+  port: number;
+  log: (line: string) => void;
+}
+
+export interface Api {
+  port: number;
+  /** `http://HOST:PORT` as a local command reaches it (loopback for a wildcard host). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts HQ's HTTP API (express) on `host:port`, routes under `/v1`. */
+export async function startApi(options: ApiOptions): Promise<Api> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(API_PREFIX, apiRoutes(options.control, options.token, options.log));
+  app.use((req, _res, next) => next(new ApiRouteNotFoundError(`HQ's API has no ${req.method} ${req.path}; its routes are under ${API_PREFIX}/`)));
+  app.use(errorHandler(options.log));
+
+  const server: Server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  return {
+    port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Followed logs hold their connection open until the caller goes: end them.
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

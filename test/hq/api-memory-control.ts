@@ -1,0 +1,136 @@
+import {
+  BadRequestError, ReleaseNotFoundError, StackNotFoundError,
+  type HqControl, type LogLine, type LogOptions, type Progress, type PsRow, type ReleaseInfo,
+} from '../../hq/index.js';
+
+/**
+ * A small HqControl held in memory: the unit under test is the API and the command line
+ * over it, not the running of stacks (the lead's end-to-end tests use the real one). It
+ * keeps what it was asked, so that tests can check what reached it.
+ */
+export class MemoryControl implements HqControl {
+  readonly calls: string[] = [];
+  private readonly envs = new Map<string, Record<string, string>>([['demo', { DATABASE_URL: 'postgres://secret@db/demo', LOG_LEVEL: 'info' }], ['empty', {}]]);
+  private readonly history = new Map<string, ReleaseInfo[]>();
+  /** Resolves when a followed log stream was stopped by its caller going away. */
+  followStopped: Promise<void>;
+  private stopFollow!: () => void;
+
+  constructor() {
+    this.followStopped = new Promise((resolve) => { this.stopFollow = resolve; });
+    this.history.set('demo', [release('demo', 2, 'push', 'push of 2b2b2b2', { web: 2, redis: 1 }), release('demo', 1, 'push', 'push of 1a1a1a1', { web: 1, redis: 1 })]);
+    this.history.set('empty', [release('empty', 1, 'push', 'push of 3c3c3c3', { worker: 1 })]);
+  }
+
+  async stacks(): Promise<string[]> {
+    return [...this.history.keys()].sort();
+  }
+
+  async ps(stack?: string): Promise<PsRow[]> {
+    if (stack !== undefined) this.known(stack);
+    const rows: PsRow[] = [];
+    for (const [name, releases] of this.history) {
+      if (stack !== undefined && name !== stack) continue;
+      const last = releases[0]!;
+      for (const [unit, n] of Object.entries(last.scale)) {
+        for (let i = 1; i <= n; i++) {
+          rows.push({
+            stack: name, name: unit, kind: unit === 'redis' ? 'service' : unit === 'web' ? 'web' : 'worker',
+            container: `${name}.${unit}.${i}`, server: 'local', state: 'running', health: unit === 'web' ? 'healthy' : '-',
+            release: `v${last.version}`, ...(unit === 'worker' ? {} : { address: `127.0.0.1:${49150 + i}` }),
+          });
+        }
+      }
+    }
+    return rows;
+  }
+
+  async scale(stack: string, changes: Record<string, number>, progress: Progress): Promise<ReleaseInfo> {
+    const last = this.known(stack)[0]!;
+    this.calls.push(`scale ${stack} ${JSON.stringify(changes)}`);
+    for (const name of Object.keys(changes)) {
+      if (name === 'crash') {
+        progress.step('Scaling crash');
+        throw new Error('the engine fell over');
+      }
+      if (!(name in last.scale)) throw new BadRequestError(`stack '${stack}' has no node or element '${name}'`);
+    }
+    for (const [name, n] of Object.entries(changes)) {
+      progress.step(`Scaling ${name} from ${last.scale[name]} to ${n}`);
+      progress.info(`started ${stack}.${name}.${n}`);
+    }
+    const text = Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(' ');
+    return this.record(stack, 'scale', `scale ${text}`, { ...last.scale, ...changes });
+  }
+
+  async logs(stack: string, name: string | undefined, options: LogOptions, write: (line: LogLine) => void, signal: AbortSignal): Promise<void> {
+    this.known(stack);
+    this.calls.push(`logs ${stack} ${name ?? '*'} follow=${options.follow} tail=${options.tail ?? 'all'}`);
+    const lines: LogLine[] = [
+      { container: `${stack}.web.1`, stream: 'stdout', time: '2026-01-01T00:00:01.000Z', text: 'listening on 8080' },
+      { container: `${stack}.redis.1`, stream: 'stderr', time: '2026-01-01T00:00:02.000Z', text: 'ready to accept connections' },
+      { container: `${stack}.web.1`, stream: 'stdout', time: '2026-01-01T00:00:03.000Z', text: 'GET / 200' },
+    ];
+    const chosen = lines.filter((l) => name === undefined || l.container.startsWith(`${stack}.${name}.`));
+    for (const line of options.tail === undefined ? chosen : chosen.slice(-options.tail)) write(line);
+    if (!options.follow) return;
+    write({ container: `${stack}.web.1`, stream: 'stdout', time: '2026-01-01T00:00:04.000Z', text: 'following' });
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    this.stopFollow();
+  }
+
+  async releases(stack: string): Promise<ReleaseInfo[]> {
+    return this.known(stack);
+  }
+
+  async rollback(stack: string, version: number, progress: Progress): Promise<ReleaseInfo> {
+    const releases = this.known(stack);
+    const target = releases.find((r) => r.version === version);
+    if (!target) throw new ReleaseNotFoundError(stack, version);
+    progress.step(`Rolling back ${stack} to v${version}`);
+    return this.record(stack, 'rollback', `rollback to v${version}`, target.scale);
+  }
+
+  async env(stack: string): Promise<Record<string, string>> {
+    this.known(stack);
+    return { ...this.envs.get(stack) };
+  }
+
+  async setEnv(stack: string, set: Record<string, string>, unset: string[], progress: Progress): Promise<ReleaseInfo> {
+    const last = this.known(stack)[0]!;
+    for (const key of [...Object.keys(set), ...unset]) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new BadRequestError(`'${key}' is not an env name`);
+    }
+    const env = { ...this.envs.get(stack) };
+    for (const key of unset) delete env[key];
+    Object.assign(env, set);
+    this.envs.set(stack, env);
+    progress.step(`Setting env of ${stack}`);
+    const said = [...Object.keys(set).map((k) => `set ${k}`), ...unset.map((k) => `unset ${k}`)].join(', ');
+    return this.record(stack, 'env', `env ${said}`, last.scale);
+  }
+
+  private known(stack: string): ReleaseInfo[] {
+    const releases = this.history.get(stack);
+    if (!releases) throw new StackNotFoundError(stack);
+    return releases;
+  }
+
+  private record(stack: string, reason: ReleaseInfo['reason'], description: string, scale: Record<string, number>): ReleaseInfo {
+    const releases = this.known(stack);
+    const next = { ...release(stack, releases[0]!.version + 1, reason, description, scale), envKeys: Object.keys(this.envs.get(stack) ?? {}).sort() };
+    releases.unshift(next);
+    return next;
+  }
+}
+
+function release(stack: string, version: number, reason: ReleaseInfo['reason'], description: string, scale: Record<string, number>): ReleaseInfo {
+  return {
+    stack, version, at: `2026-01-0${version}T12:00:00.000Z`, reason, description, commit: `${version}`.repeat(7) + 'abcdef0123456789abcdef0123456789a',
+    images: Object.fromEntries(Object.keys(scale).map((n) => [n, `quarry/${stack}-${n}:${version}`])),
+    scale, envKeys: ['DATABASE_URL', 'LOG_LEVEL'], urls: stack === 'demo' ? ['http://demo.localhost:8080/'] : [],
+  };
+}

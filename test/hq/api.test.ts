@@ -1,0 +1,187 @@
+import { request } from 'node:http';
+import test from 'ava';
+import { startApi, type Api, type OperationLine } from '../../hq/index.js';
+import { MemoryControl } from './api-memory-control.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+
+interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+
+function call(api: Api, method: string, path: string, options: { token?: string | null; body?: string | object } = {}): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (options.token !== null) headers.authorization = `Bearer ${options.token ?? TOKEN}`;
+  const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return new Promise((resolve, reject) => {
+    const req = request(`${api.url}${path}`, { method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const json = (a: Answer) => JSON.parse(a.body) as Record<string, unknown>;
+const lines = (a: Answer) => a.body.trim().split('\n').map((l) => JSON.parse(l) as OperationLine);
+
+async function api(t: { teardown(fn: () => Promise<void>): void }): Promise<{ api: Api; control: MemoryControl; logged: string[] }> {
+  const control = new MemoryControl();
+  const logged: string[] = [];
+  const started = await startApi({ control, token: TOKEN, host: '127.0.0.1', port: 0, log: (l) => logged.push(l) });
+  t.teardown(() => started.close());
+  return { api: started, control, logged };
+}
+
+test('health is open; everything else wants the token', async (t) => {
+  const { api: a, control } = await api(t);
+  const health = await call(a, 'GET', '/v1/health', { token: null });
+  t.is(health.status, 200);
+  t.deepEqual(json(health), { ok: true, service: 'quarry-hq' });
+
+  const none = await call(a, 'GET', '/v1/stacks', { token: null });
+  t.is(none.status, 401);
+  t.is(none.headers['www-authenticate'], 'Bearer realm="quarry"');
+  t.deepEqual(json(none), { error: { name: 'ApiUnauthorizedError', message: 'this HQ wants its API token (Authorization: Bearer TOKEN)' } });
+
+  const wrong = await call(a, 'GET', '/v1/stacks', { token: `${TOKEN}x` });
+  t.is(wrong.status, 401);
+  t.deepEqual(json(wrong), { error: { name: 'ApiUnauthorizedError', message: 'HQ refused the API token' } });
+  t.false(wrong.body.includes(TOKEN));
+
+  // A change without the token does not reach HQ, even with a body.
+  const scale = await call(a, 'POST', '/v1/stacks/demo/scale', { token: 'nope', body: { changes: { web: 5 } } });
+  t.is(scale.status, 401);
+  t.deepEqual(control.calls, []);
+
+  const ok = await call(a, 'GET', '/v1/stacks');
+  t.is(ok.status, 200);
+  t.deepEqual(json(ok), { stacks: ['demo', 'empty'] });
+});
+
+test('ps lists every stack or one; an unknown stack is a 404 that says how to push it', async (t) => {
+  const { api: a } = await api(t);
+  const all = json(await call(a, 'GET', '/v1/ps')).containers as { container: string }[];
+  t.deepEqual(all.map((r) => r.container), ['demo.web.1', 'demo.web.2', 'demo.redis.1', 'empty.worker.1']);
+  const one = json(await call(a, 'GET', '/v1/ps?stack=empty')).containers as { container: string }[];
+  t.deepEqual(one.map((r) => r.container), ['empty.worker.1']);
+  const missing = await call(a, 'GET', '/v1/ps?stack=nope');
+  t.is(missing.status, 404);
+  t.deepEqual(json(missing), { error: { name: 'StackNotFoundError', message: "no stack 'nope' on this HQ; push it first (git push ssh://quarry@HOST:PORT/nope main)" } });
+  const bad = await call(a, 'GET', '/v1/stacks/Bad..Name/releases');
+  t.is(bad.status, 400);
+  t.is((json(bad).error as { name: string }).name, 'StackNameError');
+});
+
+test('scale streams its progress as NDJSON and ends with the release', async (t) => {
+  const { api: a, control } = await api(t);
+  const answer = await call(a, 'POST', '/v1/stacks/demo/scale', { body: { changes: { web: 3 } } });
+  t.is(answer.status, 200);
+  t.is(answer.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+  const got = lines(answer);
+  t.deepEqual(got.slice(0, 2), [{ step: 'Scaling web from 2 to 3' }, { info: 'started demo.web.3' }]);
+  const last = got.at(-1) as { result: { version: number; description: string; scale: Record<string, number> } };
+  t.is(last.result.version, 3);
+  t.is(last.result.description, 'scale web=3');
+  t.deepEqual(last.result.scale, { web: 3, redis: 1 });
+  t.deepEqual(control.calls, ['scale demo {"web":3}']);
+});
+
+test('a refusal before any progress is a plain 400 or 404; a failure midway ends the stream with "failed"', async (t) => {
+  const { api: a, logged } = await api(t);
+  const unknown = await call(a, 'POST', '/v1/stacks/demo/scale', { body: { changes: { nope: 1 } } });
+  t.is(unknown.status, 400);
+  t.deepEqual(json(unknown), { error: { name: 'BadRequestError', message: "stack 'demo' has no node or element 'nope'" } });
+
+  const missing = await call(a, 'POST', '/v1/stacks/ghost/scale', { body: { changes: { web: 1 } } });
+  t.is(missing.status, 404);
+
+  const crash = await call(a, 'POST', '/v1/stacks/demo/scale', { body: { changes: { crash: 1 } } });
+  t.is(crash.status, 200);
+  t.deepEqual(lines(crash), [
+    { step: 'Scaling crash' },
+    { failed: { name: 'Error', message: "HQ failed: the engine fell over; HQ's log has the details" } },
+  ]);
+  t.false(crash.body.includes('at '), 'no stack trace reaches the caller');
+  t.true(logged.some((l) => l.startsWith('API POST /v1/stacks/demo/scale: Error: the engine fell over\n    at ')));
+});
+
+test('bad bodies are 400s that say what is wanted', async (t) => {
+  const { api: a, control } = await api(t);
+  const notJson = await call(a, 'POST', '/v1/stacks/demo/scale', { body: '{"changes": ' });
+  t.is(notJson.status, 400);
+  t.regex((json(notJson).error as { message: string }).message, /^the request body is not valid JSON/);
+  const noChanges = await call(a, 'POST', '/v1/stacks/demo/scale', { body: {} });
+  t.deepEqual(json(noChanges), { error: { name: 'ApiRequestError', message: 'give the changes as {"changes": {"NAME": N, …}}' } });
+  const negative = await call(a, 'POST', '/v1/stacks/demo/scale', { body: { changes: { web: -1 } } });
+  t.is((json(negative).error as { message: string }).message, 'changes.web: the number of containers must be a whole number from 0, got -1');
+  const version = await call(a, 'POST', '/v1/stacks/demo/rollback', { body: { version: 'v1' } });
+  t.is(version.status, 400);
+  t.is((json(version).error as { message: string }).message, 'give the release as {"version": N} with N from 1, got "v1"');
+  const secret = await call(a, 'POST', '/v1/stacks/demo/env', { body: { set: { TOKEN: 12345678 } } });
+  t.is(secret.status, 400);
+  t.is((json(secret).error as { message: string }).message, 'set.TOKEN: the value must be a string');
+  t.false(secret.body.includes('12345678'));
+  const empty = await call(a, 'POST', '/v1/stacks/demo/env', { body: {} });
+  t.is((json(empty).error as { message: string }).message, 'nothing to change: give "set" or "unset"');
+  const tail = await call(a, 'GET', '/v1/stacks/demo/logs?tail=ten');
+  t.is(tail.status, 400);
+  const route = await call(a, 'GET', '/v1/nothing');
+  t.is(route.status, 404);
+  t.deepEqual(json(route), { error: { name: 'ApiRouteNotFoundError', message: "HQ's API has no GET /v1/nothing" } });
+  t.deepEqual(control.calls, []);
+});
+
+test('releases, rollback (and a release that never was), env read and change', async (t) => {
+  const { api: a } = await api(t);
+  const releases = json(await call(a, 'GET', '/v1/stacks/demo/releases')).releases as { version: number }[];
+  t.deepEqual(releases.map((r) => r.version), [2, 1]);
+
+  const back = lines(await call(a, 'POST', '/v1/stacks/demo/rollback', { body: { version: 1 } }));
+  t.deepEqual(back[0], { step: 'Rolling back demo to v1' });
+  t.is((back.at(-1) as { result: { description: string } }).result.description, 'rollback to v1');
+  const never = await call(a, 'POST', '/v1/stacks/demo/rollback', { body: { version: 9 } });
+  t.is(never.status, 404);
+  t.deepEqual(json(never), { error: { name: 'ReleaseNotFoundError', message: "stack 'demo' has no release v9; see quarry releases demo" } });
+
+  const env = await call(a, 'GET', '/v1/stacks/demo/env');
+  t.is(env.headers['cache-control'], 'no-store');
+  t.deepEqual(json(env), { env: { DATABASE_URL: 'postgres://secret@db/demo', LOG_LEVEL: 'info' } });
+  const change = lines(await call(a, 'POST', '/v1/stacks/demo/env', { body: { set: { FOO: 'bar' }, unset: ['LOG_LEVEL'] } }));
+  t.is((change.at(-1) as { result: { description: string; envKeys: string[] } }).result.description, 'env set FOO, unset LOG_LEVEL');
+  t.deepEqual(json(await call(a, 'GET', '/v1/stacks/demo/env')), { env: { DATABASE_URL: 'postgres://secret@db/demo', FOO: 'bar' } });
+});
+
+test('logs stream as NDJSON, filtered by name and tail', async (t) => {
+  const { api: a, control } = await api(t);
+  const all = await call(a, 'GET', '/v1/stacks/demo/logs');
+  t.is(all.status, 200);
+  t.deepEqual(lines(all).map((l) => (l as unknown as { text: string }).text), ['listening on 8080', 'ready to accept connections', 'GET / 200']);
+  const web = await call(a, 'GET', '/v1/stacks/demo/logs?name=web&tail=1');
+  t.deepEqual(lines(web).map((l) => (l as unknown as { text: string }).text), ['GET / 200']);
+  t.deepEqual(control.calls, ['logs demo * follow=false tail=all', 'logs demo web follow=false tail=1']);
+});
+
+test('followed logs keep going until the caller goes away, which stops the follow', async (t) => {
+  const { api: a, control } = await api(t);
+  const seen = await new Promise<string>((resolve, reject) => {
+    const req = request(`${a.url}/v1/stacks/demo/logs?follow=1`, { headers: { authorization: `Bearer ${TOKEN}` }, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('following')) {
+          req.destroy();
+          resolve(text);
+        }
+      });
+    });
+    req.on('error', (err) => { if (!req.destroyed) reject(err); });
+    req.end();
+  });
+  t.true(seen.includes('listening on 8080'));
+  await control.followStopped;
+  t.deepEqual(control.calls, ['logs demo * follow=true tail=all']);
+});
