@@ -14,7 +14,7 @@ export {
   BadRequestError, ReleaseNotFoundError, StackNotFoundError,
   type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason,
 } from './control.js';
-export { hqConfigSchema, loadHqConfig, type HqConfig } from './config.js';
+export { hqConfigOf, hqConfigSchema, loadHqConfig, type HqConfig } from './config.js';
 export { loadOrCreateToken, tokenMatches, TokenFileError } from './token.js';
 export { startOwnEtcd, EtcdStartError, type OwnEtcd, type OwnEtcdOptions } from './etcd-server.js';
 export { startControl, type ControlContext, type ControlHandle } from './deploy/control.js';
@@ -23,3 +23,4 @@ export { startApi, type Api, type ApiOptions } from './api/server.js';
 export {
   API_PREFIX, type ApiErrorBody, type EnvRequest, type HealthBody, type OperationLine, type RollbackRequest, type ScaleRequest,
 } from './api/wire.js';
+export { startDaemon, ListenError, type Daemon, type DaemonContext, type DaemonOptions, type HqInfo, type MakeControl } from './daemon.js';

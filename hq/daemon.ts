@@ -1,0 +1,220 @@
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import Docker from 'dockerode';
+import { Etcd3 } from 'etcd3';
+import { QuarryError } from '../errors/index.js';
+import { startRouter, type Router } from '../router/index.js';
+import { startApi, type Api } from './api/server.js';
+import { atomicWrite } from './atomic-write.js';
+import type { HqConfig } from './config.js';
+import type { HqControl } from './control.js';
+import { startOwnEtcd, type OwnEtcd } from './etcd-server.js';
+import { HomeInUseError } from './hook-server.js';
+import { HomeLayout } from './home.js';
+import { startHq, type Hq } from './hq.js';
+import type { OnRelease } from './release.js';
+import { loadOrCreateToken } from './token.js';
+
+/** What the part that runs stacks gets from the daemon. */
+export interface DaemonContext {
+  /** The config, with the ports actually listened on (a 0 in the config is a picked port). */
+  config: HqConfig;
+  home: HomeLayout;
+  etcd: Etcd3;
+  docker: Docker;
+  log: (line: string) => void;
+}
+
+export interface ControlHandle extends HqControl {
+  onRelease: OnRelease;
+  close(): Promise<void>;
+}
+
+/** Starts the part that runs stacks (`startControl` from hq/deploy/, or a test's own). */
+export type MakeControl = (ctx: DaemonContext) => Promise<ControlHandle>;
+
+/** `<home>/hq.json`: how local commands find a running HQ (no secret in it). */
+export interface HqInfo {
+  pid: number;
+  /** The API's URL from this machine. */
+  api: string;
+  apiPort: number;
+  sshPort: number;
+  routerPort: number;
+  /** `ssh://quarry@HOST:PORT/` : add the stack's name to push. */
+  push: string;
+}
+
+export interface Daemon {
+  info: HqInfo;
+  /** The etcd HQ uses (its own, or the configured ones). */
+  etcd: string[];
+  close(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  docker?: Docker;
+  log?: (line: string) => void;
+  /** How long a configured etcd gets to answer at start, in ms; default 15 s. */
+  etcdWaitMs?: number;
+}
+
+/** A port HQ cannot listen on; names the setting to change. */
+export class ListenError extends QuarryError {}
+
+/**
+ * Starts HQ: the home and its lock, the API token, etcd (its own unless configured), the
+ * router, the part that runs stacks, the git push path and the HTTP API; then writes
+ * `<home>/hq.json` for local commands. `close()` (on SIGINT or SIGTERM) stops them in
+ * reverse order. A step that fails stops what was started before it.
+ */
+export async function startDaemon(config: HqConfig, makeControl: MakeControl, options: DaemonOptions = {}): Promise<Daemon> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`quarry hq: ${line}\n`));
+  const home = new HomeLayout(config.home);
+  home.ensure(home.root);
+  home.ensure(home.runDir);
+  const closers: { what: string; close: () => Promise<void> | void }[] = [];
+  const closeAll = async () => {
+    for (const { what, close } of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        log(`stopping ${what}: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
+  };
+
+  try {
+    closers.push({ what: 'the home lock', close: lockHome(home) });
+    const token = loadOrCreateToken(home);
+    log(`home ${home.root}; API token in ${home.token}`);
+
+    let endpoints: string[];
+    if (config.etcd) {
+      endpoints = config.etcd;
+    } else {
+      const own: OwnEtcd = await startOwnEtcd({ home, port: config.etcdPort, log });
+      closers.push({ what: 'the own etcd', close: () => own.stop() });
+      endpoints = [own.endpoint];
+    }
+    const etcd = new Etcd3({ hosts: endpoints, dialTimeout: 5000 });
+    closers.push({ what: 'the etcd client', close: () => etcd.close() });
+    await reachEtcd(etcd, endpoints, config.etcd !== undefined, options.etcdWaitMs ?? 15_000);
+
+    const router: Router = await listening('routerPort', config.host, config.routerPort, () =>
+      startRouter({ port: config.routerPort, host: config.host, etcd, log: (line) => log(`router: ${line}`) }));
+    closers.push({ what: 'the router', close: () => router.close() });
+
+    const docker = options.docker ?? new Docker();
+    const control = await makeControl({ config: { ...config, routerPort: router.port }, home, etcd, docker, log });
+    closers.push({ what: 'the stack control', close: () => control.close() });
+
+    const hq: Hq = await listening('sshPort', config.host, config.sshPort, () =>
+      startHq({ home: home.root, sshPort: config.sshPort, host: config.host, docker, onRelease: control.onRelease, log }));
+    closers.push({ what: 'the git push path', close: () => hq.close() });
+
+    const api: Api = await listening('apiPort', config.apiHost, config.apiPort, () =>
+      startApi({ control, token, host: config.apiHost, port: config.apiPort, log }));
+    closers.push({ what: 'the HTTP API', close: () => api.close() });
+
+    const pushHost = config.host === '0.0.0.0' || config.host === '::' ? 'HQ-HOST' : config.host;
+    const info: HqInfo = {
+      pid: process.pid, api: api.url, apiPort: api.port, sshPort: hq.sshPort, routerPort: router.port,
+      push: `ssh://quarry@${pushHost}:${hq.sshPort}/`,
+    };
+    atomicWrite(home.hqInfo, `${JSON.stringify(info, null, 2)}\n`, 0o600);
+    closers.push({ what: 'hq.json', close: () => removeIfOurs(home.hqInfo) });
+
+    log(`router on http://${config.host}:${router.port}; HTTP API on ${api.url}; etcd ${endpoints.join(',')}`);
+    log(`push with: git remote add quarry ${info.push}STACK && git push quarry main`);
+    log(`authorise a key first: quarry keys add ~/.ssh/id_ed25519.pub`);
+    return { info, etcd: endpoints, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Runs a start that listens on a port, turning "in use" into a message naming the setting. */
+async function listening<T>(key: string, host: string, port: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      const why = code === 'EADDRINUSE' ? 'in use' : code === 'EACCES' ? 'not allowed' : 'no such address here';
+      throw new ListenError(`HQ cannot listen on ${host}:${port} (${key}): ${why}; set "${key}" in HQ's config (quarry hq --config URL)`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Waits for etcd to answer (a configured one may still be booting). */
+async function reachEtcd(etcd: Etcd3, endpoints: string[], configured: boolean, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await etcd.get('/quarry/ping').string();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        throw new QuarryError(`HQ cannot reach etcd at ${endpoints.join(', ')}: ${(err as Error).message}` +
+          (configured ? '; check "etcd" in HQ\'s config' : ''), { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/**
+ * Takes `<home>/run/hq.lock` (the pid of the HQ that holds it), so that two HQs never serve
+ * one home; a lock left by an HQ that is gone is taken over. Returns its release.
+ */
+function lockHome(home: HomeLayout): () => void {
+  const path = home.lockFile;
+  for (let attempt = 0; ; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      const holder = Number.parseInt(readText(path), 10);
+      if (Number.isInteger(holder) && holder > 0 && running(holder)) {
+        throw new HomeInUseError(`another HQ (pid ${holder}) is running with home ${home.root}; stop it first, or give this one another "home"`);
+      }
+      rmSync(path, { force: true });
+      continue;
+    }
+    writeSync(fd, `${process.pid}\n`);
+    closeSync(fd);
+    return () => removeIfOurs(path);
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Removes a file that names this process (`{"pid":…}` or a bare pid), and no other's. */
+function removeIfOurs(path: string): void {
+  const text = readText(path);
+  let pid: unknown;
+  try {
+    const value = JSON.parse(text) as unknown;
+    pid = typeof value === 'number' ? value : (value as { pid?: unknown } | null)?.pid;
+  } catch {
+    pid = undefined;
+  }
+  if (pid === process.pid) rmSync(path, { force: true });
+}
+
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
