@@ -15,7 +15,8 @@ const SHARES_PER_CPU = 1024;
 
 /**
  * The server's first process: host keys of its own (the image has none), the quarry key,
- * its own docker engine in the background, and sshd in the foreground. The key comes in an
+ * its own docker engine in the background, and sshd in the foreground. It runs again when
+ * the container restarts (a power cycle). The key comes in an
  * environment variable so that no file has to be copied in before start.
  */
 const BOOT = [
@@ -23,7 +24,8 @@ const BOOT = [
   'ssh-keygen -A >/dev/null',
   'mkdir -p /run/sshd /root/.ssh',
   'chmod 700 /root/.ssh',
-  'printf "%s\\n" "$QUARRY_AUTHORIZED_KEY" >/root/.ssh/authorized_keys',
+  // Appended once: a server that restarts keeps keys it was given since.
+  'grep -qxF "$QUARRY_AUTHORIZED_KEY" /root/.ssh/authorized_keys 2>/dev/null || printf "%s\\n" "$QUARRY_AUTHORIZED_KEY" >>/root/.ssh/authorized_keys',
   'chmod 600 /root/.ssh/authorized_keys',
   '(dockerd >/var/log/dockerd.log 2>&1 &)',
   'exec /usr/sbin/sshd -D -e',
