@@ -85,3 +85,13 @@ test.serial('remove takes the container and its volume away; a failing removed h
   provider.off('removed', failing);
   t.deepEqual(await provider.list(), []);
 });
+
+test.serial('an added handler that fails makes add fail and the server go again', async (t) => {
+  const failing = () => { throw new Error('slicegrid said no'); };
+  provider.on('added', failing);
+  const error = await t.throwsAsync(provider.add('s-1vcpu-512mb-10gb'), { instanceOf: ProviderHandlerError });
+  provider.off('added', failing);
+  t.regex(error?.message ?? '', /the 'added' handler failed for server .*slicegrid said no; the server was removed again/);
+  t.deepEqual(await provider.list(), []);
+  t.is(await docker(['ps', '-aq', '--filter', `label=quarry.pacific.fleet=${fleet}`]), '');
+});
