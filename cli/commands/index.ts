@@ -1,17 +1,31 @@
 import type { Command } from '../command.js';
 import { build } from './build.js';
+import { env } from './env.js';
+import { hq } from './hq.js';
 import { keys } from './keys.js';
+import { logs } from './logs.js';
+import { ps } from './ps.js';
+import { releases } from './releases.js';
+import { rollback } from './rollback.js';
 import { router } from './router.js';
 import { run } from './run.js';
+import { scale } from './scale.js';
 import { start } from './start.js';
 import { stop } from './stop.js';
 
 /** Every subcommand, by name. One module per command, as `quarry help` lists them. */
 export const commands: Record<string, Command> = {
   build,
+  env,
+  hq,
   keys,
+  logs,
+  ps,
+  releases,
+  rollback,
   router,
   run,
+  scale,
   start,
   stop,
 };

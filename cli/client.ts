@@ -1,0 +1,308 @@
+import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { parseArgs } from 'node:util';
+import { QuarryError, UsageError } from '../errors/index.js';
+import {
+  HomeLayout, quarryHome,
+  type ApiErrorBody, type EnvRequest, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo,
+} from '../hq/index.js';
+import type { CommandIO } from './command.js';
+
+/** HQ does not answer at its URL (not running, wrong address, a stale hq.json). */
+export class HqUnreachableError extends QuarryError {}
+
+/** HQ wants a token, or refused the one given. */
+export class HqUnauthorizedError extends QuarryError {}
+
+/** HQ answered with an error (an unknown stack, a bad request, a failed operation). */
+export class HqRequestError extends QuarryError {
+  constructor(message: string, readonly status: number, readonly errorName: string) {
+    super(message);
+  }
+}
+
+/** Which HQ a command talks to, and how it was found (said in errors). */
+export interface HqTarget {
+  url: string;
+  /** `--hq`, `QUARRY_HQ`, or the path of the local hq.json. */
+  foundBy: string;
+  token: string | undefined;
+  /** `--token`, `QUARRY_TOKEN`, or the path of the local token file. */
+  tokenFrom: string | undefined;
+}
+
+/** The options every command that talks to HQ takes, for node:util's parseArgs. */
+export const HQ_OPTIONS = {
+  hq: { type: 'string' },
+  token: { type: 'string' },
+} as const;
+
+/**
+ * Finds HQ: `--hq URL`, else `QUARRY_HQ`, else the HQ running on this machine, from
+ * `$QUARRY_HOME/hq.json`. The token: `--token`, else `QUARRY_TOKEN`, else, only when talking
+ * to that local HQ, its `$QUARRY_HOME/token` if this user may read it (as docker's client
+ * uses the local socket): a local token is never sent to another HQ.
+ */
+export function findHq(flags: { hq?: string; token?: string }, env: NodeJS.ProcessEnv): HqTarget {
+  const home = new HomeLayout(quarryHome(env));
+  const local = readLocalInfo(home);
+  let url: string;
+  let foundBy: string;
+  if (flags.hq !== undefined && flags.hq !== '') [url, foundBy] = [normalUrl(flags.hq, '--hq'), '--hq'];
+  else if (env.QUARRY_HQ) [url, foundBy] = [normalUrl(env.QUARRY_HQ, 'QUARRY_HQ'), 'QUARRY_HQ'];
+  else if (local) [url, foundBy] = [normalUrl(local.api, home.hqInfo), home.hqInfo];
+  else {
+    throw new HqUnreachableError(`no HQ to talk to: none runs with home ${home.root} (no ${home.hqInfo}); ` +
+      `start one with 'quarry hq', or name one with --hq URL or QUARRY_HQ`);
+  }
+
+  if (flags.token !== undefined && flags.token !== '') return { url, foundBy, token: flags.token, tokenFrom: '--token' };
+  if (env.QUARRY_TOKEN) return { url, foundBy, token: env.QUARRY_TOKEN, tokenFrom: 'QUARRY_TOKEN' };
+  if (local && normalUrl(local.api, home.hqInfo) === url) {
+    try {
+      const token = readFileSync(home.token, 'utf8').trim();
+      if (token !== '') return { url, foundBy, token, tokenFrom: home.token };
+    } catch {
+      // not readable by this user: go without, and say how on a 401
+    }
+  }
+  return { url, foundBy, token: undefined, tokenFrom: undefined };
+}
+
+function readLocalInfo(home: HomeLayout): HqInfo | undefined {
+  try {
+    const info = JSON.parse(readFileSync(home.hqInfo, 'utf8')) as HqInfo;
+    return typeof info.api === 'string' ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `http://host:port` from what a user typed: a URL, or `host:port` (http assumed). */
+function normalUrl(text: string, from: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new HqUnreachableError(`${from}: '${text}' is not a URL of HQ's API (e.g. http://127.0.0.1:7070)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new HqUnreachableError(`${from}: '${text}' is not an http:// or https:// URL`);
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+/** The typed caller of HQ's HTTP API (hq/api/): one method per route. */
+export class HqClient {
+  constructor(readonly target: HqTarget) {}
+
+  async stacks(): Promise<string[]> {
+    return (await this.json<{ stacks: string[] }>('GET', '/v1/stacks')).stacks;
+  }
+
+  async ps(stack?: string): Promise<PsRow[]> {
+    const query = stack === undefined ? '' : `?stack=${encodeURIComponent(stack)}`;
+    return (await this.json<{ containers: PsRow[] }>('GET', `/v1/ps${query}`)).containers;
+  }
+
+  async releases(stack: string): Promise<ReleaseInfo[]> {
+    return (await this.json<{ releases: ReleaseInfo[] }>('GET', `/v1/stacks/${encodeURIComponent(stack)}/releases`)).releases;
+  }
+
+  async env(stack: string): Promise<Record<string, string>> {
+    return (await this.json<{ env: Record<string, string> }>('GET', `/v1/stacks/${encodeURIComponent(stack)}/env`)).env;
+  }
+
+  scale(stack: string, changes: Record<string, number>, onProgress: (line: OperationLine) => void): Promise<ReleaseInfo> {
+    return this.operation(`/v1/stacks/${encodeURIComponent(stack)}/scale`, { changes }, onProgress);
+  }
+
+  rollback(stack: string, version: number, onProgress: (line: OperationLine) => void): Promise<ReleaseInfo> {
+    return this.operation(`/v1/stacks/${encodeURIComponent(stack)}/rollback`, { version }, onProgress);
+  }
+
+  setEnv(stack: string, change: EnvRequest, onProgress: (line: OperationLine) => void): Promise<ReleaseInfo> {
+    return this.operation(`/v1/stacks/${encodeURIComponent(stack)}/env`, change, onProgress);
+  }
+
+  /** Streams containers' output; with `follow`, until HQ ends it or the caller stops. */
+  async logs(stack: string, name: string | undefined, options: { follow: boolean; tail?: number }, onLine: (line: LogLine) => void): Promise<void> {
+    const query = new URLSearchParams();
+    if (name !== undefined) query.set('name', name);
+    if (options.follow) query.set('follow', '1');
+    if (options.tail !== undefined) query.set('tail', String(options.tail));
+    const res = await this.send('GET', `/v1/stacks/${encodeURIComponent(stack)}/logs?${query}`, undefined, !options.follow);
+    await eachLine(res, (value) => {
+      const failed = (value as { failed?: { name: string; message: string } }).failed;
+      if (failed) throw new HqRequestError(failed.message, 200, failed.name);
+      onLine(value as LogLine);
+    });
+  }
+
+  private async json<T>(method: string, path: string): Promise<T> {
+    const res = await this.send(method, path, undefined, true);
+    return JSON.parse(await text(res)) as T;
+  }
+
+  /** A long operation: progress lines as they come, then its release or its failure. */
+  private async operation(path: string, body: unknown, onProgress: (line: OperationLine) => void): Promise<ReleaseInfo> {
+    const res = await this.send('POST', path, body, false);
+    let result: ReleaseInfo | undefined;
+    await eachLine(res, (value) => {
+      const line = value as OperationLine;
+      if ('failed' in line) throw new HqRequestError(line.failed.message, 200, line.failed.name);
+      if ('result' in line) result = line.result;
+      else onProgress(line);
+    });
+    if (!result) throw new HqRequestError(`HQ at ${this.target.url} closed the connection before the change finished; it goes on in HQ: see quarry releases`, 0, 'Incomplete');
+    return result;
+  }
+
+  /** Sends a request; resolves with a 2xx answer, throws the typed error of any other. */
+  private send(method: string, path: string, body: unknown, idleLimit: boolean): Promise<IncomingMessage> {
+    const { url, token } = this.target;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = { accept: 'application/json, application/x-ndjson' };
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(`${url}${path}`, { method, headers }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          resolve(res);
+          return;
+        }
+        text(res).then((raw) => reject(this.errorOf(status, raw)), reject);
+      });
+      // Plain reads get an answer at once; operations and followed logs may be quiet a while.
+      if (idleLimit) req.setTimeout(60_000, () => req.destroy(Object.assign(new Error('no answer within 60 s'), { code: 'ETIMEDOUT' })));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        reject(new HqUnreachableError(`cannot reach HQ at ${url}: ${err.code ?? err.message}; is 'quarry hq' running there? ` +
+          `(HQ found by ${this.target.foundBy})`, { cause: err }));
+      });
+      req.end(payload);
+    });
+  }
+
+  private errorOf(status: number, raw: string): QuarryError {
+    let error: ApiErrorBody['error'] | undefined;
+    try {
+      error = (JSON.parse(raw) as ApiErrorBody).error;
+    } catch {
+      error = undefined;
+    }
+    const { url, tokenFrom } = this.target;
+    if (status === 401) {
+      const how = `HQ's token is in the file 'token' in its home (e.g. ~/.quarry/token or /home/quarry/token on HQ's machine); ` +
+        `give it with --token TOKEN or QUARRY_TOKEN`;
+      return new HqUnauthorizedError(tokenFrom === undefined
+        ? `HQ at ${url} wants its API token. ${how}`
+        : `HQ at ${url} refused the API token from ${tokenFrom}. ${how}`);
+    }
+    if (error && typeof error.message === 'string') return new HqRequestError(error.message, status, error.name);
+    return new HqRequestError(`HQ at ${url} answered ${status}${raw ? `: ${raw.slice(0, 200)}` : ''}`, status, 'HttpError');
+  }
+}
+
+/** Reads a whole answer. */
+function text(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => { body += chunk; });
+    res.on('end', () => resolve(body));
+    res.on('error', reject);
+  });
+}
+
+/** Calls `each` with every NDJSON value of an answer, as it arrives. */
+function eachLine(res: IncomingMessage, each: (value: unknown) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      res.destroy();
+      reject(err);
+    };
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      if (failed) return;
+      buffer += chunk;
+      let at: number;
+      while ((at = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, at).trim();
+        buffer = buffer.slice(at + 1);
+        if (line === '') continue;
+        try {
+          each(JSON.parse(line));
+        } catch (err) {
+          fail(err);
+          return;
+        }
+      }
+    });
+    res.on('end', () => {
+      if (failed) return;
+      if (buffer.trim() !== '') {
+        try {
+          each(JSON.parse(buffer));
+        } catch (err) {
+          fail(err);
+          return;
+        }
+      }
+      resolve();
+    });
+    res.on('error', fail);
+    res.on('aborted', () => fail(new HqUnreachableError('HQ closed the connection midway')));
+  });
+}
+
+/** A client for a command's `--hq` and `--token` (or their variables, or the local HQ). */
+export function clientFor(values: { hq?: string; token?: string }, io: CommandIO): HqClient {
+  return new HqClient(findHq(values, io.env));
+}
+
+/** Writes a long operation's progress as HQ's push does: steps, indented details, errors. */
+export function printProgress(io: CommandIO, toStderr: boolean): (line: OperationLine) => void {
+  const out = toStderr ? io.stderr : io.stdout;
+  return (line) => {
+    if ('step' in line) out.write(indent(line.step, '-----> '));
+    else if ('info' in line) out.write(indent(line.info, '       '));
+    else if ('error' in line) io.stderr.write(indent(line.error, ''));
+  };
+}
+
+function indent(text: string, prefix: string): string {
+  return text.split('\n').map((l) => `${prefix}${l}\n`).join('');
+}
+
+/** Columns aligned like `docker ps`: each as wide as its widest cell, two spaces apart. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].map((l) => `${l}\n`).join('');
+}
+
+/** node:util's parseArgs with HQ's options added, its faults as usage errors. */
+export function parseHqArgs<O extends Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...HQ_OPTIONS, ...options } });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** A release in one line, as commands print it after a change. */
+export function releasedLine(release: ReleaseInfo): string {
+  const urls = release.urls.length > 0 ? `; ${release.urls.join(' ')}` : '';
+  return `${release.stack} v${release.version} released: ${release.description}${urls}\n`;
+}
