@@ -10,3 +10,4 @@ export {
 export { RUN_RELEASE, sweepStack } from './docker-mode.js';
 export { compileLocal, localDocker, runOfFolder } from './local-stack.js';
 export { checkoutRoot } from './runtime-import.js';
+export { PrefixedOutput } from './output.js';
