@@ -1,0 +1,215 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { HomeLayout, startApi, type Api } from '../../hq/index.js';
+import { MemoryControl } from '../hq/api-memory-control.js';
+import { repoRoot } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
+
+const TOKEN = 'cli-test-token-0123456789abcdef';
+const dir = mkdtempSync(join(tmpdir(), 'quarry-hq-client-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run { code: number; stdout: string; stderr: string }
+
+/** The real `quarry` executable, with an environment of the test's choosing (no inherited QUARRY_*). */
+function quarry(argv: string[], env: Record<string, string> = {}): Promise<Run> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_'))) as Record<string, string>;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/quarry.js'), ...argv], {
+      env: { ...base, QUARRY_HOME: join(dir, 'no-home'), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** An API over a fresh in-memory control, for one test (tests run at the same time). */
+async function startHqApi(t: { teardown(fn: () => Promise<void>): void }): Promise<{ api: Api; control: MemoryControl; hqEnv: Record<string, string> }> {
+  const control = new MemoryControl();
+  const api = await startApi({ control, token: TOKEN, host: '127.0.0.1', port: 0, log: () => undefined });
+  t.teardown(() => api.close());
+  return { api, control, hqEnv: { QUARRY_HQ: api.url, QUARRY_TOKEN: TOKEN } };
+}
+
+test('ps prints an aligned table, or JSON; an unknown stack exits 1 with HQ\'s message', async (t) => {
+  const { hqEnv } = await startHqApi(t);
+  const r = await quarry(['ps', 'demo'], hqEnv);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout,
+    'CONTAINER     KIND     STATE    HEALTH   RELEASE  SERVER  ADDRESS\n' +
+    'demo.web.1    web      running  healthy  v2       local   127.0.0.1:49151\n' +
+    'demo.web.2    web      running  healthy  v2       local   127.0.0.1:49152\n' +
+    'demo.redis.1  service  running  -        v2       local   127.0.0.1:49151\n');
+  const json = await quarry(['ps', '--json'], hqEnv);
+  t.deepEqual((JSON.parse(json.stdout) as { container: string }[]).map((c) => c.container), ['demo.web.1', 'demo.web.2', 'demo.redis.1', 'empty.worker.1']);
+  const missing = await quarry(['ps', 'ghost'], hqEnv);
+  t.is(missing.code, 1);
+  t.is(missing.stderr, "no stack 'ghost' on this HQ; push it first (git push ssh://quarry@HOST:PORT/ghost main)\n");
+});
+
+test('scale prints progress as it streams and the release; a bad pair is a usage error; a failure exits 1', async (t) => {
+  const { hqEnv } = await startHqApi(t);
+  const r = await quarry(['scale', 'empty', 'worker=3'], hqEnv);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, '-----> Scaling worker from 1 to 3\n       started empty.worker.3\nempty v2 released: scale worker=3\n');
+  const usage = await quarry(['scale', 'empty', 'worker=-1'], hqEnv);
+  t.is(usage.code, 2);
+  t.regex(usage.stderr, /'worker=-1' is not NAME=N/);
+  const unknown = await quarry(['scale', 'empty', 'nope=1'], hqEnv);
+  t.is(unknown.code, 1);
+  t.is(unknown.stderr, "stack 'empty' has no node or element 'nope'\n");
+  const crash = await quarry(['scale', 'empty', 'crash=1'], hqEnv);
+  t.is(crash.code, 1);
+  t.is(crash.stdout, '-----> Scaling crash\n');
+  t.is(crash.stderr, "HQ failed: the engine fell over; HQ's log has the details\n");
+});
+
+test('logs prefix each line with its container; NAME and --tail narrow them', async (t) => {
+  const { hqEnv } = await startHqApi(t);
+  const r = await quarry(['logs', 'demo'], hqEnv);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'demo.web.1 | listening on 8080\ndemo.redis.1 | ready to accept connections\ndemo.web.1   | GET / 200\n');
+  const tail = await quarry(['logs', 'demo', 'web', '--tail', '1'], hqEnv);
+  t.is(tail.stdout, 'demo.web.1 | GET / 200\n');
+});
+
+test('logs -f follows until stopped, and stopping it stops the follow in HQ', async (t) => {
+  const { control, hqEnv } = await startHqApi(t);
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_'))) as Record<string, string>;
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/quarry.js'), 'logs', 'demo', '-f'], { env: { ...base, ...hqEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  await new Promise<void>((resolve) => {
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => {
+      text += c.toString();
+      if (text.includes('following')) resolve();
+    });
+  });
+  child.kill('SIGINT');
+  await control.followStopped;
+  t.pass();
+});
+
+test('releases as a table; rollback by vN; a release that never was', async (t) => {
+  const { hqEnv } = await startHqApi(t);
+  const r = await quarry(['releases', 'demo'], hqEnv);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^RELEASE  WHEN {18}COMMIT {3}DESCRIPTION\n/);
+  t.true(r.stdout.includes('v1       2026-01-01 12:00:00Z  1111111  push of 1a1a1a1\n'));
+  const back = await quarry(['rollback', 'demo', 'v1'], hqEnv);
+  t.is(back.code, 0, back.stderr);
+  t.is(back.stdout, '-----> Rolling back demo to v1\ndemo v3 released: rollback to v1; http://demo.localhost:8080/\n');
+  const never = await quarry(['rollback', 'demo', 'v9'], hqEnv);
+  t.is(never.code, 1);
+  t.is(never.stderr, "stack 'demo' has no release v9; see quarry releases demo\n");
+  const json = await quarry(['releases', 'demo', '--json'], hqEnv);
+  t.is((JSON.parse(json.stdout) as { version: number }[])[0]?.version, 3);
+});
+
+test('env lists names with values hidden; --reveal and get show them; set and unset make a release', async (t) => {
+  const { hqEnv } = await startHqApi(t);
+  const list = await quarry(['env', 'empty'], hqEnv);
+  t.is(list.code, 0);
+  t.is(list.stderr, 'empty has no env set with quarry env\n');
+
+  const set = await quarry(['env', 'empty', 'set', 'DATABASE_URL=postgres://u:pw=1@db/x', 'MODE=fast'], hqEnv);
+  t.is(set.code, 0, set.stderr);
+  t.is(set.stdout, '-----> Setting env of empty\nempty v2 released: env set DATABASE_URL, set MODE\n');
+  t.false(set.stdout.includes('pw=1'));
+
+  const hidden = await quarry(['env', 'empty'], hqEnv);
+  t.is(hidden.stdout, 'DATABASE_URL  ********\nMODE          ********\n');
+  t.is(hidden.stderr, 'values hidden: show them with --reveal, or one with quarry env empty get KEY\n');
+  t.deepEqual(JSON.parse((await quarry(['env', 'empty', '--json'], hqEnv)).stdout), ['DATABASE_URL', 'MODE']);
+  t.is((await quarry(['env', 'empty', '--reveal'], hqEnv)).stdout, 'DATABASE_URL  postgres://u:pw=1@db/x\nMODE          fast\n');
+  t.is((await quarry(['env', 'empty', 'get', 'DATABASE_URL'], hqEnv)).stdout, 'postgres://u:pw=1@db/x\n');
+  const none = await quarry(['env', 'empty', 'get', 'NOPE'], hqEnv);
+  t.is(none.code, 1);
+  t.is(none.stderr, "empty has no env key 'NOPE' (see quarry env empty)\n");
+
+  const unset = await quarry(['env', 'empty', 'unset', 'MODE', '--json'], hqEnv);
+  t.is(unset.code, 0, unset.stderr);
+  t.is((JSON.parse(unset.stdout) as { description: string }).description, 'env unset MODE');
+  t.deepEqual(JSON.parse((await quarry(['env', 'empty', '--json', '--reveal'], hqEnv)).stdout), { DATABASE_URL: 'postgres://u:pw=1@db/x' });
+  const bad = await quarry(['env', 'empty', 'set', '1X=y'], hqEnv);
+  t.is(bad.code, 1);
+  t.is(bad.stderr, "'1X' is not an env name\n");
+});
+
+test('finding HQ: the local one from QUARRY_HOME, with its token; errors say what to do', async (t) => {
+  const { api } = await startHqApi(t);
+  const home = new HomeLayout(join(dir, 'local-home'));
+  home.ensure(home.root);
+  writeFileSync(home.hqInfo, JSON.stringify({ pid: process.pid, api: api.url, apiPort: api.port, sshPort: 1, routerPort: 2, push: 'ssh://quarry@127.0.0.1:1/' }));
+  writeFileSync(home.token, `${TOKEN}\n`, { mode: 0o600 });
+  const local = await quarry(['ps', 'empty', '--json'], { QUARRY_HOME: home.root });
+  t.is(local.code, 0, local.stderr);
+
+  // The local token goes only to the local HQ: another URL gets no token, and a 401 says how.
+  const other = await quarry(['ps'], { QUARRY_HOME: home.root, QUARRY_HQ: api.url.replace('127.0.0.1', 'localhost') });
+  t.is(other.code, 1);
+  t.regex(other.stderr, /^HQ at http:\/\/localhost:\d+ wants its API token\. HQ's token is in the file 'token' in its home .*; give it with --token TOKEN or QUARRY_TOKEN\n$/);
+
+  const wrong = await quarry(['ps', '--hq', api.url, '--token', 'wrong-token'], {});
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /^HQ at http:\/\/127\.0\.0\.1:\d+ refused the API token from --token\. /);
+
+  const port = await freePort();
+  const down = await quarry(['ps'], { QUARRY_HQ: `127.0.0.1:${port}`, QUARRY_TOKEN: TOKEN });
+  t.is(down.code, 1);
+  t.is(down.stderr, `cannot reach HQ at http://127.0.0.1:${port}: ECONNREFUSED; is 'quarry hq' running there? (HQ found by QUARRY_HQ)\n`);
+
+  const nothing = await quarry(['ps'], { QUARRY_HOME: join(dir, 'empty-home') });
+  t.is(nothing.code, 1);
+  t.is(nothing.stderr, `no HQ to talk to: none runs with home ${join(dir, 'empty-home')} (no ${join(dir, 'empty-home', 'hq.json')}); start one with 'quarry hq', or name one with --hq URL or QUARRY_HQ\n`);
+});
+
+test('quarry hq starts from a file:// config on free ports, answers local commands, and stops on SIGTERM leaving no etcd', async (t) => {
+  const home = new HomeLayout(join(dir, 'hq-home'));
+  const configPath = join(dir, 'hq.json');
+  writeFileSync(configPath, JSON.stringify({
+    home: home.root, host: '127.0.0.1', sshPort: await freePort(), apiPort: await freePort(), routerPort: await freePort(), etcdPort: 0,
+  }));
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_'))) as Record<string, string>;
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/quarry.js'), 'hq', '--config', `file://${configPath}`], {
+    env: { ...base, QUARRY_HOME: home.root }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => { child.kill('SIGKILL'); });
+  await new Promise<void>((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => {
+      text += c.toString();
+      if (text.includes('ready')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`quarry hq exited with ${code}:\n${stderr}`)));
+  });
+  const etcdPid = (JSON.parse(readFileSync(home.etcdPidFile, 'utf8')) as { pid: number }).pid;
+  const token = readFileSync(home.token, 'utf8').trim();
+  t.false(stderr.includes(token), 'the token is not logged');
+
+  const ps = await quarry(['ps'], { QUARRY_HOME: home.root });
+  t.is(ps.code, 0, ps.stderr);
+  t.is(ps.stderr, 'no containers run\n');
+
+  child.kill('SIGTERM');
+  t.is(await exited, 0, stderr);
+  t.throws(() => readFileSync(`/proc/${etcdPid}/stat`), undefined, 'its etcd is gone');
+  t.throws(() => readFileSync(home.hqInfo), undefined, 'hq.json is removed');
+});
+
+test('quarry hq with a config it cannot use stops at once naming the URL and the key', async (t) => {
+  const configPath = join(dir, 'bad-hq.json');
+  writeFileSync(configPath, JSON.stringify({ sshPort: 'twenty-two' }));
+  const r = await quarry(['hq', '--config', `file://${configPath}`]);
+  t.is(r.code, 1);
+  t.is(r.stderr, `config file://${configPath}: key "sshPort": must be an integer from 0 to 65535, got "twenty-two"\n`);
+});
