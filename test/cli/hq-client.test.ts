@@ -170,9 +170,9 @@ test('finding HQ: the local one from QUARRY_HOME, with its token; errors say wha
   t.is(nothing.stderr, `no HQ to talk to: none runs with home ${join(dir, 'empty-home')} (no ${join(dir, 'empty-home', 'hq.json')}); start one with 'quarry hq', or name one with --hq URL or QUARRY_HQ\n`);
 });
 
-test('quarry hq starts from a file:// config on free ports, answers local commands, and stops on SIGTERM leaving no etcd', async (t) => {
-  const home = new HomeLayout(join(dir, 'hq-home'));
-  const configPath = join(dir, 'hq.json');
+/** `quarry hq --config file://…` in a child process, resolved once it says it is ready. */
+async function startQuarryHq(t: { teardown(fn: () => void): void }, home: HomeLayout) {
+  const configPath = join(dir, `${home.root.split('/').pop()}.json`);
   writeFileSync(configPath, JSON.stringify({
     home: home.root, host: '127.0.0.1', sshPort: await freePort(), apiPort: await freePort(), routerPort: await freePort(), etcdPort: 0,
   }));
@@ -180,8 +180,8 @@ test('quarry hq starts from a file:// config on free ports, answers local comman
   const child = spawn(process.execPath, [join(repoRoot, 'bin/quarry.js'), 'hq', '--config', `file://${configPath}`], {
     env: { ...base, QUARRY_HOME: home.root }, stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const output = { stderr: '' };
+  child.stderr.on('data', (c: Buffer) => { output.stderr += c.toString(); });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   t.teardown(() => { child.kill('SIGKILL'); });
   await new Promise<void>((resolve, reject) => {
@@ -190,20 +190,53 @@ test('quarry hq starts from a file:// config on free ports, answers local comman
       text += c.toString();
       if (text.includes('ready')) resolve();
     });
-    void exited.then((code) => reject(new Error(`quarry hq exited with ${code}:\n${stderr}`)));
+    void exited.then((code) => reject(new Error(`quarry hq exited with ${code}:\n${output.stderr}`)));
   });
   const etcdPid = (JSON.parse(readFileSync(home.etcdPidFile, 'utf8')) as { pid: number }).pid;
+  return { child, exited, output, etcdPid };
+}
+
+function gone(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
+test('quarry hq starts from a file:// config on free ports, answers local commands, and stops on SIGTERM leaving no etcd', async (t) => {
+  const home = new HomeLayout(join(dir, 'hq-home'));
+  const hq = await startQuarryHq(t, home);
   const token = readFileSync(home.token, 'utf8').trim();
-  t.false(stderr.includes(token), 'the token is not logged');
+  t.false(hq.output.stderr.includes(token), 'the token is not logged');
 
   const ps = await quarry(['ps'], { QUARRY_HOME: home.root });
   t.is(ps.code, 0, ps.stderr);
   t.is(ps.stderr, 'no containers run\n');
 
-  child.kill('SIGTERM');
-  t.is(await exited, 0, stderr);
-  t.throws(() => readFileSync(`/proc/${etcdPid}/stat`), undefined, 'its etcd is gone');
+  hq.child.kill('SIGTERM');
+  t.is(await hq.exited, 0, hq.output.stderr);
+  t.true(gone(hq.etcdPid), 'its etcd is gone');
   t.throws(() => readFileSync(home.hqInfo), undefined, 'hq.json is removed');
+});
+
+test('quarry hq killed with SIGKILL takes its etcd with it, and starts again on the same home', async (t) => {
+  const home = new HomeLayout(join(dir, 'killed-home'));
+  const first = await startQuarryHq(t, home);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const deadline = Date.now() + 20_000;
+  while (!gone(first.etcdPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.true(gone(first.etcdPid), 'the kernel ended its etcd');
+
+  // Its lock, hq.json and hook socket are left behind; the next HQ takes them over.
+  const second = await startQuarryHq(t, home);
+  t.not(second.etcdPid, first.etcdPid);
+  const ps = await quarry(['ps', '--json'], { QUARRY_HOME: home.root });
+  t.is(ps.code, 0, ps.stderr);
+  t.deepEqual(JSON.parse(ps.stdout), []);
+  second.child.kill('SIGTERM');
+  t.is(await second.exited, 0, second.output.stderr);
 });
 
 test('quarry hq with a config it cannot use stops at once naming the URL and the key', async (t) => {
