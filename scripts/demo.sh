@@ -1,33 +1,85 @@
 #!/usr/bin/env bash
-# npm run demo: set-up, then what quarry can show today. For now that is the compiler: the
-# example stack compiled into its launch plan, a change to one node giving one DEPLOY, and
-# a broken stack refused with every fault at its place. (The push path replaces this with
-# a real `git push` to a local HQ once it lands; see the README.)
+# npm run demo: quarry's main job on this machine. Set-up, HQ started in the background (its own
+# etcd, the local docker engine as its one server, its router on :8080), the example stack
+# pushed with the real git client over SSH, a wait until it serves, then the URLs and `quarry ps`.
+#   bash scripts/demo.sh stop     stops the demo's HQ and removes the stack's containers
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo_root=$PWD
+demo=${QUARRY_DEMO_DIR:-/tmp/quarry-demo}
+export QUARRY_HOME="$demo/home"
+quarry() { node "$repo_root/bin/quarry.js" "$@"; }
+
+stop_demo() {
+  if [ -f "$demo/hq.pid" ] && kill -0 "$(cat "$demo/hq.pid")" 2>/dev/null; then
+    echo "stopping the demo's HQ (pid $(cat "$demo/hq.pid"))"
+    kill "$(cat "$demo/hq.pid")"
+    for _ in $(seq 1 100); do kill -0 "$(cat "$demo/hq.pid")" 2>/dev/null || break; sleep 0.2; done
+  fi
+  rm -f "$demo/hq.pid"
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    ids=$(docker ps -aq --filter label=quarry.stack=docsearch)
+    [ -z "$ids" ] || docker rm -f $ids >/dev/null
+    docker network rm quarry-docsearch >/dev/null 2>&1 || true
+  fi
+}
+
+if [ "${1:-}" = stop ]; then stop_demo; exit 0; fi
+
 bash scripts/setup.sh
 npm run -s build
-quarry() { node bin/quarry.js "$@"; }
-example=stacks-example/docsearch
-work=$(mktemp -d /tmp/quarry-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+stop_demo
+rm -rf "$demo" && mkdir -p "$demo"
 
 echo
-echo "== quarry build $example   (the plan of a first push, against an empty grid)"
-quarry build "$example" --write-state "$work/running.json"
+echo "== quarry hq   (in the background; its log: $demo/hq.log)"
+cat >"$demo/hq.json" <<JSON
+{ "home": "$QUARRY_HOME", "host": "127.0.0.1", "sshPort": 2222, "apiPort": 7070, "routerPort": 8080 }
+JSON
+nohup node "$repo_root/bin/quarry.js" hq --config "file://$demo/hq.json" >"$demo/hq.log" 2>&1 &
+echo $! >"$demo/hq.pid"
+for _ in $(seq 1 150); do [ -f "$QUARRY_HOME/hq.json" ] && break; kill -0 "$(cat "$demo/hq.pid")" || { cat "$demo/hq.log"; exit 1; }; sleep 0.2; done
+[ -f "$QUARRY_HOME/hq.json" ] || { cat "$demo/hq.log"; echo "HQ did not start"; exit 1; }
+sed 's/^/   /' "$demo/hq.log"
 
 echo
-echo "== the same stack, built against what that plan would leave running"
-quarry build "$example" --current "$work/running.json"
+echo "== quarry keys add   (a key of the demo's own, allowed to push)"
+ssh-keygen -q -t ed25519 -N '' -C demo -f "$demo/id_demo"
+quarry keys add "$demo/id_demo.pub"
 
 echo
-echo "== one line changed in the web node's code: one DEPLOY"
-cp -r "$example" "$work/docsearch"
-echo "// a one-line change" >>"$work/docsearch/web/server.js"
-quarry build "$work/docsearch" --current "$work/running.json"
+echo "== git push quarry main   (the example stack, stacks-example/docsearch, as a git repo)"
+cp -r stacks-example/docsearch "$demo/docsearch"
+cd "$demo/docsearch"
+export GIT_SSH_COMMAND="ssh -i $demo/id_demo -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=$demo/known_hosts"
+export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@localhost GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@localhost
+git init -q -b main && git add -A && git commit -q -m "docsearch"
+git remote add quarry ssh://quarry@127.0.0.1:2222/docsearch
+git push quarry main
+cd "$repo_root"
 
 echo
-echo "== a broken quarry.yml and topology: every fault at its place, exit 1, nothing changed"
-sed -i 's/port: 8080/port: http/; s/domains:/domain:/' "$work/docsearch/quarry.yml"
-sed -i 's/index.query/index.qeury/' "$work/docsearch/topology.yml"
-(cd "$work" && node "$OLDPWD/bin/quarry.js" build docsearch) && exit 1 || echo "(exit $?)"
+echo "== waiting until http://docsearch.localhost:8080/ serves"
+for _ in $(seq 1 120); do
+  out=$(curl -s --max-time 2 -H 'Host: docsearch.localhost' 'http://127.0.0.1:8080/search?q=rivers' || true)
+  case "$out" in *rivers.txt*) break ;; esac
+  sleep 0.5
+done
+echo "\$ curl -H 'Host: docsearch.localhost' 'http://127.0.0.1:8080/search?q=rivers'"
+echo "$out"
+case "$out" in *rivers.txt*) ;; *) echo "the stack did not answer a search; see $demo/hq.log"; exit 1 ;; esac
+
+echo
+echo "== quarry ps docsearch"
+quarry ps docsearch
+
+cat <<TEXT
+
+docsearch runs. Try:
+  curl http://docsearch.localhost:8080/search?q=danube      (*.localhost is loopback in curl and browsers)
+  export QUARRY_HOME=$QUARRY_HOME
+  node bin/quarry.js scale docsearch web=3 ; node bin/quarry.js ps docsearch
+  node bin/quarry.js logs docsearch web ; node bin/quarry.js releases docsearch
+  cd $demo/docsearch && edit web/server.js && git commit -am change && git push quarry main
+Stop it all with:  bash scripts/demo.sh stop
+TEXT
