@@ -43,9 +43,23 @@ export interface RunningContainer {
   hostPort?: number;
 }
 
-/** The stack's own bridge network, made when missing. Containers find each other by name on it. */
-export async function ensureNetwork(docker: Docker, stack: string): Promise<string> {
+const making = new Map<string, Promise<string>>();
+
+/**
+ * The stack's own bridge network, made when missing. Containers find each other by name on it.
+ * Calls for one stack are serialised: docker allows two networks of one name, and two made at
+ * once would split the stack's containers between them.
+ */
+export function ensureNetwork(docker: Docker, stack: string): Promise<string> {
   const name = networkName(stack);
+  const before = making.get(name) ?? Promise.resolve(name);
+  const mine = before.catch(() => name).then(() => makeNetwork(docker, stack, name));
+  making.set(name, mine);
+  void mine.finally(() => { if (making.get(name) === mine) making.delete(name); }).catch(() => undefined);
+  return mine;
+}
+
+async function makeNetwork(docker: Docker, stack: string, name: string): Promise<string> {
   const existing = await docker.listNetworks({ filters: { name: [name] } });
   if (existing.some((n) => n.Name === name)) return name;
   try {

@@ -132,12 +132,13 @@ export class StackExecutor {
    */
   private async startHealthy(unit: DesiredUnit, members: number[], existing: RunningContainer[]): Promise<RunningContainer[]> {
     const { docker, progress } = this.ctx;
-    let n = Math.max(0, ...existing.map((c) => c.n).filter(Number.isFinite));
+    const first = Math.max(0, ...existing.map((c) => c.n).filter(Number.isFinite)) + 1;
     const started: RunningContainer[] = [];
     try {
-      for (const member of members) {
+      // All at once: a deploy waits for its slowest container, not for the sum of them.
+      const results = await Promise.allSettled(members.map(async (member, i) => {
         const c = await startContainer(docker, {
-          stack: this.stack, name: unit.name, kind: unit.kind, n: ++n, image: unit.image,
+          stack: this.stack, name: unit.name, kind: unit.kind, n: first + i, image: unit.image,
           env: containerEnv(this.spec, [...this.units.values()], unit, member, this.members),
           ...(unit.command && { command: unit.command }),
           ...(unit.port !== undefined && { port: unit.port }),
@@ -146,13 +147,17 @@ export class StackExecutor {
         });
         started.push(c);
         progress.info(`started ${c.name}`);
-      }
+        return c;
+      }));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       await Promise.all(started.map((c) => waitHealthy(docker, c.id, {
         ...(unit.port !== undefined && { port: unit.port }),
         ...(unit.kind === 'web' && unit.health !== undefined && { path: unit.health }),
         timeoutMs: this.ctx.healthTimeoutMs,
       })));
-      return await Promise.all(started.map(async (c) => (await listContainers(docker, this.stack, unit.name)).find((x) => x.id === c.id) ?? c));
+      const now = await listContainers(docker, this.stack, unit.name);
+      return started.map((c) => now.find((x) => x.id === c.id) ?? c);
     } catch (err) {
       progress.info(`removing the new containers (${started.map((c) => c.name).join(', ') || 'none started'}); what ran keeps running`);
       await Promise.all(started.map((c) => removeContainer(docker, c.id, 2).catch(() => undefined)));
