@@ -121,6 +121,15 @@ function parseRequest(line: string): { token: string; updates: RefUpdate[]; git:
   for (const name of QUARANTINE_VARIABLES) {
     if (typeof given[name] === 'string') git[name] = given[name];
   }
+  // `git push -o KEY=VALUE`: the count and each option, as git gave them to the hook.
+  const count = Number(given.GIT_PUSH_OPTION_COUNT);
+  if (Number.isInteger(count) && count > 0 && count <= 64) {
+    git.GIT_PUSH_OPTION_COUNT = String(count);
+    for (let i = 0; i < count; i++) {
+      const option = given[`GIT_PUSH_OPTION_${i}`];
+      if (typeof option === 'string') git[`GIT_PUSH_OPTION_${i}`] = option;
+    }
+  }
   return { token: v.token, updates, git };
 }
 

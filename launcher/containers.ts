@@ -89,6 +89,9 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
     Labels: labels,
     ...(port && { ExposedPorts: { [port]: {} } }),
     HostConfig: {
+      // docker-init (tini) as PID 1 passes SIGTERM on: a program that is PID 1 itself gets no
+      // default signal handlers, ignores SIGTERM, and is killed only at the end of the grace time.
+      Init: true,
       Memory: spec.memoryMb * 1024 * 1024,
       NetworkMode: network,
       RestartPolicy: { Name: 'unless-stopped' },

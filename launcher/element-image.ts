@@ -28,7 +28,7 @@ const PRUNE = ['zeromq/build/darwin', 'zeromq/build/win32', 'zeromq/src', 'zerom
 const RUNTIME_SOURCES = ['runtime', 'errors'];
 
 /** The quarry checkout this module belongs to (from source, or from dist/). */
-function quarryRoot(): string {
+export function quarryRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = join(dir, 'package.json');

@@ -7,5 +7,5 @@ export {
 } from './containers.js';
 export { waitHealthy, lastOutput, probe, type HealthCheck } from './health.js';
 export {
-  ensureRuntimeImage, buildElementImage, NODE_BASE_IMAGE, RUNTIME_IMAGE, RUNTIME_MAIN, type ElementImageOptions,
+  ensureRuntimeImage, buildElementImage, quarryRoot, NODE_BASE_IMAGE, RUNTIME_IMAGE, RUNTIME_MAIN, type ElementImageOptions,
 } from './element-image.js';

@@ -1,19 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { quarryRoot } from '../launcher/index.js';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** The quarry checkout this module belongs to (run from source, or from dist/). */
-export function checkoutRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'quarry') return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no quarry package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
+export const checkoutRoot = quarryRoot;
 
 /** The element launcher from source (run through tsx, so edits to the runtime count at once). */
 export function runtimeMain(): string {

@@ -1,36 +1,14 @@
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/index.js';
-import { QuarryError, UsageError } from '../../errors/index.js';
+import { QuarryError } from '../../errors/index.js';
 import { routerConfigSchema, startRouter } from '../../router/index.js';
 import type { Command } from '../command.js';
-
-function parse(argv: string[]): { config: string | undefined } {
-  try {
-    const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true });
-    return { config: values.config };
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-function stopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
+import { parseConfigFlag, stopSignal } from '../daemon-args.js';
 
 export const router: Command = {
   summary: 'the HTTP router: web requests by domain to the healthy containers, routes from etcd',
   usage: 'quarry router [--config URL]',
   async run(argv, io) {
-    const { config: location } = parse(argv);
+    const { config: location } = parseConfigFlag(argv);
     const config = await loadConfig(routerConfigSchema, location, { cwd: io.cwd });
     const log = (line: string) => io.stderr.write(`quarry router: ${line}\n`);
     let running;

@@ -143,7 +143,9 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
 
     async ps(stack) {
       if (stack !== undefined) store.check(stack);
-      const containers = await listContainers(ctx.docker, stack);
+      // Only this HQ's stacks: the engine may also run `quarry run` stacks or other things.
+      const mine = new Set(stack !== undefined ? [stack] : store.stacks());
+      const containers = (await listContainers(ctx.docker, stack)).filter((c) => mine.has(c.stack));
       const specs = new Map<string, StackSpec | undefined>();
       const rows: PsRow[] = [];
       for (const c of containers) {

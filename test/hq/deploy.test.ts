@@ -8,7 +8,7 @@ import { startRouter, type Router } from '../../router/index.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { httpGet, httpGetWhenUp } from '../support/http.js';
 import {
-  commitAll, docsearchRepo, push, removeStackImages, startTestHq, uniqueStack, type TestHq,
+  commitAll, docsearchRepo, gitEnv, push, removeStackImages, run, startTestHq, uniqueStack, type TestHq,
 } from './harness.js';
 
 // One HQ with the part that runs stacks, its etcd and its router, for the file; every test
@@ -176,4 +176,36 @@ test('scale up and down moves the routes; env change and rollback restore code, 
     'rollback to v1', 'env set GREETING', 'scale web=1', 'scale web=3', `push of ${(await control.releases(stack)).at(-1)!.commit.slice(0, 7)}`,
   ]);
   await tt.throwsAsync(control.rollback(stack, 42, noProgress), { message: /has no release v42/ });
+});
+
+test('a changed service keeps running on a push, with a notice; git push -o replace=store starts it anew; an unknown push option is refused', async (tt) => {
+  const { stack, repo } = await stackRepo('replace');
+  tt.is((await push(t, repo, stack)).code, 0);
+  const [before] = await listContainers(docker, stack, 'store');
+  const storeJs = join(repo, 'store', 'server.js');
+  writeFileSync(storeJs, `${readFileSync(storeJs, 'utf8')}\n// changed\n`);
+  await commitAll(repo, 'store changed');
+
+  const kept = await push(t, repo, stack);
+  tt.is(kept.code, 0, kept.stderr);
+  tt.regex(kept.stderr, /note: service 'store' changed/);
+  tt.regex(kept.stderr, /git push -o replace=store/);
+  tt.is((await listContainers(docker, stack, 'store'))[0]?.id, before!.id, 'the service was left running');
+
+  // A push runs the hook only when a ref moves: each of these pushes a new commit.
+  writeFileSync(join(repo, 'NOTES'), 'one\n');
+  await commitAll(repo, 'notes');
+  const odd = await run('git', ['push', '--porcelain', '-o', 'restart=store', `ssh://quarry@127.0.0.1:${t.hq.sshPort}/${stack}`, 'main'], { cwd: repo, env: gitEnv(t.key, t.hq.sshPort) });
+  tt.not(odd.code, 0);
+  tt.regex(odd.stderr, /push option 'restart=store' is not known/);
+
+  writeFileSync(join(repo, 'NOTES'), 'two\n');
+  await commitAll(repo, 'notes again');
+  const replaced = await run('git', ['push', '--porcelain', '-o', 'replace=store', `ssh://quarry@127.0.0.1:${t.hq.sshPort}/${stack}`, 'main'], { cwd: repo, env: gitEnv(t.key, t.hq.sshPort) });
+  tt.is(replaced.code, 0, replaced.stderr);
+  tt.regex(replaced.stderr, /Stopping store/);
+  tt.regex(replaced.stderr, /Starting service store/);
+  const [after] = await listContainers(docker, stack, 'store');
+  tt.not(after?.id, before!.id);
+  tt.is(after?.state, 'running');
 });
