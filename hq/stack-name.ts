@@ -3,6 +3,11 @@ import { QuarryError } from '../errors/index.js';
 /** The shape of a stack's name: a DNS label, since it goes into container and host names. */
 const STACK_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
+/** Whether `name` can be a stack's name (and so a folder under `stacks/`). */
+export function isStackName(name: string): boolean {
+  return STACK_NAME.test(name);
+}
+
 /** A push or fetch named a repository that cannot be a stack. */
 export class StackNameError extends QuarryError {}
 

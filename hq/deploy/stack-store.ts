@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { atomicWrite } from '../atomic-write.js';
 import type { HomeLayout } from '../home.js';
 import { ReleaseNotFoundError, StackNotFoundError } from '../control.js';
+import { isStackName } from '../stack-name.js';
 import type { ReleaseRecord } from './records.js';
 
 /**
@@ -23,7 +24,7 @@ export class StackStore {
 
   /** Throws StackNotFoundError for a stack never pushed. */
   check(stack: string): void {
-    if (!/^[a-z][a-z0-9-]{0,62}$/.test(stack) || !this.exists(stack)) throw new StackNotFoundError(stack);
+    if (!isStackName(stack) || !this.exists(stack)) throw new StackNotFoundError(stack);
   }
 
   private buildDir(stack: string): string {
