@@ -23,7 +23,44 @@ export interface HqControl {
   env(stack: string): Promise<Record<string, string>>;
   /** Sets and unsets env keys; makes a release that restarts what uses the env. */
   setEnv(stack: string, set: Record<string, string>, unset: string[], progress: Progress): Promise<ReleaseInfo>;
+  /** The servers of the grid (in small mode, this machine). */
+  servers(): Promise<ServerRow[]>;
+  /** The allocation of slices onto servers; with a stack, its slices marked. */
+  grid(stack?: string): Promise<GridView>;
+  /** Adds a server of `size` (default: the grid's size), once it answers; a task. */
+  addServer(size: string | undefined, progress: Progress): Promise<ServerRow>;
+  /** Removes an empty server (never below the grid's `min`); a task. */
+  removeServer(id: string, progress: Progress): Promise<ServerRow>;
 }
+
+/** One server as `quarry servers` shows it. */
+export interface ServerRow {
+  id: string;
+  provider: string;
+  address: string;
+  /** The size slug (`s-1vcpu-1gb`), or null for a machine that was measured. */
+  size: string | null;
+  /** MB: the block's size, and what its slices take and leave. */
+  memory: number;
+  used: number;
+  free: number;
+  containers: number;
+  /** `active`, `joining`, `leaving`, or what the provider says (`off`). */
+  state: string;
+  /** Whether its agent holds its record in etcd now. */
+  agent: boolean;
+}
+
+/** The allocation of slices onto servers, for `quarry grid`. */
+export interface GridView {
+  /** slicegrid's drawing. */
+  drawing: string;
+  servers: Array<{ id: string; address: string; size: number; used: number; free: number; slices: Array<{ id: string; size: number }> }>;
+  autosize: boolean;
+  min: number;
+  max: number | null;
+}
+
 
 export interface LogOptions {
   follow: boolean;

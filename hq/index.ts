@@ -12,7 +12,7 @@ export { HomeInUseError } from './hook-server.js';
 export { CheckoutError } from './checkout.js';
 export {
   BadRequestError, ReleaseNotFoundError, StackNotFoundError,
-  type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason,
+  type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason, type ServerRow, type GridView,
 } from './control.js';
 export { hqConfigOf, hqConfigSchema, loadHqConfig, type HqConfig } from './config.js';
 export { loadOrCreateToken, tokenMatches, TokenFileError } from './token.js';

@@ -18,8 +18,10 @@ export interface ContainerSpec {
   memoryMb: number;
   release?: string;
   digest?: string;
-  /** Where the container's port is published; default 127.0.0.1 (loopback only). */
+  /** Where the container's ports are published; default 127.0.0.1 (loopback only). */
   publishHost?: string;
+  /** More container ports to publish (each on a free host port): a grid's element ports, reached from other servers. */
+  publish?: number[];
   /** The member it plays (0-based): labelled, so that a new container can take over its part. */
   member?: number;
   /** More names it answers to on the stack's network (besides `<name>` and `<stack>.<name>.<n>`). */
@@ -41,6 +43,10 @@ export interface RunningContainer {
   ip?: string;
   /** The host port its `port` is published on. */
   hostPort?: number;
+  /** Every published port: container port → host port. */
+  hostPorts: Record<number, number>;
+  /** Its memory limit, MB (its slice's size). */
+  memoryMb: number;
 }
 
 const making = new Map<string, Promise<string>>();
@@ -80,14 +86,17 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
   if (spec.release) labels[LABELS.release] = spec.release;
   if (spec.digest) labels[LABELS.digest] = spec.digest;
   if (spec.member !== undefined) labels[LABELS.member] = String(spec.member);
+  if (spec.port !== undefined) labels[LABELS.port] = String(spec.port);
   const port = spec.port !== undefined ? `${spec.port}/tcp` : undefined;
+  const published = [...new Set([...(spec.port !== undefined ? [spec.port] : []), ...(spec.publish ?? [])])].map((p) => `${p}/tcp`);
+  const binding = [{ HostIp: spec.publishHost ?? '127.0.0.1', HostPort: '' }];
   const container = await docker.createContainer({
     name,
     Image: spec.image,
     Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
     ...(spec.command && { Cmd: spec.command }),
     Labels: labels,
-    ...(port && { ExposedPorts: { [port]: {} } }),
+    ...(published.length > 0 && { ExposedPorts: Object.fromEntries(published.map((p) => [p, {}])) }),
     HostConfig: {
       // docker-init (tini) as PID 1 passes SIGTERM on: a program that is PID 1 itself gets no
       // default signal handlers, ignores SIGTERM, and is killed only at the end of the grace time.
@@ -95,7 +104,7 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
       Memory: spec.memoryMb * 1024 * 1024,
       NetworkMode: network,
       RestartPolicy: { Name: 'unless-stopped' },
-      ...(port && { PortBindings: { [port]: [{ HostIp: spec.publishHost ?? '127.0.0.1', HostPort: '' }] } }),
+      ...(published.length > 0 && { PortBindings: Object.fromEntries(published.map((p) => [p, binding])) }),
     },
     NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name, name, ...(spec.aliases ?? [])] } } },
   });
@@ -135,9 +144,14 @@ export async function removeContainer(docker: Docker, id: string, graceSeconds =
 export function describe(info: Docker.ContainerInspectInfo): RunningContainer {
   const labels = info.Config.Labels ?? {};
   const networks = Object.values(info.NetworkSettings.Networks ?? {});
-  const ports = Object.values(info.NetworkSettings.Ports ?? {}).flatMap((b) => b ?? []);
+  const hostPorts: Record<number, number> = {};
+  for (const [key, bindings] of Object.entries(info.NetworkSettings.Ports ?? {})) {
+    const bound = (bindings ?? []).find((b) => b.HostPort);
+    if (bound) hostPorts[Number(key.split('/')[0])] = Number(bound.HostPort);
+  }
   const slice = labels[LABELS.slice] ?? info.Name.replace(/^\//, '');
-  const hostPort = ports[0]?.HostPort ? Number(ports[0].HostPort) : undefined;
+  const main = labels[LABELS.port] !== undefined ? Number(labels[LABELS.port]) : undefined;
+  const hostPort = main !== undefined ? hostPorts[main] : Object.values(hostPorts)[0];
   const ip = networks.find((n) => n.IPAddress)?.IPAddress;
   return {
     id: info.Id,
@@ -152,5 +166,7 @@ export function describe(info: Docker.ContainerInspectInfo): RunningContainer {
     ...(labels[LABELS.member] !== undefined && { member: Number(labels[LABELS.member]) }),
     ...(ip && { ip }),
     ...(hostPort !== undefined && { hostPort }),
+    hostPorts,
+    memoryMb: Math.round((info.HostConfig.Memory ?? 0) / (1024 * 1024)),
   };
 }

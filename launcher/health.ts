@@ -11,6 +11,13 @@ export interface HealthCheck {
   timeoutMs?: number;
   /** How long a container without a port must keep running to count as started. */
   settleMs?: number;
+  /**
+   * Where to reach `port` instead of the container's own address: its published port on a
+   * server of a grid (the container's address is private to that server). A published port
+   * is answered by docker's port proxy even while nothing listens behind it, so without a
+   * `path` the connection must also stay open a moment (the proxy closes it at once then).
+   */
+  at?: { host: string; port: number };
 }
 
 /**
@@ -37,8 +44,10 @@ export async function waitHealthy(docker: Docker, id: string, check: HealthCheck
       const ip = Object.values(info.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress;
       if (check.port === undefined) {
         if (Date.now() - started >= (check.settleMs ?? 1000)) return;
-      } else if (ip) {
-        const answer = check.path ? await httpStatus(`http://${ip}:${check.port}${check.path}`) : await accepts(ip, check.port);
+      } else if (check.at || ip) {
+        const host = check.at?.host ?? ip!;
+        const port = check.at?.port ?? check.port;
+        const answer = check.path ? await httpStatus(`http://${host}:${port}${check.path}`) : await accepts(host, port, check.at ? 300 : 0);
         if (answer === true || (typeof answer === 'number' && answer >= 200 && answer < 300)) return;
         reason = typeof answer === 'number' ? `GET ${check.path} answered ${answer}` : `nothing accepted connections on port ${check.port}`;
       }
@@ -49,18 +58,22 @@ export async function waitHealthy(docker: Docker, id: string, check: HealthCheck
 }
 
 /** One check of a container's address: 2xx on `path`, or a connection accepted on `port`. */
-export async function probe(host: string, port: number, path?: string): Promise<boolean> {
-  if (path === undefined) return accepts(host, port);
+export async function probe(host: string, port: number, path?: string, holdMs = 0): Promise<boolean> {
+  if (path === undefined) return accepts(host, port, holdMs);
   const status = await httpStatus(`http://${host}:${port}${path}`);
   return typeof status === 'number' && status >= 200 && status < 300;
 }
 
-function accepts(host: string, port: number): Promise<boolean> {
+/** A connection accepted on `port` (and, with `holdMs`, not closed by the other end within it). */
+function accepts(host: string, port: number, holdMs = 0): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('connect', () => done(true));
+    let settled = false;
+    const done = (ok: boolean) => { if (settled) return; settled = true; socket.destroy(); resolve(ok); };
+    socket.setTimeout(1000 + holdMs, () => done(false));
+    socket.once('connect', () => (holdMs > 0 ? setTimeout(() => done(true), holdMs) : done(true)));
+    socket.once('end', () => done(false));
+    socket.once('close', () => done(false));
     socket.once('error', () => done(false));
   });
 }

@@ -8,6 +8,8 @@ export const LABELS = {
   digest: 'quarry.digest',
   /** The member number (0-based) a container plays in its unit: stable across deploys, unlike `<n>`. */
   member: 'quarry.member',
+  /** The container port it serves on (`port:` of its node), when it has one. */
+  port: 'quarry.port',
 } as const;
 
 /** `<stack>.<name>.<n>`: the name of a container, and the slice it fills. */

@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import type { Etcd3, Lease } from 'etcd3';
 import { serviceEnvNames, type StackSpec } from '../../compiler/index.js';
 import { QuarryError } from '../../errors/index.js';
-import { listContainers, probe, removeContainer, type RunningContainer } from '../../launcher/index.js';
+import { probe } from '../../launcher/index.js';
 import { applyPlan, desiredUnits, diffPlan, type CurrentState, type Instruction } from '../../plan/index.js';
 import {
   BadRequestError, type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason,
@@ -11,7 +11,9 @@ import type { HomeLayout } from '../home.js';
 import type { Progress } from '../progress.js';
 import type { OnRelease, PushInfo } from '../release.js';
 import { StackLocks } from '../stack-lock.js';
+import type { Cluster, PlacedContainer } from './cluster.js';
 import { StackExecutor } from './executor.js';
+import { LocalCluster } from './local-cluster.js';
 import { keys } from './etcd-keys.js';
 import { containerLogs } from './logs.js';
 import type { ReleaseRecord } from './records.js';
@@ -23,6 +25,8 @@ export interface ControlContext {
   home: HomeLayout;
   etcd: Etcd3;
   docker: Docker;
+  /** Where containers run; default: the local engine (`docker`) as the one server. */
+  cluster?: Cluster;
   log: (line: string) => void;
   config?: { routerPort?: number };
   /** How long new containers get to become healthy; default 60 s. */
@@ -60,6 +64,7 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
   const store = new StackStore(ctx.home);
   const tasks = new TaskStore(ctx.home);
   const locks = new StackLocks();
+  const cluster = ctx.cluster ?? new LocalCluster(ctx.docker);
   const lease: Lease = ctx.etcd.lease(30);
   lease.on('lost', (err) => ctx.log(`etcd lease lost (${err.message}); endpoints are written again on the next change`));
   const routerPort = ctx.config?.routerPort;
@@ -68,7 +73,7 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
 
   const withEnv = (spec: StackSpec, env: Record<string, string>): StackSpec => ({ ...spec, env: { ...spec.env, ...env } });
   const executorContext = (progress: Progress, version: number) => ({
-    docker: ctx.docker, etcd: ctx.etcd, lease, progress, release: `v${version}`,
+    cluster, etcd: ctx.etcd, lease, progress, release: `v${version}`,
     drainMs: ctx.drainMs ?? 1500, healthTimeoutMs: ctx.healthTimeoutMs ?? 60_000,
   });
 
@@ -145,12 +150,12 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
       if (stack !== undefined) store.check(stack);
       // Only this HQ's stacks: the engine may also run `quarry run` stacks or other things.
       const mine = new Set(stack !== undefined ? [stack] : store.stacks());
-      const containers = (await listContainers(ctx.docker, stack)).filter((c) => mine.has(c.stack));
+      const containers = (await cluster.list(stack)).filter((c) => mine.has(c.stack));
       const specs = new Map<string, StackSpec | undefined>();
       const rows: PsRow[] = [];
       for (const c of containers) {
         if (!specs.has(c.stack)) specs.set(c.stack, store.latest(c.stack)?.spec);
-        rows.push(await psRow(c, specs.get(c.stack)));
+        rows.push(await psRow(cluster, c, specs.get(c.stack)));
       }
       return rows;
     },
@@ -183,13 +188,13 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
 
     async logs(stack, name, options: LogOptions, write: (line: LogLine) => void, signal: AbortSignal) {
       store.check(stack);
-      const containers = (await listContainers(ctx.docker, stack, name)).filter((c) => c.unit !== '');
+      const containers = (await cluster.list(stack, name)).filter((c) => c.unit !== '');
       if (name !== undefined && containers.length === 0) {
         const spec = store.latest(stack)?.spec;
         const known = spec && (spec.nodes.some((n) => n.name === name) || spec.elements.some((e) => e.name === name));
         if (!known) throw new BadRequestError(`no node or element '${name}' in ${stack}`);
       }
-      await Promise.all(containers.map((c) => containerLogs(ctx.docker, c.id, c.name, options, write, signal)));
+      await Promise.all(containers.map((c) => containerLogs(cluster.engine(c.server), c.id, c.name, options, write, signal)));
     },
 
     async releases(stack) {
@@ -235,8 +240,26 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
       });
     },
 
+    async servers() {
+      return cluster.servers();
+    },
+
+    async grid(stack) {
+      if (stack !== undefined) store.check(stack);
+      return cluster.grid(stack);
+    },
+
+    async addServer(size, progress) {
+      return cluster.addServer(size, progress);
+    },
+
+    async removeServer(id, progress) {
+      return cluster.removeServer(id, progress);
+    },
+
     async close() {
       await lease.revoke().catch(() => undefined);
+      await cluster.close();
     },
   };
 
@@ -267,9 +290,9 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
 
   /** Undoes a first push: no release to go back to, so nothing of the stack may run. */
   async function removeStack(stack: string, progress: Progress): Promise<void> {
-    for (const c of await listContainers(ctx.docker, stack)) {
+    for (const c of await cluster.list(stack)) {
       progress.info(`removing ${c.name}`);
-      await removeContainer(ctx.docker, c.id, 2);
+      await cluster.remove(c, progress, 2);
     }
     for (const key of await ctx.etcd.getAll().prefix(keys.routes).keys()) {
       if (key.slice(key.lastIndexOf('/') + 1).startsWith(`${stack}.`)) await ctx.etcd.delete().key(key);
@@ -308,14 +331,17 @@ function fixScales(plan: Instruction[], current: CurrentState | undefined, scale
   return [...out.filter((s) => s.op !== 'KILL' && !(s.op === 'SCALE' && s.from === s.to)), ...extra, ...kills];
 }
 
-async function psRow(c: RunningContainer, spec: StackSpec | undefined): Promise<PsRow> {
+async function psRow(cluster: Cluster, c: PlacedContainer, spec: StackSpec | undefined): Promise<PsRow> {
   const node = spec?.nodes.find((n) => n.name === c.unit);
+  const at = node?.port !== undefined ? cluster.reach(c, node.port) : undefined;
+  const published = cluster.addressing === 'published';
   let health = '-';
-  if (c.state === 'running' && c.ip && node?.port !== undefined) {
-    health = (await probe(c.ip, node.port, node.type === 'web' ? node.health : undefined)) ? 'healthy' : 'unhealthy';
+  if (c.state === 'running' && at && node?.port !== undefined) {
+    health = (await probe(at.host, at.port, node.type === 'web' ? node.health : undefined, published ? 300 : 0)) ? 'healthy' : 'unhealthy';
   }
+  const address = published ? (at && `${at.host}:${at.port}`) : (c.hostPort !== undefined ? `127.0.0.1:${c.hostPort}` : undefined);
   return {
-    stack: c.stack, name: c.unit, kind: c.kind, container: c.name, server: 'local', state: c.state, health,
-    release: c.release ?? '-', ...(c.hostPort !== undefined && { address: `127.0.0.1:${c.hostPort}` }),
+    stack: c.stack, name: c.unit, kind: c.kind, container: c.name, server: c.server, state: c.state, health,
+    release: c.release ?? '-', ...(address !== undefined && { address }),
   };
 }

@@ -13,4 +13,6 @@ export interface EndpointRecord {
   container: string;
   host: string;
   ports: Record<string, number>;
+  /** On a grid: the server it runs on. */
+  server?: string;
 }

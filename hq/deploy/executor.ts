@@ -1,17 +1,20 @@
-import type Docker from 'dockerode';
 import type { Etcd3, Lease } from 'etcd3';
 import type { StackSpec } from '../../compiler/index.js';
-import {
-  listContainers, removeContainer, startContainer, waitHealthy, type RunningContainer,
-} from '../../launcher/index.js';
+import { waitHealthy, type ContainerSpec } from '../../launcher/index.js';
 import { desiredUnits, inPortNumbers, isWired, type CurrentState, type DesiredUnit, type Instruction } from '../../plan/index.js';
 import { sendPeers } from '../../runtime/index.js';
 import type { Progress } from '../progress.js';
-import { CONTROL_PORT, containerEnv, dockerWiring, memberAlias, serviceAddresses } from './addressing.js';
+import {
+  CONTROL_PORT, aliasPeers, containerEnv, memberAlias, memberWiring, publishedPeers, wiredPorts, type Peers,
+} from './addressing.js';
+import type { Cluster, PlacedContainer } from './cluster.js';
 import { keys, type EndpointRecord } from './etcd-keys.js';
 
+type RunningContainer = PlacedContainer;
+
 export interface ExecutorContext {
-  docker: Docker;
+  /** Where containers run: the local engine, or a grid of servers. */
+  cluster: Cluster;
   etcd: Etcd3;
   /** HQ's lease: endpoints vanish when HQ is gone for good, and are written again when it restarts. */
   lease: Lease;
@@ -25,7 +28,7 @@ export interface ExecutorContext {
 }
 
 /**
- * Carries out a plan on the local docker engine, instruction by instruction, for one stack:
+ * Carries out a plan on the cluster's servers, instruction by instruction, for one stack:
  * the launcher's half of a release. `spec` is the stack with its env merged in; `before` is
  * what ran; `after` what runs once the plan is done (its scales size shards and wiring).
  */
@@ -74,13 +77,13 @@ export class StackExecutor {
   /** Boots a service unless one with the same definition runs. */
   private async ensure(unit: DesiredUnit): Promise<void> {
     const { progress } = this.ctx;
-    const existing = await listContainers(this.ctx.docker, this.stack, unit.name);
+    const existing = await this.ctx.cluster.list(this.stack, unit.name);
     const running = existing.find((c) => c.state === 'running' && c.digest === unit.digest);
     if (running) {
       progress.step(`Service ${unit.name} already runs (${running.name})`);
     } else {
       progress.step(`Starting service ${unit.name} (${unit.image})`);
-      await Promise.all(existing.map((c) => removeContainer(this.ctx.docker, c.id)));
+      await Promise.all(existing.map((c) => this.ctx.cluster.remove(c, progress)));
       const [started] = await this.startHealthy(unit, [0], existing);
       progress.info(`${started!.name} is up`);
     }
@@ -90,17 +93,19 @@ export class StackExecutor {
   /** New containers for every member, healthy before the routes move and the old ones stop. */
   private async deploy(unit: DesiredUnit, scale: number): Promise<void> {
     const { progress } = this.ctx;
-    const old = await listContainers(this.ctx.docker, this.stack, unit.name);
+    const old = await this.ctx.cluster.list(this.stack, unit.name);
     progress.step(`Deploying ${unit.kind} ${unit.name}: ${scale} container${scale === 1 ? '' : 's'} of ${unit.image}`);
     const fresh = await this.startHealthy(unit, range(0, scale), old);
     progress.info(`${fresh.map((c) => c.name).join(', ')} healthy`);
+    const leaving = new Set(old.map((c) => c.id));
+    if (this.ctx.cluster.addressing === 'published') await this.rewireProducersOf(unit.name, leaving);
     await this.retire(unit.name, old);
     await this.writeEndpoints(unit.name);
   }
 
   private async scale(unit: DesiredUnit, to: number): Promise<void> {
     const { progress } = this.ctx;
-    const now = (await listContainers(this.ctx.docker, this.stack, unit.name)).filter((c) => c.state !== 'exited' && c.state !== 'dead');
+    const now = (await this.ctx.cluster.list(this.stack, unit.name)).filter((c) => c.state !== 'exited' && c.state !== 'dead');
     const from = now.length;
     progress.step(`Scaling ${unit.name} from ${from} to ${to}`);
     if (to > from) {
@@ -118,12 +123,22 @@ export class StackExecutor {
 
   private async kill(name: string, web: boolean): Promise<void> {
     this.ctx.progress.step(`Stopping ${name}`);
-    const old = await listContainers(this.ctx.docker, this.stack, name);
+    const old = await this.ctx.cluster.list(this.stack, name);
     this.domains.set(name, []);
     await this.rewriteRoutes(name);
     if (web && old.length > 0) await delay(this.ctx.drainMs);
-    await Promise.all(old.map((c) => removeContainer(this.ctx.docker, c.id)));
+    await Promise.all(old.map((c) => this.ctx.cluster.remove(c, this.ctx.progress)));
     await this.ctx.etcd.delete().prefix(keys.unitEndpoints(this.stack, name));
+  }
+
+  /**
+   * Where the stack's members are reached now: by name on one engine; on a grid, as the
+   * containers run (minus `leaving`), each by its server's address and published port.
+   */
+  private async peers(leaving: ReadonlySet<string> = new Set()): Promise<Peers> {
+    const units = [...this.units.values()];
+    if (this.ctx.cluster.addressing === 'alias') return aliasPeers(this.spec, units, this.members);
+    return publishedPeers(this.spec, units, this.members, await this.ctx.cluster.list(this.stack), this.ctx.cluster, leaving);
   }
 
   /**
@@ -131,36 +146,45 @@ export class StackExecutor {
    * waits until all are healthy. If one never is, all of them go and the error says why.
    */
   private async startHealthy(unit: DesiredUnit, members: number[], existing: RunningContainer[]): Promise<RunningContainer[]> {
-    const { docker, progress } = this.ctx;
+    const { cluster, progress } = this.ctx;
     const first = Math.max(0, ...existing.map((c) => c.n).filter(Number.isFinite)) + 1;
+    const peers = await this.peers();
+    const publish = cluster.addressing === 'published' ? wiredPorts(this.spec, unit.name) : [];
+    const specs: ContainerSpec[] = members.map((member, i) => ({
+      stack: this.stack, name: unit.name, kind: unit.kind, n: first + i, image: unit.image,
+      env: containerEnv(this.spec, unit, member, peers),
+      ...(unit.command && { command: unit.command }),
+      ...(unit.port !== undefined && { port: unit.port }),
+      ...(publish.length > 0 && { publish }),
+      memoryMb: unit.memory, release: this.ctx.release, digest: unit.digest, member,
+      ...(unit.kind !== 'service' && { aliases: [memberAlias(unit.name, member)] }),
+    }));
     const started: RunningContainer[] = [];
     try {
       // All at once: a deploy waits for its slowest container, not for the sum of them.
-      const results = await Promise.allSettled(members.map(async (member, i) => {
-        const c = await startContainer(docker, {
-          stack: this.stack, name: unit.name, kind: unit.kind, n: first + i, image: unit.image,
-          env: containerEnv(this.spec, [...this.units.values()], unit, member, this.members),
-          ...(unit.command && { command: unit.command }),
-          ...(unit.port !== undefined && { port: unit.port }),
-          memoryMb: unit.memory, release: this.ctx.release, digest: unit.digest, member,
-          ...(unit.kind !== 'service' && { aliases: [memberAlias(unit.name, member)] }),
-        });
-        started.push(c);
-        progress.info(`started ${c.name}`);
-        return c;
-      }));
+      const results = await cluster.start(specs, progress);
+      for (const r of results) {
+        if (r.status === 'fulfilled') {
+          started.push(r.value);
+          progress.info(`started ${r.value.name}${cluster.addressing === 'published' ? ` on ${r.value.server}` : ''}`);
+        }
+      }
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
-      await Promise.all(started.map((c) => waitHealthy(docker, c.id, {
-        ...(unit.port !== undefined && { port: unit.port }),
-        ...(unit.kind === 'web' && unit.health !== undefined && { path: unit.health }),
-        timeoutMs: this.ctx.healthTimeoutMs,
-      })));
-      const now = await listContainers(docker, this.stack, unit.name);
+      await Promise.all(started.map((c) => {
+        const at = unit.port !== undefined && cluster.addressing === 'published' ? cluster.reach(c, unit.port) : undefined;
+        return waitHealthy(cluster.engine(c.server), c.id, {
+          ...(unit.port !== undefined && { port: unit.port }),
+          ...(unit.kind === 'web' && unit.health !== undefined && { path: unit.health }),
+          ...(at && { at }),
+          timeoutMs: this.ctx.healthTimeoutMs,
+        });
+      }));
+      const now = await cluster.list(this.stack, unit.name);
       return started.map((c) => now.find((x) => x.id === c.id) ?? c);
     } catch (err) {
       progress.info(`removing the new containers (${started.map((c) => c.name).join(', ') || 'none started'}); what ran keeps running`);
-      await Promise.all(started.map((c) => removeContainer(docker, c.id, 2).catch(() => undefined)));
+      await Promise.all(started.map((c) => cluster.remove(c, progress, 2).catch(() => undefined)));
       throw err;
     }
   }
@@ -171,7 +195,7 @@ export class StackExecutor {
     const gone = new Set(old.map((c) => c.id));
     await this.rewriteRoutes(name, gone);
     if (this.units.get(name)?.kind === 'web') await delay(this.ctx.drainMs);
-    await Promise.all(old.map((c) => removeContainer(this.ctx.docker, c.id)));
+    await Promise.all(old.map((c) => this.ctx.cluster.remove(c, this.ctx.progress)));
     this.ctx.progress.info(`stopped ${old.map((c) => c.name).join(', ')}`);
   }
 
@@ -184,8 +208,11 @@ export class StackExecutor {
     const domains = this.domains.get(name) ?? [];
     const wanted = new Map<string, string>();
     if (unit?.kind === 'web' && unit.port !== undefined) {
-      const running = (await listContainers(this.ctx.docker, this.stack, name)).filter((c) => c.state === 'running' && c.ip && !leaving.has(c.id));
-      for (const domain of domains) for (const c of running) wanted.set(keys.route(domain, c.name), `http://${c.ip}:${unit.port}`);
+      const running = (await this.ctx.cluster.list(this.stack, name)).filter((c) => c.state === 'running' && !leaving.has(c.id));
+      for (const c of running) {
+        const at = this.ctx.cluster.reach(c, unit.port);
+        if (at) for (const domain of domains) wanted.set(keys.route(domain, c.name), `http://${at.host}:${at.port}`);
+      }
     }
     for (const [key, value] of wanted) await this.ctx.etcd.put(key).value(value);
     const mine = `${this.stack}.${name}.`;
@@ -196,17 +223,27 @@ export class StackExecutor {
     }
   }
 
-  /** `/quarry/stacks/<stack>/endpoints/<name>/<member>`: where each member of a unit is reached. */
+  /**
+   * `/quarry/stacks/<stack>/endpoints/<name>/<member>`: where each member of a unit is reached
+   * (its host and ports as other containers reach them; on a grid its server too).
+   */
   private async writeEndpoints(name: string): Promise<void> {
     const unit = this.units.get(name);
     if (!unit) return;
+    const { cluster } = this.ctx;
     const ports: Record<string, number> = unit.kind === 'service'
       ? (unit.port !== undefined ? { [unit.name]: unit.port } : {})
       : isWired(this.spec, name) ? inPortNumbers(this.spec, name) : (unit.port !== undefined ? { http: unit.port } : {});
-    const running = (await listContainers(this.ctx.docker, this.stack, name)).filter((c) => c.state === 'running' && c.ip);
+    const running = (await cluster.list(this.stack, name)).filter((c) => c.state === 'running');
     const wanted = new Map<string, EndpointRecord>();
-    for (const c of running) {
-      wanted.set(keys.endpoint(this.stack, name, c.member ?? 0), { container: c.name, host: c.ip!, ports });
+    for (const c of running.sort((a, b) => a.n - b.n)) {
+      const reached = Object.entries(ports).map(([port, n]) => [port, cluster.reach(c, n)] as const);
+      const host = cluster.host(c);
+      if (!host || reached.some(([, at]) => !at)) continue;
+      wanted.set(keys.endpoint(this.stack, name, c.member ?? 0), {
+        container: c.name, host, ports: Object.fromEntries(reached.map(([port, at]) => [port, at!.port])),
+        ...(cluster.addressing === 'published' && { server: c.server }),
+      });
     }
     for (const [key, record] of wanted) await this.ctx.lease.put(key).value(JSON.stringify(record));
     for (const key of await this.ctx.etcd.getAll().prefix(keys.unitEndpoints(this.stack, name)).keys()) {
@@ -215,21 +252,25 @@ export class StackExecutor {
   }
 
   /**
-   * After the number of a unit's members changed, tells each member of every unit with an out
-   * port to it the new members, over its control socket. (A deploy keeps the members' names,
-   * so it needs no such step: producers reconnect by name.)
+   * Tells each member of every unit with an out port to `name` the members of `name` as they
+   * are now (minus `leaving`), over its control socket. On one engine a deploy keeps the
+   * members' names, so only a change in their number needs it; on a grid every new container
+   * has a new address, so every change of the unit does.
    */
-  private async rewireProducersOf(name: string): Promise<void> {
+  private async rewireProducersOf(name: string, leaving: ReadonlySet<string> = new Set()): Promise<void> {
     const links = this.spec.connections.filter((c) => c.to.name === name);
+    if (links.length === 0) return;
+    const peers = await this.peers(leaving);
     for (const link of links) {
-      const producers = await listContainers(this.ctx.docker, this.stack, link.from.name);
+      const producers = await this.ctx.cluster.list(this.stack, link.from.name);
       for (const c of producers) {
-        if (c.state !== 'running' || !c.ip) continue;
-        const wiring = dockerWiring(this.spec, link.from.name, c.member ?? 0, this.members);
-        const port = wiring.ports[link.from.port];
+        if (c.state !== 'running' || leaving.has(c.id)) continue;
+        const control = this.ctx.cluster.reach(c, CONTROL_PORT);
+        if (!control) continue;
+        const port = memberWiring(this.spec, link.from.name, c.member ?? 0, peers).ports[link.from.port];
         if (port?.dir !== 'out') continue;
         try {
-          await sendPeers(`tcp://${c.ip}:${CONTROL_PORT}`, link.from.port, port.targets);
+          await sendPeers(`tcp://${control.host}:${control.port}`, link.from.port, port.targets);
         } catch (err) {
           this.ctx.progress.info(`could not tell ${c.name} its new peers (${(err as Error).message}); it will get them when it restarts`);
         }
@@ -239,7 +280,7 @@ export class StackExecutor {
 
   /** `/quarry/stacks/<stack>/env/`: the stack's env with services' addresses, exactly. */
   private async writeEnv(): Promise<void> {
-    const env = { ...this.spec.env, ...serviceAddresses([...this.units.values()]) };
+    const env = { ...this.spec.env, ...(await this.peers()).services };
     const prefix = keys.env(this.stack);
     for (const [key, value] of Object.entries(env)) await this.ctx.etcd.put(prefix + key).value(value);
     for (const key of await this.ctx.etcd.getAll().prefix(prefix).keys()) {
@@ -253,12 +294,12 @@ export class StackExecutor {
    * member), missing members are started, everything else goes; routes and endpoints follow.
    */
   async converge(): Promise<void> {
-    const { docker, progress } = this.ctx;
-    const all = await listContainers(docker, this.stack);
+    const { cluster, progress } = this.ctx;
+    const all = await this.ctx.cluster.list(this.stack);
     for (const c of all) {
       if (!this.units.has(c.unit) || !this.after.units.some((u) => u.name === c.unit)) {
         progress.info(`removing ${c.name}: not part of the release`);
-        await removeContainer(docker, c.id, 2);
+        await cluster.remove(c, progress, 2);
       }
     }
     for (const want of this.after.units) {

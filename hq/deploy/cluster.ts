@@ -1,0 +1,44 @@
+import type Docker from 'dockerode';
+import type { ContainerSpec, RunningContainer } from '../../launcher/index.js';
+import type { GridView, ServerRow } from '../control.js';
+import type { Progress } from '../progress.js';
+
+/** A container of a stack and the server it runs on. */
+export interface PlacedContainer extends RunningContainer {
+  /** The server's id: `local` in small mode, the grid's block id otherwise. */
+  server: string;
+}
+
+/**
+ * Where a stack's containers run: one docker engine (small mode), or a grid of servers placed
+ * by slicegrid and grown and shrunk by pacific. The executor asks it to start and remove
+ * containers and how a container's port is reached; it never picks a server itself.
+ */
+export interface Cluster {
+  /**
+   * `alias`: containers reach each other by name on one docker network per stack (one engine).
+   * `published`: by a server's address and a published port (servers differ).
+   */
+  readonly addressing: 'alias' | 'published';
+  /** Every quarry container (of one stack, of one unit), on every server. */
+  list(stack?: string, unit?: string): Promise<PlacedContainer[]>;
+  /**
+   * Places the containers (all or none: a grid that cannot make room fails here and nothing
+   * started), brings their images to their servers, and starts them, all at once. One result
+   * per spec, in order; a container that failed to start has freed its place.
+   */
+  start(specs: ContainerSpec[], progress: Progress): Promise<PromiseSettledResult<PlacedContainer>[]>;
+  /** Stops and removes a container and frees its place; on a grid an emptied server may go. */
+  remove(container: PlacedContainer, progress: Progress, graceSeconds?: number): Promise<void>;
+  /** The engine of one server. */
+  engine(server: string): Docker;
+  /** The address a container is reached at: its own on one engine, its server's on a grid. */
+  host(container: PlacedContainer): string | undefined;
+  /** Where HQ, the router and other servers reach a container's port; undefined when it is not reachable. */
+  reach(container: PlacedContainer, port: number): { host: string; port: number } | undefined;
+  servers(): Promise<ServerRow[]>;
+  grid(stack?: string): Promise<GridView>;
+  addServer(size: string | undefined, progress: Progress): Promise<ServerRow>;
+  removeServer(id: string, progress: Progress): Promise<ServerRow>;
+  close(): Promise<void>;
+}
