@@ -5,6 +5,6 @@
 export { ConfigError, ConfigInvalidError, ConfigSyntaxError, ConfigUnreadableError } from './errors.js';
 export { configUrl, loadConfig, validateConfig, type LoadOptions } from './load.js';
 export {
-  boolean, integer, list, object, optional, port, string, url,
+  FieldProblem, boolean, integer, list, object, optional, port, string, url,
   type ConfigOf, type Field, type Schema,
 } from './schema.js';

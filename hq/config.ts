@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
-import { integer, list, loadConfig, optional, port, string, url, type ConfigOf, type LoadOptions } from '../config/index.js';
+import {
+  FieldProblem, integer, list, loadConfig, object, optional, port, string, url, type ConfigOf, type Field, type LoadOptions,
+} from '../config/index.js';
 import { quarryHome } from './home.js';
 
 /**
@@ -23,7 +25,39 @@ export const hqConfigSchema = {
    * 2379, so that it does not clash with an etcd a developer already runs. 0: free ports.
    */
   etcdPort: integer({ default: 2479, min: 0, max: 65534 }),
+  /**
+   * Run stacks on a grid of servers from a provider instead of the local engine (docs/hq.md,
+   * "The grid"). Absent: small mode.
+   */
+  grid: optional(object({
+    /** pacific's settings (docs/pacific.md): `provider` is docker, static or digitalocean. Checked when HQ starts. */
+    provider: providerSettings(),
+    /** Never fewer servers: HQ makes them at start; an emptied server above it is removed. */
+    min: integer({ default: 1, min: 0, max: 1000 }),
+    /** Never more servers. */
+    max: integer({ default: 10, min: 1, max: 1000 }),
+    /** The size of each new server: a DigitalOcean slug, whatever the provider. */
+    size: string({ default: 's-1vcpu-1gb', nonEmpty: true }),
+    /**
+     * The address the servers reach HQ's own etcd at (their agents keep their records there);
+     * default: for the docker provider, its network's gateway; else the agents are not started.
+     */
+    advertise: optional(string({ nonEmpty: true })),
+  })),
 };
+
+/** A provider's settings: an object with `provider`; its keys are pacific's to check. */
+function providerSettings(): Field<Record<string, unknown> & { provider: string }> {
+  return {
+    expects: 'an object with "provider": docker, static or digitalocean',
+    parse(value) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FieldProblem('must be an object with "provider": docker, static or digitalocean');
+      const provider = (value as Record<string, unknown>).provider;
+      if (typeof provider !== 'string') throw new FieldProblem('is required: docker, static or digitalocean', 'provider');
+      return value as Record<string, unknown> & { provider: string };
+    },
+  };
+}
 
 type HqConfigDocument = ConfigOf<typeof hqConfigSchema>;
 

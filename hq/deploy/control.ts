@@ -7,6 +7,8 @@ import { applyPlan, desiredUnits, diffPlan, type CurrentState, type Instruction 
 import {
   BadRequestError, type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason,
 } from '../control.js';
+import type { HqConfig } from '../config.js';
+import { openGrid } from '../grid/open-grid.js';
 import type { HomeLayout } from '../home.js';
 import type { Progress } from '../progress.js';
 import type { OnRelease, PushInfo } from '../release.js';
@@ -28,7 +30,7 @@ export interface ControlContext {
   /** Where containers run; default: the local engine (`docker`) as the one server. */
   cluster?: Cluster;
   log: (line: string) => void;
-  config?: { routerPort?: number };
+  config?: { routerPort?: number; grid?: HqConfig['grid'] };
   /** How long new containers get to become healthy; default 60 s. */
   healthTimeoutMs?: number;
   /** How long the router gets to stop using a container before it stops; default 1.5 s. */
@@ -64,7 +66,8 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
   const store = new StackStore(ctx.home);
   const tasks = new TaskStore(ctx.home);
   const locks = new StackLocks();
-  const cluster = ctx.cluster ?? new LocalCluster(ctx.docker);
+  const grid = ctx.config?.grid;
+  const cluster = ctx.cluster ?? (grid ? await openGrid(grid, ctx) : new LocalCluster(ctx.docker));
   const lease: Lease = ctx.etcd.lease(30);
   lease.on('lost', (err) => ctx.log(`etcd lease lost (${err.message}); endpoints are written again on the next change`));
   const routerPort = ctx.config?.routerPort;

@@ -1,0 +1,301 @@
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import type { Etcd3 } from 'etcd3';
+import {
+  connectEngine, ensureImage, listContainers, removeContainer, startContainer, containerName,
+  type ContainerSpec, type RemoteEngine,
+} from '../../launcher/index.js';
+import { resolveSize, type Provider, type Server } from '../../pacific/index.js';
+import { SliceGrid, UnknownSliceError, type BlockInfo } from '../../slicegrid/index.js';
+import { BadRequestError, type GridView, type ServerRow } from '../control.js';
+import type { Cluster, PlacedContainer } from '../deploy/cluster.js';
+import type { Progress } from '../progress.js';
+import { ServerStore } from './server-store.js';
+import { StackLocks } from '../stack-lock.js';
+
+export interface GridSettings {
+  /** Never fewer servers: made at start, and an emptied server above it goes. */
+  min: number;
+  /** Never more servers. */
+  max: number;
+  /** The size of a new server: a slug (`s-1vcpu-1gb`) or MB. */
+  size: string;
+}
+
+export interface GridClusterOptions {
+  /** HQ's home: `servers/<id>/settings.json` and `grid/grid.json` live under it. */
+  home: string;
+  etcd: Etcd3;
+  /** The engine the images are built on; they are streamed from it to the servers. */
+  local: Docker;
+  provider: Provider;
+  settings: GridSettings;
+  /** The quarry private key: HQ logs in to every server with it. */
+  privateKey: string;
+  log: (line: string) => void;
+  /** Runs when a server joins, once its engine answers (installs the agent); a failure undoes the join. */
+  onJoin?: (server: Server, engine: Docker, progress: Progress) => Promise<void>;
+}
+
+const SILENT: Progress = { step() {}, info() {}, error() {} };
+
+/**
+ * A grid of servers from a pacific provider, placed by slicegrid: every container is a slice
+ * of its memory on one server. When a batch finds no room the grid asks the provider for a
+ * server of the configured size (up to `max`); when a server empties it is removed (down to
+ * `min`). Each server's engine is reached over one long-lived SSH connection; images travel
+ * from HQ's engine to a server only when it lacks them. Containers publish their ports on
+ * their server's address, where HQ, the router and the other servers reach them.
+ */
+export class GridCluster implements Cluster {
+  readonly addressing = 'published' as const;
+  private readonly store: ServerStore;
+  private readonly slices: SliceGrid;
+  private readonly engines = new Map<string, RemoteEngine>();
+  private readonly connecting = new Map<string, Promise<RemoteEngine>>();
+  /** Grid changes run one at a time, each with the progress of the task that asked. */
+  private readonly gate = new StackLocks();
+  private progress: Progress = SILENT;
+
+  private constructor(private readonly options: GridClusterOptions) {
+    this.store = new ServerStore(options.home);
+    const blockSize = resolveSize(options.settings.size).memory;
+    this.slices = new SliceGrid({
+      autosize: true, min: options.settings.min, max: options.settings.max, blockSize,
+      file: join(options.home, 'grid', 'grid.json'),
+    });
+    this.slices.on('create', async ({ reason, slice }) => {
+      this.progress.step(reason === 'full'
+        ? `The grid is full (${slice?.id} needs ${slice?.size} MB): adding a ${options.settings.size} server`
+        : `The grid has fewer than ${options.settings.min} server${options.settings.min === 1 ? '' : 's'}: adding a ${options.settings.size} server`);
+      const server = await this.join(options.settings.size);
+      return { id: server.id, size: server.size.memory };
+    });
+    this.slices.on('destroy', async (block) => {
+      this.progress.step(`Server ${block.id} is empty: removing it`);
+      await this.leave(block.id);
+    });
+    options.provider.on('progress', (p) => this.progress.info(`${p.server ?? options.provider.name}: ${p.message}`));
+  }
+
+  /** Opens the grid: its saved allocation, its servers (made up to `min`), their engines. */
+  static async open(options: GridClusterOptions): Promise<GridCluster> {
+    const cluster = new GridCluster(options);
+    await cluster.restore();
+    return cluster;
+  }
+
+  private async restore(): Promise<void> {
+    await this.slices.open();
+    const records = new Map(this.store.all().map((s) => [s.id, s]));
+    for (const block of this.slices.blocks()) {
+      if (!records.has(block.id)) this.options.log(`grid: block ${block.id} has no record under servers/; its containers cannot be reached`);
+    }
+    for (const server of records.values()) {
+      if (!this.slices.block(server.id)) {
+        this.options.log(`grid: server ${server.id} was recorded but not placed in the grid; adding it back`);
+        await this.slices.addBlock({ id: server.id, size: server.size.memory });
+      }
+    }
+    await Promise.all([...records.values()].map((s) => this.connect(s).catch((err: unknown) => {
+      this.options.log(`grid: cannot reach ${s.id} at ${s.ssh.host}:${s.ssh.port} yet (${(err as Error).message}); trying again when it is needed`);
+    })));
+    // With autosize, a grid below `min` grows now (a fresh HQ makes its first servers).
+    const say = (m: string) => this.options.log(`grid: ${m}`);
+    await this.exclusive({ step: say, info: say, error: say }, async () => {
+      while (this.slices.blocks().length < this.options.settings.min) {
+        const server = await this.join(this.options.settings.size);
+        await this.slices.addBlock({ id: server.id, size: server.size.memory });
+      }
+    });
+  }
+
+  /** Runs one change of the grid, alone, with its progress shown to `progress`. */
+  private async exclusive<T>(progress: Progress, work: () => Promise<T>): Promise<T> {
+    const unlock = await this.gate.acquire('grid');
+    this.progress = progress;
+    try {
+      return await work();
+    } finally {
+      this.progress = SILENT;
+      unlock();
+    }
+  }
+
+  /** A new server from the provider, recorded and reachable; removed again if any step fails. */
+  private async join(size: string): Promise<Server> {
+    const server = await this.options.provider.add(size);
+    try {
+      this.store.save(server);
+      const engine = await this.connect(server);
+      if (this.options.onJoin) await this.options.onJoin(server, engine.docker, this.progress);
+      this.progress.info(`${server.id} joined at ${server.address} (${server.size.slug ?? `${server.size.memory} MB`})`);
+      return server;
+    } catch (err) {
+      this.progress.error(`${server.id} could not join (${(err as Error).message}); removing it`);
+      await this.leave(server.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** A server leaves: its connection ends, the provider removes it, its record goes. */
+  private async leave(id: string): Promise<void> {
+    const engine = this.engines.get(id);
+    this.engines.delete(id);
+    await engine?.close().catch(() => undefined);
+    await this.options.provider.remove(id);
+    this.store.forget(id);
+    await this.options.etcd.delete().key(`/quarry/servers/${id}`).catch(() => undefined);
+    this.progress.info(`${id} removed`);
+  }
+
+  private connect(server: Server): Promise<RemoteEngine> {
+    const have = this.engines.get(server.id);
+    if (have) return Promise.resolve(have);
+    let pending = this.connecting.get(server.id);
+    if (!pending) {
+      pending = connectEngine({
+        host: server.ssh.host, port: server.ssh.port, user: server.ssh.user,
+        privateKey: this.options.privateKey, hostKey: server.ssh.hostKey,
+      }, { name: server.id, log: this.options.log }).then((engine) => {
+        this.engines.set(server.id, engine);
+        return engine;
+      }).finally(() => this.connecting.delete(server.id));
+      this.connecting.set(server.id, pending);
+    }
+    return pending;
+  }
+
+  private record(id: string): Server {
+    const server = this.store.get(id);
+    if (!server) throw new BadRequestError(`no server '${id}' in the grid (quarry servers lists them)`);
+    return server;
+  }
+
+  private async engineOf(id: string): Promise<Docker> {
+    return (await this.connect(this.record(id))).docker;
+  }
+
+  async list(stack?: string, unit?: string): Promise<PlacedContainer[]> {
+    const servers = this.slices.blocks().map((b) => b.id).filter((id) => this.store.get(id));
+    const found = await Promise.all(servers.map(async (id) => {
+      const containers = await listContainers(await this.engineOf(id), stack, unit);
+      return containers.map((c) => ({ ...c, server: id }));
+    }));
+    return found.flat().sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+  }
+
+  async start(specs: ContainerSpec[], progress: Progress): Promise<PromiseSettledResult<PlacedContainer>[]> {
+    const ids = specs.map((s) => containerName(s.stack, s.name, s.n));
+    const placed = await this.exclusive(progress, () => this.slices.addMany(specs.map((s, i) => ({ id: ids[i]!, size: s.memoryMb }))));
+    const where = new Map(placed.map((p) => [p.id, p.block]));
+    return Promise.allSettled(specs.map(async (spec, i) => {
+      const id = ids[i]!;
+      const serverId = where.get(id)!;
+      try {
+        const server = this.record(serverId);
+        const engine = await this.engineOf(serverId);
+        await ensureImage(this.options.local, engine, spec.image, { server: serverId, progress: (m) => progress.info(m) });
+        const started = await startContainer(engine, { ...spec, publishHost: server.address });
+        return { ...started, server: serverId };
+      } catch (err) {
+        await this.exclusive(progress, () => this.free(id));
+        throw err;
+      }
+    }));
+  }
+
+  async remove(container: PlacedContainer, progress: Progress, graceSeconds?: number): Promise<void> {
+    await removeContainer(await this.engineOf(container.server), container.id, graceSeconds);
+    await this.exclusive(progress, () => this.free(container.name));
+  }
+
+  /** Frees a slice; with autosize its server goes if that emptied it (above `min`). */
+  private async free(id: string): Promise<void> {
+    try {
+      await this.slices.remove(id);
+    } catch (err) {
+      if (!(err instanceof UnknownSliceError)) throw err;
+    }
+  }
+
+  engine(server: string): Docker {
+    const engine = this.engines.get(server);
+    if (!engine) throw new BadRequestError(`server ${server} is not connected; quarry servers shows its state`);
+    return engine.docker;
+  }
+
+  host(container: PlacedContainer): string | undefined {
+    return this.store.get(container.server)?.address;
+  }
+
+  reach(container: PlacedContainer, port: number): { host: string; port: number } | undefined {
+    const host = this.host(container);
+    const published = container.hostPorts[port];
+    return host && published !== undefined ? { host, port: published } : undefined;
+  }
+
+  async servers(): Promise<ServerRow[]> {
+    const agents = new Set((await this.options.etcd.getAll().prefix('/quarry/servers/').keys().catch(() => []))
+      .map((k) => k.slice('/quarry/servers/'.length)).filter((k) => !k.includes('/')));
+    return this.slices.blocks().map((block) => this.row(block, agents.has(block.id)));
+  }
+
+  private row(block: BlockInfo, agent: boolean): ServerRow {
+    const server = this.store.get(block.id);
+    return {
+      id: block.id, provider: server?.provider ?? '?', address: server?.address ?? '?', size: server?.size.slug ?? null,
+      memory: block.size, used: block.used, free: block.free, containers: block.slices.length,
+      state: !server ? 'unknown' : !this.engines.has(block.id) ? 'unreachable' : server.state, agent,
+    };
+  }
+
+  async grid(stack?: string): Promise<GridView> {
+    return {
+      drawing: this.slices.draw(stack !== undefined ? { stack } : {}),
+      servers: this.slices.blocks().map((b) => ({
+        id: b.id, address: this.store.get(b.id)?.address ?? '?', size: b.size, used: b.used, free: b.free,
+        slices: b.slices.filter((s) => stack === undefined || s.startsWith(`${stack}.`)).map((s) => ({ id: s, size: this.slices.slice(s)?.size ?? 0 })),
+      })),
+      autosize: true, min: this.options.settings.min, max: Number.isFinite(this.options.settings.max) ? this.options.settings.max : null,
+    };
+  }
+
+  async addServer(size: string | undefined, progress: Progress): Promise<ServerRow> {
+    return this.exclusive(progress, async () => {
+      if (this.slices.blocks().length >= this.options.settings.max) {
+        throw new BadRequestError(`the grid has its most servers (max ${this.options.settings.max}); raise grid.max in HQ's config to add more`);
+      }
+      const asked = size ?? this.options.settings.size;
+      progress.step(`Adding a ${asked} server`);
+      const server = await this.join(asked);
+      const block = await this.slices.addBlock({ id: server.id, size: server.size.memory });
+      return this.row(block, false);
+    });
+  }
+
+  async removeServer(id: string, progress: Progress): Promise<ServerRow> {
+    return this.exclusive(progress, async () => {
+      const block = this.slices.block(id);
+      if (!block) throw new BadRequestError(`no server '${id}' in the grid (quarry servers lists them)`);
+      if (block.slices.length > 0) {
+        throw new BadRequestError(`server ${id} runs ${block.slices.length} container${block.slices.length === 1 ? '' : 's'} (${block.slices.join(', ')}); scale them down or remove their stacks first`);
+      }
+      if (this.slices.blocks().length <= this.options.settings.min) {
+        throw new BadRequestError(`the grid keeps at least ${this.options.settings.min} server${this.options.settings.min === 1 ? '' : 's'} (grid.min); lower it in HQ's config to remove ${id}`);
+      }
+      progress.step(`Removing server ${id}`);
+      const row = this.row(block, false);
+      await this.slices.removeBlock(id);
+      await this.leave(id);
+      return { ...row, state: 'removed' };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.slices.flush().catch(() => undefined);
+    await Promise.all([...this.engines.values()].map((e) => e.close().catch(() => undefined)));
+    this.engines.clear();
+    await this.options.provider.close();
+  }
+}
