@@ -5,9 +5,13 @@ import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../errors/index.js';
 import {
   HomeLayout, quarryHome,
-  type ApiErrorBody, type EnvRequest, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo,
+  type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo,
+  type ServerRow,
 } from '../hq/index.js';
 import type { CommandIO } from './command.js';
+
+/** A progress line of a long operation (`{step}`, `{info}`, `{error}`), as printProgress prints it. */
+export type ProgressLine = Exclude<OperationLine, { result: unknown } | { failed: unknown }>;
 
 /** HQ does not answer at its URL (not running, wrong address, a stale hq.json). */
 export class HqUnreachableError extends QuarryError {}
@@ -115,16 +119,35 @@ export class HqClient {
     return (await this.json<{ env: Record<string, string> }>('GET', `/v1/stacks/${encodeURIComponent(stack)}/env`)).env;
   }
 
-  scale(stack: string, changes: Record<string, number>, onProgress: (line: OperationLine) => void): Promise<ReleaseInfo> {
-    return this.operation(`/v1/stacks/${encodeURIComponent(stack)}/scale`, { changes }, onProgress);
+  async servers(): Promise<ServerRow[]> {
+    return (await this.json<{ servers: ServerRow[] }>('GET', '/v1/servers')).servers;
   }
 
-  rollback(stack: string, version: number, onProgress: (line: OperationLine) => void): Promise<ReleaseInfo> {
-    return this.operation(`/v1/stacks/${encodeURIComponent(stack)}/rollback`, { version }, onProgress);
+  async grid(stack?: string): Promise<GridView> {
+    const path = stack === undefined ? '/v1/grid' : `/v1/grid/${encodeURIComponent(stack)}`;
+    return (await this.json<{ grid: GridView }>('GET', path)).grid;
   }
 
-  setEnv(stack: string, change: EnvRequest, onProgress: (line: OperationLine) => void): Promise<ReleaseInfo> {
-    return this.operation(`/v1/stacks/${encodeURIComponent(stack)}/env`, change, onProgress);
+  scale(stack: string, changes: Record<string, number>, onProgress: (line: ProgressLine) => void): Promise<ReleaseInfo> {
+    return this.operation('POST', `/v1/stacks/${encodeURIComponent(stack)}/scale`, { changes }, onProgress);
+  }
+
+  rollback(stack: string, version: number, onProgress: (line: ProgressLine) => void): Promise<ReleaseInfo> {
+    return this.operation('POST', `/v1/stacks/${encodeURIComponent(stack)}/rollback`, { version }, onProgress);
+  }
+
+  setEnv(stack: string, change: EnvRequest, onProgress: (line: ProgressLine) => void): Promise<ReleaseInfo> {
+    return this.operation('POST', `/v1/stacks/${encodeURIComponent(stack)}/env`, change, onProgress);
+  }
+
+  /** Adds a server of `size` (the grid's size when undefined), once it answers. */
+  addServer(size: string | undefined, onProgress: (line: ProgressLine) => void): Promise<ServerRow> {
+    return this.operation('POST', '/v1/servers', size === undefined ? {} : { size }, onProgress, 'see quarry servers');
+  }
+
+  /** Removes an empty server. */
+  removeServer(id: string, onProgress: (line: ProgressLine) => void): Promise<ServerRow> {
+    return this.operation('DELETE', `/v1/servers/${encodeURIComponent(id)}`, undefined, onProgress, 'see quarry servers');
   }
 
   /** Streams containers' output; with `follow`, until HQ ends it or the caller stops. */
@@ -146,18 +169,20 @@ export class HqClient {
     return JSON.parse(await text(res)) as T;
   }
 
-  /** A long operation: progress lines as they come, then its release or its failure. */
-  private async operation(path: string, body: unknown, onProgress: (line: OperationLine) => void): Promise<ReleaseInfo> {
-    const res = await this.send('POST', path, body, false);
-    let result: ReleaseInfo | undefined;
+  /** A long operation: progress lines as they come, then its result (a release, a server) or its failure. */
+  private async operation<R>(
+    method: string, path: string, body: unknown, onProgress: (line: ProgressLine) => void, seeAfter = 'see quarry releases',
+  ): Promise<R> {
+    const res = await this.send(method, path, body, false);
+    let result: { value: R } | undefined;
     await eachLine(res, (value) => {
-      const line = value as OperationLine;
+      const line = value as OperationLine<R>;
       if ('failed' in line) throw new HqRequestError(line.failed.message, 200, line.failed.name);
-      if ('result' in line) result = line.result;
+      if ('result' in line) result = { value: line.result };
       else onProgress(line);
     });
-    if (!result) throw new HqRequestError(`HQ at ${this.target.url} closed the connection before the change finished; it goes on in HQ: see quarry releases`, 0, 'Incomplete');
-    return result;
+    if (!result) throw new HqRequestError(`HQ at ${this.target.url} closed the connection before the change finished; it goes on in HQ: ${seeAfter}`, 0, 'Incomplete');
+    return result.value;
   }
 
   /** Sends a request; resolves with a 2xx answer, throws the typed error of any other. */
@@ -272,7 +297,7 @@ export function clientFor(values: { hq?: string; token?: string }, io: CommandIO
 }
 
 /** Writes a long operation's progress as HQ's push does: steps, indented details, errors. */
-export function printProgress(io: CommandIO, toStderr: boolean): (line: OperationLine) => void {
+export function printProgress(io: CommandIO, toStderr: boolean): (line: ProgressLine) => void {
   const out = toStderr ? io.stderr : io.stdout;
   return (line) => {
     if ('step' in line) out.write(indent(line.step, '-----> '));

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { build } from './build.js';
 import { env } from './env.js';
+import { grid } from './grid.js';
 import { hq } from './hq.js';
 import { keys } from './keys.js';
 import { logs } from './logs.js';
@@ -10,6 +11,7 @@ import { rollback } from './rollback.js';
 import { router } from './router.js';
 import { run } from './run.js';
 import { scale } from './scale.js';
+import { servers } from './servers.js';
 import { start } from './start.js';
 import { stop } from './stop.js';
 
@@ -17,6 +19,7 @@ import { stop } from './stop.js';
 export const commands: Record<string, Command> = {
   build,
   env,
+  grid,
   hq,
   keys,
   logs,
@@ -26,6 +29,7 @@ export const commands: Record<string, Command> = {
   router,
   run,
   scale,
+  servers,
   start,
   stop,
 };

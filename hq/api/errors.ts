@@ -1,5 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { QuarryError } from '../../errors/index.js';
+import { UnknownSizeError } from '../../pacific/errors.js';
+import { SliceGridLimitError } from '../../slicegrid/errors.js';
 import { BadRequestError, ReleaseNotFoundError, StackNotFoundError } from '../control.js';
 import { StackNameError } from '../stack-name.js';
 import type { ApiErrorBody } from './wire.js';
@@ -13,11 +15,17 @@ export class ApiRouteNotFoundError extends QuarryError {}
 /** The token is missing or not HQ's. */
 export class ApiUnauthorizedError extends QuarryError {}
 
-/** The HTTP status for an error: what the caller did wrong, or 500 for HQ's own faults. */
+/**
+ * The HTTP status for an error: what the caller did wrong, or 500 for HQ's own faults.
+ * A server size no provider knows and the grid's min or max are the caller's to change
+ * (400); any other QuarryError (a provider's refusal, a server that did not boot) is a 500
+ * whose message still reaches the caller as it is.
+ */
 export function statusOf(err: unknown): number {
   if (err instanceof ApiUnauthorizedError) return 401;
   if (err instanceof StackNotFoundError || err instanceof ReleaseNotFoundError || err instanceof ApiRouteNotFoundError) return 404;
   if (err instanceof BadRequestError || err instanceof ApiRequestError || err instanceof StackNameError) return 400;
+  if (err instanceof UnknownSizeError || err instanceof SliceGridLimitError) return 400;
   // express.json()'s own errors (bad JSON, too large) carry their status.
   const status = (err as { status?: unknown; type?: unknown })?.status;
   if (typeof status === 'number' && status >= 400 && status < 500 && typeof (err as { type?: unknown }).type === 'string') return status;

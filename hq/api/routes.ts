@@ -1,11 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { HqControl, ReleaseInfo } from '../control.js';
+import type { HqControl } from '../control.js';
 import type { Progress } from '../progress.js';
 import { stackFromPath } from '../stack-name.js';
 import { tokenMatches } from '../token.js';
 import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError, bodyOf, statusOf } from './errors.js';
 import { NdjsonAnswer } from './ndjson.js';
-import type { EnvRequest, HealthBody, RollbackRequest, ScaleRequest } from './wire.js';
+import type { AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody } from './wire.js';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 
@@ -70,6 +70,18 @@ function envRequest(body: unknown): Required<EnvRequest> {
   return { set: set as Record<string, string>, unset: unset as string[] };
 }
 
+function addServerRequest(body: unknown): AddServerRequest {
+  // No body, or {}: a server of the grid's size.
+  if (body === undefined) return {};
+  if (!isRecord(body)) throw new ApiRequestError('give the server as {"size": "SIZE"}, or {} for the grid\'s size');
+  const size = body.size;
+  if (size === undefined || size === null) return {};
+  if (typeof size !== 'string' || size.trim() === '') {
+    throw new ApiRequestError(`size must be a size's name (e.g. "s-1vcpu-1gb"), got ${JSON.stringify(size)}`);
+  }
+  return { size };
+}
+
 function flag(value: unknown, name: string): boolean {
   if (value === undefined || value === '' || value === '0' || value === 'false') return false;
   if (value === '1' || value === 'true') return true;
@@ -86,18 +98,18 @@ function tailOf(value: unknown): number | undefined {
 }
 
 /**
- * Runs a long operation, streaming its progress as NDJSON, and ends with its `result` or
- * `failed`. The operation goes on if the caller goes away: it is a task of HQ's, not of
- * the connection.
+ * Runs a long operation, streaming its progress as NDJSON, and ends with its `result` (a
+ * release, or a server) or `failed`. The operation goes on if the caller goes away: it is a
+ * task of HQ's, not of the connection.
  */
-async function operate(res: Response, log: (line: string) => void, run: (progress: Progress) => Promise<ReleaseInfo>): Promise<void> {
+async function operate<R>(res: Response, log: (line: string) => void, run: (progress: Progress) => Promise<R>): Promise<void> {
   const answer = new NdjsonAnswer(res);
   const progress: Progress = {
     step: (text) => answer.write({ step: text }),
     info: (text) => answer.write({ info: text }),
     error: (text) => answer.write({ error: text }),
   };
-  let result: ReleaseInfo;
+  let result: R;
   try {
     result = await run(progress);
   } catch (err) {
@@ -167,6 +179,23 @@ export function apiRoutes(control: HqControl, token: string, log: (line: string)
     const stack = stackOf(req);
     const { set, unset } = envRequest(req.body);
     await operate(res, log, (progress) => control.setEnv(stack, set, unset, progress));
+  }));
+  api.get('/servers', handle(async (_req, res) => {
+    res.json({ servers: await control.servers() } satisfies ServersBody);
+  }));
+  api.post('/servers', handle(async (req, res) => {
+    const { size } = addServerRequest(req.body);
+    await operate(res, log, (progress) => control.addServer(size, progress));
+  }));
+  api.delete('/servers/:id', handle(async (req, res) => {
+    const id = String(req.params.id);
+    await operate(res, log, (progress) => control.removeServer(id, progress));
+  }));
+  api.get('/grid', handle(async (_req, res) => {
+    res.json({ grid: await control.grid() } satisfies GridBody);
+  }));
+  api.get('/grid/:stack', handle(async (req, res) => {
+    res.json({ grid: await control.grid(stackOf(req)) } satisfies GridBody);
   }));
   api.use((req, _res, next) => next(new ApiRouteNotFoundError(`HQ's API has no ${req.method} ${req.baseUrl}${req.path}`)));
   return api;

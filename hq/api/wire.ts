@@ -1,4 +1,4 @@
-import type { ReleaseInfo } from '../control.js';
+import type { GridView, ReleaseInfo, ServerRow } from '../control.js';
 
 /**
  * The HTTP API's wire shapes, shared by the server (hq/api/) and its caller (cli/client.ts),
@@ -13,16 +13,19 @@ export interface ApiErrorBody {
   error: { name: string; message: string };
 }
 
+/** A progress line of a long operation, as HQ's push shows it: a heading, a detail, an error. */
+export type ProgressLine = { step: string } | { info: string } | { error: string };
+
 /**
- * One line of a long operation's NDJSON answer (scale, rollback, env): its progress as it
- * goes, then exactly one `result` or `failed`, last. An operation that fails before its
- * first line gets a plain error answer (404, 400, 500) instead.
+ * One line of a long operation's NDJSON answer (scale, rollback, env, servers add and
+ * remove): its progress as it goes, then exactly one `result` or `failed`, last. The result
+ * is the release a change made (`ReleaseInfo`), or the server added or removed
+ * (`ServerRow`). An operation that fails before its first line gets a plain error answer
+ * (404, 400, 500) instead.
  */
-export type OperationLine =
-  | { step: string }
-  | { info: string }
-  | { error: string }
-  | { result: ReleaseInfo }
+export type OperationLine<R = ReleaseInfo> =
+  | ProgressLine
+  | { result: R }
   | { failed: { name: string; message: string } };
 
 /** `POST /v1/stacks/:stack/scale` */
@@ -31,6 +34,14 @@ export interface ScaleRequest { changes: Record<string, number> }
 export interface RollbackRequest { version: number }
 /** `POST /v1/stacks/:stack/env` */
 export interface EnvRequest { set?: Record<string, string>; unset?: string[] }
+
+/** `POST /v1/servers`: a server of `size` (a provider's size slug), or of the grid's size. */
+export interface AddServerRequest { size?: string }
+
+/** `GET /v1/servers` */
+export interface ServersBody { servers: ServerRow[] }
+/** `GET /v1/grid`, `GET /v1/grid/:stack` */
+export interface GridBody { grid: GridView }
 
 /** `GET /v1/health`: open, to tell that an HQ answers at a URL. */
 export interface HealthBody { ok: true; service: 'quarry-hq' }

@@ -142,6 +142,102 @@ test('env lists names with values hidden; --reveal and get show them; set and un
   t.is(bad.stderr, "'1X' is not an env name\n");
 });
 
+test('servers prints an aligned table, or JSON equal to what HQ has', async (t) => {
+  const { control, hqEnv } = await startHqApi(t);
+  const r = await quarry(['servers'], hqEnv);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout,
+    'ID   PROVIDER      ADDRESS   SIZE         MEMORY   USED    FREE    CONTAINERS  STATE   AGENT\n' +
+    'q-1  digitalocean  10.0.0.1  s-1vcpu-1gb  1024 MB  512 MB  512 MB  3           active  yes\n' +
+    'q-2  digitalocean  10.0.0.2  s-1vcpu-1gb  1024 MB  256 MB  768 MB  1           active  yes\n');
+  const json = await quarry(['servers', '--json'], hqEnv);
+  t.is(json.code, 0, json.stderr);
+  t.deepEqual(JSON.parse(json.stdout), await control.servers());
+  const usage = await quarry(['servers', 'frob'], hqEnv);
+  t.is(usage.code, 2);
+  t.regex(usage.stderr, /^quarry servers: unknown servers command 'frob': use add or remove\nusage: quarry servers /);
+  const noToken = await quarry(['servers'], { QUARRY_HQ: hqEnv.QUARRY_HQ! });
+  t.is(noToken.code, 1);
+  t.regex(noToken.stderr, /^HQ at http:\/\/127\.0\.0\.1:\d+ wants its API token\. /);
+});
+
+test('servers add and remove print progress as it streams, then the server; refusals exit 1 with HQ\'s message', async (t) => {
+  const { control, hqEnv } = await startHqApi(t);
+  const added = await quarry(['servers', 'add'], hqEnv);
+  t.is(added.code, 0, added.stderr);
+  t.is(added.stdout,
+    '-----> Creating server q-3 (s-1vcpu-1gb)\n' +
+    '       droplet q-3 is up at 10.0.0.3\n' +
+    '       waiting for its agent\n' +
+    '-----> Server q-3 joined the grid\n' +
+    'server q-3 added: 10.0.0.3, digitalocean s-1vcpu-1gb, 1024 MB, active\n');
+  const removed = await quarry(['servers', 'remove', 'q-3'], hqEnv);
+  t.is(removed.code, 0, removed.stderr);
+  t.is(removed.stdout, '-----> Removing server q-3\n       droplet q-3 destroyed\nserver q-3 removed\n');
+
+  // --json: the progress on stderr, the server as JSON on stdout.
+  const sized = await quarry(['servers', 'add', 's-2vcpu-2gb', '--json'], hqEnv);
+  t.is(sized.code, 0, sized.stderr);
+  t.true(sized.stderr.startsWith('-----> Creating server q-4 (s-2vcpu-2gb)\n'));
+  t.deepEqual(JSON.parse(sized.stdout), (await control.servers()).find((s) => s.id === 'q-4'));
+
+  const unknown = await quarry(['servers', 'remove', 'q-9'], hqEnv);
+  t.is(unknown.code, 1);
+  t.is(unknown.stdout, '');
+  t.is(unknown.stderr, "no server 'q-9' in the grid; see quarry servers\n");
+  const busy = await quarry(['servers', 'remove', 'q-1'], hqEnv);
+  t.is(busy.code, 1);
+  t.is(busy.stderr, "server 'q-1' still runs 3 container(s): only an empty server can be removed\n");
+  const size = await quarry(['servers', 'add', 's-99'], hqEnv);
+  t.is(size.code, 1);
+  t.is(size.stderr, "digitalocean has no size 's-99'; sizes: s-1vcpu-1gb, s-2vcpu-2gb\n");
+  const full = await quarry(['servers', 'add'], hqEnv);
+  t.is(full.code, 1);
+  t.is(full.stdout, '-----> Creating server q-5 (s-1vcpu-1gb)\n       droplet q-5 is up at 10.0.0.5\n       waiting for its agent\n       destroying q-5\n');
+  t.is(full.stderr, 'the grid has its max of 3 blocks: raise max or remove a block before adding "q-5"\n');
+  const usage = await quarry(['servers', 'remove'], hqEnv);
+  t.is(usage.code, 2);
+  t.regex(usage.stderr, /name the server to remove/);
+});
+
+test('grid prints the drawing and the limits; with a stack its slices are marked; --json is the view', async (t) => {
+  const { control, hqEnv } = await startHqApi(t);
+  const all = await quarry(['grid'], hqEnv);
+  t.is(all.code, 0, all.stderr);
+  t.is(all.stdout, `${(await control.grid()).drawing}autosize off, min 1, max 3\n`);
+  t.true(all.stdout.includes('q-1  1024 MB  used 512  free 512\n     demo.redis.1 128, demo.web.1 256, empty.worker.1 128\n'));
+
+  const demo = await quarry(['grid', 'demo'], hqEnv);
+  t.is(demo.code, 0, demo.stderr);
+  const drawn = demo.stdout.split('\n');
+  // q-1 holds 512 of 1024 MB in 8 rows: 4 filled, of which empty.worker.1's 128 MB is not demo's.
+  t.deepEqual(drawn.slice(0, 10), [
+    '+----+   +----+',
+    '|    |   |    |',
+    '|    |   |    |',
+    '|    |   |    |',
+    '|    |   |    |',
+    '|====|   |    |',
+    '|####|   |    |',
+    '|####|   |####|',
+    '|####|   |####|',
+    '+----+   +----+',
+  ]);
+  t.true(demo.stdout.includes('     demo.redis.1 128, demo.web.1 256\n'));
+  t.false(demo.stdout.includes('empty.worker.1'));
+  t.true(demo.stdout.endsWith('autosize off, min 1, max 3\n'));
+
+  const json = await quarry(['grid', 'demo', '--json'], hqEnv);
+  t.is(json.code, 0, json.stderr);
+  t.deepEqual(JSON.parse(json.stdout), await control.grid('demo'));
+
+  const ghost = await quarry(['grid', 'ghost'], hqEnv);
+  t.is(ghost.code, 1);
+  t.is(ghost.stderr, "no stack 'ghost' on this HQ; push it first (git push ssh://quarry@HOST:PORT/ghost main)\n");
+  const two = await quarry(['grid', 'demo', 'empty'], hqEnv);
+  t.is(two.code, 2);
+});
+
 test('finding HQ: the local one from QUARRY_HOME, with its token; errors say what to do', async (t) => {
   const { api } = await startHqApi(t);
   const home = new HomeLayout(join(dir, 'local-home'));
@@ -213,6 +309,18 @@ test('quarry hq starts from a file:// config on free ports, answers local comman
   const ps = await quarry(['ps'], { QUARRY_HOME: home.root });
   t.is(ps.code, 0, ps.stderr);
   t.is(ps.stderr, 'no containers run\n');
+
+  // Small mode: this machine is the one server, and the grid cannot grow.
+  const servers = await quarry(['servers', '--json'], { QUARRY_HOME: home.root });
+  t.is(servers.code, 0, servers.stderr);
+  t.like((JSON.parse(servers.stdout) as object[])[0], { id: 'local', provider: 'local', size: null, state: 'active' });
+  t.is((JSON.parse(servers.stdout) as object[]).length, 1);
+  const add = await quarry(['servers', 'add'], { QUARRY_HOME: home.root });
+  t.is(add.code, 1);
+  t.regex(add.stderr, /^this HQ runs in small mode: /);
+  const grid = await quarry(['grid'], { QUARRY_HOME: home.root });
+  t.is(grid.code, 0, grid.stderr);
+  t.regex(grid.stdout, /\nlocal {2}\d+ MB {2}used \d+ {2}free \d+\n[^]*autosize off, min 1, max 1\n$/);
 
   hq.child.kill('SIGTERM');
   t.is(await hq.exited, 0, hq.output.stderr);

@@ -1,7 +1,17 @@
 import {
   BadRequestError, ReleaseNotFoundError, StackNotFoundError,
-  type HqControl, type LogLine, type LogOptions, type Progress, type PsRow, type ReleaseInfo,
+  type GridView, type HqControl, type LogLine, type LogOptions, type Progress, type PsRow, type ReleaseInfo, type ServerRow,
 } from '../../hq/index.js';
+import { UnknownSizeError } from '../../pacific/index.js';
+import { SliceGrid } from '../../slicegrid/index.js';
+
+/** Sizes the memory control's provider knows, in MB. */
+const SIZES: Record<string, number> = { 's-1vcpu-1gb': 1024, 's-2vcpu-2gb': 2048 };
+/** What each unit's container reserves, in MB. */
+const MEMORY: Record<string, number> = { web: 256, redis: 128, worker: 128 };
+
+/** A server as the memory control keeps it; what it uses comes from the grid. */
+type ServerRecord = Omit<ServerRow, 'memory' | 'used' | 'free' | 'containers'>;
 
 /**
  * A small HqControl held in memory: the unit under test is the API and the command line
@@ -15,11 +25,35 @@ export class MemoryControl implements HqControl {
   /** Resolves when a followed log stream was stopped by its caller going away. */
   followStopped: Promise<void>;
   private stopFollow!: () => void;
+  /** The grid: two servers at first (min 1, max 3), the stacks' containers on them as slicegrid places them. */
+  private readonly sliceGrid = new SliceGrid({ min: 1, max: 3 });
+  private readonly serverList: ServerRecord[] = [];
+  private nextServer = 1;
+  private readonly gridReady: Promise<void>;
 
   constructor() {
     this.followStopped = new Promise((resolve) => { this.stopFollow = resolve; });
     this.history.set('demo', [release('demo', 2, 'push', 'push of 2b2b2b2', { web: 2, redis: 1 }), release('demo', 1, 'push', 'push of 1a1a1a1', { web: 1, redis: 1 })]);
     this.history.set('empty', [release('empty', 1, 'push', 'push of 3c3c3c3', { worker: 1 })]);
+    this.gridReady = this.fillGrid();
+  }
+
+  private async fillGrid(): Promise<void> {
+    for (let i = 0; i < 2; i++) await this.sliceGrid.addBlock({ id: this.newServer('s-1vcpu-1gb', 'active').id, size: SIZES['s-1vcpu-1gb']! });
+    for (const row of await this.ps()) await this.sliceGrid.add(row.container, MEMORY[row.name] ?? 128);
+  }
+
+  private newServer(size: string, state: string): ServerRecord {
+    const n = this.nextServer++;
+    const server = { id: `q-${n}`, provider: 'digitalocean', address: `10.0.0.${n}`, size, state, agent: true };
+    this.serverList.push(server);
+    return server;
+  }
+
+  private row(server: ServerRecord): ServerRow {
+    const block = this.sliceGrid.block(server.id);
+    const memory = block?.size ?? SIZES[server.size ?? ''] ?? 0;
+    return { ...server, memory, used: block?.used ?? 0, free: block?.free ?? memory, containers: block?.slices.length ?? 0 };
   }
 
   async stacks(): Promise<string[]> {
@@ -111,6 +145,64 @@ export class MemoryControl implements HqControl {
     progress.step(`Setting env of ${stack}`);
     const said = [...Object.keys(set).map((k) => `set ${k}`), ...unset.map((k) => `unset ${k}`)].join(', ');
     return this.record(stack, 'env', `env ${said}`, last.scale);
+  }
+
+  async servers(): Promise<ServerRow[]> {
+    await this.gridReady;
+    return this.serverList.map((s) => this.row(s));
+  }
+
+  async grid(stack?: string): Promise<GridView> {
+    await this.gridReady;
+    if (stack !== undefined) this.known(stack);
+    const grid = this.sliceGrid;
+    return {
+      drawing: grid.draw(stack === undefined ? {} : { stack }),
+      servers: grid.blocks().map((b) => ({
+        id: b.id, address: this.serverList.find((s) => s.id === b.id)?.address ?? '', size: b.size, used: b.used, free: b.free,
+        slices: b.slices.filter((id) => stack === undefined || id.startsWith(`${stack}.`)).map((id) => ({ id, size: grid.slice(id)?.size ?? 0 })),
+      })),
+      autosize: grid.autosize, min: grid.min, max: grid.max === Infinity ? null : grid.max,
+    };
+  }
+
+  async addServer(size: string | undefined, progress: Progress): Promise<ServerRow> {
+    await this.gridReady;
+    const slug = size ?? 's-1vcpu-1gb';
+    this.calls.push(`addServer ${size ?? '-'}`);
+    const memory = SIZES[slug];
+    if (memory === undefined) throw new UnknownSizeError(`digitalocean has no size '${slug}'; sizes: ${Object.keys(SIZES).join(', ')}`);
+    const server = this.newServer(slug, 'joining');
+    progress.step(`Creating server ${server.id} (${slug})`);
+    progress.info(`droplet ${server.id} is up at ${server.address}`);
+    progress.info('waiting for its agent');
+    try {
+      // slicegrid's own refusal (its max) reaches the caller as it is.
+      await this.sliceGrid.addBlock({ id: server.id, size: memory });
+    } catch (err) {
+      this.serverList.splice(this.serverList.indexOf(server), 1);
+      progress.info(`destroying ${server.id}`);
+      throw err;
+    }
+    server.state = 'active';
+    progress.step(`Server ${server.id} joined the grid`);
+    return this.row(server);
+  }
+
+  async removeServer(id: string, progress: Progress): Promise<ServerRow> {
+    await this.gridReady;
+    this.calls.push(`removeServer ${id}`);
+    const server = this.serverList.find((s) => s.id === id);
+    if (!server) throw new BadRequestError(`no server '${id}' in the grid; see quarry servers`);
+    const before = this.row(server);
+    if (before.containers > 0) {
+      throw new BadRequestError(`server '${id}' still runs ${before.containers} container(s): only an empty server can be removed`);
+    }
+    progress.step(`Removing server ${id}`);
+    await this.sliceGrid.removeBlock(id);
+    this.serverList.splice(this.serverList.indexOf(server), 1);
+    progress.info(`droplet ${id} destroyed`);
+    return { ...before, state: 'removed', agent: false };
   }
 
   private known(stack: string): ReleaseInfo[] {

@@ -185,3 +185,97 @@ test('followed logs keep going until the caller goes away, which stops the follo
   await control.followStopped;
   t.deepEqual(control.calls, ['logs demo * follow=true tail=all']);
 });
+
+test('servers: the list as JSON; the token is wanted as on every route', async (t) => {
+  const { api: a, control } = await api(t);
+  const list = await call(a, 'GET', '/v1/servers');
+  t.is(list.status, 200);
+  t.deepEqual(json(list), { servers: await control.servers() });
+  const rows = json(list).servers as { id: string; containers: number; size: string | null; agent: boolean }[];
+  t.deepEqual(rows.map((r) => [r.id, r.size, r.agent]), [['q-1', 's-1vcpu-1gb', true], ['q-2', 's-1vcpu-1gb', true]]);
+  t.is(rows.reduce((n, r) => n + r.containers, 0), 4);
+
+  for (const [method, path] of [['GET', '/v1/servers'], ['POST', '/v1/servers'], ['DELETE', '/v1/servers/q-1'], ['GET', '/v1/grid'], ['GET', '/v1/grid/demo']] as const) {
+    const refused = await call(a, method, path, { token: null, ...(method === 'POST' ? { body: {} } : {}) });
+    t.is(refused.status, 401, `${method} ${path}`);
+    t.is((json(refused).error as { name: string }).name, 'ApiUnauthorizedError');
+  }
+  t.deepEqual(control.calls, [], 'no change reached HQ without the token');
+});
+
+test('servers add streams its progress and ends with the new server; remove likewise', async (t) => {
+  const { api: a, control } = await api(t);
+  const added = await call(a, 'POST', '/v1/servers');
+  t.is(added.status, 200, 'no body: a server of the grid\'s size');
+  t.is(added.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+  t.deepEqual(lines(added), [
+    { step: 'Creating server q-3 (s-1vcpu-1gb)' },
+    { info: 'droplet q-3 is up at 10.0.0.3' },
+    { info: 'waiting for its agent' },
+    { step: 'Server q-3 joined the grid' },
+    { result: { id: 'q-3', provider: 'digitalocean', address: '10.0.0.3', size: 's-1vcpu-1gb', state: 'active', agent: true, memory: 1024, used: 0, free: 1024, containers: 0 } },
+  ] as OperationLine<unknown>[]);
+  t.deepEqual((json(await call(a, 'GET', '/v1/servers')).servers as { id: string }[]).map((s) => s.id), ['q-1', 'q-2', 'q-3']);
+
+  const removed = lines(await call(a, 'DELETE', '/v1/servers/q-3'));
+  t.deepEqual(removed.slice(0, 2), [{ step: 'Removing server q-3' }, { info: 'droplet q-3 destroyed' }]);
+  t.like((removed.at(-1) as { result: object }).result, { id: 'q-3', state: 'removed' });
+  t.deepEqual((json(await call(a, 'GET', '/v1/servers')).servers as { id: string }[]).map((s) => s.id), ['q-1', 'q-2']);
+
+  const sized = lines(await call(a, 'POST', '/v1/servers', { body: { size: 's-2vcpu-2gb' } }));
+  t.like((sized.at(-1) as { result: object }).result, { id: 'q-4', size: 's-2vcpu-2gb', memory: 2048 });
+  t.deepEqual(control.calls, ['addServer -', 'removeServer q-3', 'addServer s-2vcpu-2gb']);
+});
+
+test('servers: refusals are 400s before any progress; a refusal midway ends the stream with "failed"', async (t) => {
+  const { api: a, logged } = await api(t);
+  const unknown = await call(a, 'DELETE', '/v1/servers/q-9');
+  t.is(unknown.status, 400);
+  t.deepEqual(json(unknown), { error: { name: 'BadRequestError', message: "no server 'q-9' in the grid; see quarry servers" } });
+  const busy = await call(a, 'DELETE', '/v1/servers/q-1');
+  t.is(busy.status, 400);
+  t.deepEqual(json(busy), { error: { name: 'BadRequestError', message: "server 'q-1' still runs 3 container(s): only an empty server can be removed" } });
+  const size = await call(a, 'POST', '/v1/servers', { body: { size: 's-99' } });
+  t.is(size.status, 400);
+  t.deepEqual(json(size), { error: { name: 'UnknownSizeError', message: "digitalocean has no size 's-99'; sizes: s-1vcpu-1gb, s-2vcpu-2gb" } });
+  const badBody = await call(a, 'POST', '/v1/servers', { body: { size: 2 } });
+  t.is(badBody.status, 400);
+  t.deepEqual(json(badBody), { error: { name: 'ApiRequestError', message: 'size must be a size\'s name (e.g. "s-1vcpu-1gb"), got 2' } });
+
+  // The grid's max (3) is slicegrid's to say: its message reaches the caller as it is.
+  t.is((await call(a, 'POST', '/v1/servers', { body: {} })).status, 200);
+  const full = await call(a, 'POST', '/v1/servers', { body: {} });
+  t.is(full.status, 200);
+  t.deepEqual(lines(full).slice(-2), [
+    { info: 'destroying q-4' },
+    { failed: { name: 'SliceGridLimitError', message: 'the grid has its max of 3 blocks: raise max or remove a block before adding "q-4"' } },
+  ]);
+  t.deepEqual(logged, [], 'refusals are not HQ faults');
+});
+
+test('grid: the drawing and the allocation; with a stack its slices marked; an unknown stack is a 404', async (t) => {
+  const { api: a, control } = await api(t);
+  const all = await call(a, 'GET', '/v1/grid');
+  t.is(all.status, 200);
+  const view = json(all).grid as { drawing: string; servers: { id: string; slices: { id: string }[] }[]; autosize: boolean; min: number; max: number | null };
+  t.deepEqual(view, await control.grid());
+  t.deepEqual(view.servers.map((s) => [s.id, s.slices.map((x) => x.id)]), [
+    ['q-1', ['demo.redis.1', 'demo.web.1', 'empty.worker.1']],
+    ['q-2', ['demo.web.2']],
+  ]);
+  t.like(view, { autosize: false, min: 1, max: 3 });
+  t.true(view.drawing.includes('|####|'));
+  t.false(view.drawing.includes('|====|'), 'without a stack, every slice is drawn alike');
+
+  const demo = json(await call(a, 'GET', '/v1/grid/demo')).grid as typeof view;
+  t.true(demo.drawing.includes('|====|'), "the other stack's slices are drawn apart");
+  t.deepEqual(demo.servers.map((s) => s.slices.map((x) => x.id)), [['demo.redis.1', 'demo.web.1'], ['demo.web.2']]);
+  t.false(demo.drawing.includes('empty.worker.1'));
+
+  const ghost = await call(a, 'GET', '/v1/grid/ghost');
+  t.is(ghost.status, 404);
+  t.is((json(ghost).error as { name: string }).name, 'StackNotFoundError');
+  const bad = await call(a, 'GET', '/v1/grid/Bad..Name');
+  t.is(bad.status, 400);
+  t.is((json(bad).error as { name: string }).name, 'StackNameError');
+});
