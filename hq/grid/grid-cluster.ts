@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
@@ -60,6 +61,7 @@ export class GridCluster implements Cluster {
   private constructor(private readonly options: GridClusterOptions) {
     this.store = new ServerStore(options.home);
     const blockSize = resolveSize(options.settings.size).memory;
+    mkdirSync(join(options.home, 'grid'), { recursive: true, mode: 0o700 });
     this.slices = new SliceGrid({
       autosize: true, min: options.settings.min, max: options.settings.max, blockSize,
       file: join(options.home, 'grid', 'grid.json'),

@@ -1,0 +1,145 @@
+import test from 'ava';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startControl, type ControlHandle, type PsRow } from '../../hq/index.js';
+import { startRouter, type Router } from '../../router/index.js';
+import { removeFleet, uniqueFleet, docker as dockerCli } from '../pacific/fleet.js';
+import { docker } from '../support/docker.js';
+import { startEtcd, type TestEtcd } from '../support/etcd.js';
+import { httpGet, httpGetWhenUp } from '../support/http.js';
+import { commitAll, docsearchRepo, push, removeStackImages, startTestHq, uniqueStack, type TestHq } from './harness.js';
+
+// HQ on a grid of docker-provider servers (containers with their own dockerd and sshd), for
+// the whole file: the tests run in order on one stack and one grid.
+const fleet = uniqueFleet('tgrid');
+let etcd: TestEtcd;
+let router: Router;
+let control: ControlHandle;
+let t: TestHq;
+const log: string[] = [];
+const stack = uniqueStack('grid');
+const domain = `${stack}.localhost`;
+
+test.before(async () => {
+  etcd = await startEtcd();
+  router = await startRouter({ port: 0, host: '127.0.0.1', etcd: etcd.client, admin: { port: 0 } });
+  let handle: ControlHandle | undefined;
+  t = await startTestHq({ onRelease: (...args) => handle!.onRelease(...args) });
+  handle = await startControl({
+    home: t.home, etcd: etcd.client, docker, log: (line) => log.push(line), drainMs: 300,
+    config: { routerPort: router.port, grid: { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined } },
+  });
+  control = handle;
+});
+
+test.after.always(async () => {
+  await control?.close();
+  await t?.close();
+  await router?.close();
+  await etcd?.stop();
+  await removeFleet(fleet);
+  await removeStackImages(stack);
+});
+
+/** Messages of a task, as the pusher or the `quarry scale` caller sees them. */
+function recorder(): { lines: string[]; progress: { step(m: string): void; info(m: string): void; error(m: string): void } } {
+  const lines: string[] = [];
+  return { lines, progress: { step: (m) => lines.push(`step ${m}`), info: (m) => lines.push(`info ${m}`), error: (m) => lines.push(`error ${m}`) } };
+}
+
+const serverOf = (rows: PsRow[], name: string) => [...new Set(rows.filter((r) => r.name === name).map((r) => r.server))];
+const fleetContainers = async () => (await dockerCli(['ps', '-q', '--filter', `label=quarry.pacific.fleet=${fleet}`])).split('\n').filter(Boolean);
+
+test.serial('a stack that does not fit on one server spreads over several, serves through the router, and its dataflow crosses servers', async (tt) => {
+  tt.is((await control.servers()).length, 1, 'HQ made the grid\'s min of one server at start');
+  // The example with reservations that fill more than one 1 GB server (each block is 1024 MB):
+  // store 64 + index 800 + crawl 100 on one; categorize 200 + web 2 × 200 on another.
+  const repo = await docsearchRepo(t.dir);
+  const yml = join(repo, 'quarry.yml');
+  writeFileSync(yml, readFileSync(yml, 'utf8')
+    .replace('docsearch.localhost', domain)
+    .replace(/memory: 64\n  web:/, 'memory: 64\n  web:\n    memory: 200'));
+  const topology = join(repo, 'topology.yml');
+  writeFileSync(topology, readFileSync(topology, 'utf8')
+    .replace('class: indexer', 'class: indexer\n    memory: 800')
+    .replace('class: categorizer', 'class: categorizer\n    memory: 200')
+    .replace('config: { root: corpus }', 'config: { root: corpus }\n    memory: 100'));
+  await commitAll(repo, 'big reservations');
+
+  const r = await push(t, repo, stack);
+  tt.is(r.code, 0, r.stderr);
+  tt.regex(r.stderr, /The grid is full \(.* needs \d+ MB\): adding a s-1vcpu-1gb server/);
+
+  const servers = await control.servers();
+  tt.is(servers.length, 2, JSON.stringify(servers));
+  for (const s of servers) tt.true(s.used <= s.memory, `${s.id} holds no more than its memory`);
+  tt.is(servers.reduce((sum, s) => sum + s.used, 0), 64 + 800 + 200 + 100 + 2 * 200, 'every container is a slice of its memory');
+
+  const rows = await control.ps(stack);
+  tt.is(rows.length, 6);
+  const ids = new Set(servers.map((s) => s.id));
+  for (const row of rows) tt.true(ids.has(row.server), `${row.container} runs on a grid server, not on HQ's engine`);
+  tt.not(serverOf(rows, 'index')[0], serverOf(rows, 'categorize')[0], 'the indexer and the categorizer run on different servers');
+  const local = await docker.listContainers({ filters: { label: [`quarry.stack=${stack}`] } });
+  tt.is(local.length, 0, 'nothing of the stack runs on HQ\'s own engine');
+
+  // The router reaches the web containers at their servers' addresses.
+  const addresses = new Set(servers.map((s) => s.address));
+  const routes = await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).strings();
+  tt.is(Object.keys(routes).length, 2);
+  for (const url of Object.values(routes)) tt.true(addresses.has(new URL(url).hostname), url);
+  const endpoint = JSON.parse((await etcd.client.get(`/quarry/stacks/${stack}/endpoints/index/0`).string())!) as { host: string; server: string; ports: Record<string, number> };
+  tt.true(addresses.has(endpoint.host) && ids.has(endpoint.server), JSON.stringify(endpoint));
+
+  // crawl → categorize → index, and web ⇒ index, across servers: a search finds the document.
+  const health = await httpGetWhenUp(`http://127.0.0.1:${router.port}/healthz`, 20_000, { Host: domain });
+  tt.is(health.status, 200);
+  let found: { results: Array<{ path: string }>; searches: number } | undefined;
+  for (let i = 0; i < 80 && !(found && found.results.length > 0); i++) {
+    const res = await httpGet(`http://127.0.0.1:${router.port}/search?q=danube`, 5000, { Host: domain });
+    if (res.status === 200) found = JSON.parse(res.body);
+    if (!(found && found.results.length > 0)) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  tt.deepEqual(found?.results.map((x) => x.path), ['rivers.txt'], JSON.stringify(found));
+  tt.true((found?.searches ?? 0) >= 1, 'the web node counted the search in the store service on another server');
+
+  const view = await control.grid(stack);
+  tt.is(view.servers.length, 2);
+  for (const s of servers) tt.true(view.drawing.includes(s.id), view.drawing);
+  tt.deepEqual(view.servers.flatMap((s) => s.slices.map((x) => x.id)).sort(), rows.map((x) => x.container).sort());
+  tt.true(existsSync(join(t.home.root, 'grid', 'grid.json')));
+  for (const s of servers) tt.true(existsSync(join(t.home.root, 'servers', s.id, 'settings.json')), `servers/${s.id}/settings.json`);
+});
+
+test.serial('scaling beyond the grid makes a new server; scaling down removes the emptied one; the site serves throughout', async (tt) => {
+  const before = await control.servers();
+  const up = recorder();
+  const scaled = await control.scale(stack, { web: 5 }, up.progress);
+  tt.is(scaled.scale.web, 5);
+  tt.true(up.lines.some((l) => /The grid is full .* adding a s-1vcpu-1gb server/.test(l)), up.lines.join('\n'));
+  const grown = await control.servers();
+  tt.is(grown.length, 3);
+  const added = grown.find((s) => !before.some((b) => b.id === s.id))!;
+  tt.true(added.containers > 0, 'the new server runs some of the new web containers');
+  tt.is(Object.keys(await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).keys()).length, 5);
+  tt.is((await httpGet(`http://127.0.0.1:${router.port}/healthz`, 5000, { Host: domain })).status, 200);
+  tt.is((await fleetContainers()).length, 3);
+
+  const down = recorder();
+  await control.scale(stack, { web: 2 }, down.progress);
+  tt.true(down.lines.some((l) => l.includes(`Server ${added.id} is empty: removing it`)), down.lines.join('\n'));
+  const shrunk = await control.servers();
+  tt.deepEqual(shrunk.map((s) => s.id).sort(), before.map((s) => s.id).sort());
+  tt.false(existsSync(join(t.home.root, 'servers', added.id)), 'its record is gone');
+  tt.is((await fleetContainers()).length, 2, 'the provider removed the server itself');
+  tt.is((await httpGet(`http://127.0.0.1:${router.port}/healthz`, 5000, { Host: domain })).status, 200);
+});
+
+test.serial('a server that runs containers is not removed by hand; an empty grid keeps its min', async (tt) => {
+  const servers = await control.servers();
+  const busy = servers.find((s) => s.containers > 0)!;
+  const r = recorder();
+  await tt.throwsAsync(control.removeServer(busy.id, r.progress), { message: new RegExp(`server ${busy.id} runs \\d+ containers?`) });
+  await tt.throwsAsync(control.removeServer('nope', r.progress), { message: /no server 'nope'/ });
+  tt.is((await control.servers()).length, servers.length);
+});
