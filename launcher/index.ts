@@ -9,3 +9,8 @@ export { waitHealthy, lastOutput, probe, type HealthCheck } from './health.js';
 export {
   ensureRuntimeImage, buildElementImage, quarryRoot, NODE_BASE_IMAGE, RUNTIME_IMAGE, RUNTIME_MAIN, type ElementImageOptions,
 } from './element-image.js';
+export {
+  startAgent, runAgentDaemon, installAgent, loadAgentSettings, agentSettingsSchema, AgentInstallError,
+  AGENT_IMAGE, AGENT_CONTAINER, AGENT_SETTINGS_PATH, AGENT_LABEL, SERVERS_PREFIX, serverKey, loadKey, FILES_PREFIX,
+  type Agent, type AgentOptions, type AgentSettings, type InstallAgentOptions, type ServerRecord, type LoadRecord,
+} from './agent/index.js';

@@ -37,6 +37,7 @@ CMD ["node"]
 DOCKERFILE
   $DOCKER build -q -t quarry/node:20 "$work/node" >/dev/null
 fi
+bash scripts/agent-image.sh >/dev/null  # quarry/agent:latest, the per-server agent (one bundled file)
 
 # quarry/runtime: the element runtime on quarry/node:20 (tagged by a digest of the runtime's
 # sources, and :latest). Element class images stand on it; Dockerfiles of nodes with topology

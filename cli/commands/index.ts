@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { agent } from './agent.js';
 import { build } from './build.js';
 import { env } from './env.js';
 import { grid } from './grid.js';
@@ -17,6 +18,7 @@ import { stop } from './stop.js';
 
 /** Every subcommand, by name. One module per command, as `quarry help` lists them. */
 export const commands: Record<string, Command> = {
+  agent,
   build,
   env,
   grid,

@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import type Docker from 'dockerode';
+import { validateConfig } from '../../config/index.js';
+import { QuarryError } from '../../errors/index.js';
+import { agentSettingsSchema } from './settings.js';
+import { tarOf } from './tar.js';
+
+/** The agent's image, as scripts/agent-image.sh tags it. */
+export const AGENT_IMAGE = 'quarry/agent:latest';
+/** The agent's container on every server. */
+export const AGENT_CONTAINER = 'quarry-agent';
+/** Where its settings are inside the container. */
+export const AGENT_SETTINGS_PATH = '/etc/quarry/agent.json';
+/** The label that marks the agent's container. */
+export const AGENT_LABEL = 'quarry.agent';
+/** A digest of everything the container was made from: image id, settings, create options. */
+const SPEC_LABEL = 'quarry.agent.spec';
+const DOCKER_SOCKET = '/var/run/docker.sock';
+
+/** The agent could not be installed on a server's engine. */
+export class AgentInstallError extends QuarryError {}
+
+export interface InstallAgentOptions {
+  /** The server's id (its record is `/quarry/servers/<server>`). */
+  server: string;
+  /** The server's address, written in its record. */
+  address: string;
+  /** etcd's client URLs, as the server reaches them. */
+  etcd: string[];
+  /** Default `quarry/agent:latest`; it must be on the engine already. */
+  image?: string;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+/**
+ * (Re)creates the container `quarry-agent` on a server's engine: the agent image on the host
+ * network, restarted by docker always, the engine's socket bound in, its settings put at
+ * /etc/quarry/agent.json before it starts. Idempotent: an agent made from the same image and
+ * settings is left as it is (started if it was stopped); any other is replaced. It does not
+ * load the image: the caller streams it in first.
+ */
+export async function installAgent(
+  docker: Docker,
+  options: { server: string; address: string; etcd: string[]; image?: string },
+): Promise<void> {
+  const image = options.image ?? AGENT_IMAGE;
+  const document = { server: options.server, address: options.address, etcd: options.etcd };
+  // The same checks the agent makes when it reads them: a bad id fails here, not on the server.
+  validateConfig(agentSettingsSchema, document, `agent settings for ${options.server}`);
+  const settings = `${JSON.stringify(document, null, 2)}\n`;
+
+  let imageId: string;
+  try {
+    imageId = (await docker.getImage(image).inspect()).Id;
+  } catch (err) {
+    if (statusOf(err) === 404) {
+      throw new AgentInstallError(`cannot install the agent for ${options.server}: the image ${image} is not on its engine; ` +
+        `stream it in first (docker save ${image} | docker load)`);
+    }
+    throw new AgentInstallError(`cannot install the agent for ${options.server}: its engine does not answer (${(err as Error).message})`, { cause: err });
+  }
+
+  const create: Docker.ContainerCreateOptions = {
+    name: AGENT_CONTAINER,
+    Image: image,
+    Cmd: ['agent', '--config', `file://${AGENT_SETTINGS_PATH}`],
+    Labels: { [AGENT_LABEL]: '1' },
+    HostConfig: {
+      NetworkMode: 'host',
+      RestartPolicy: { Name: 'always' },
+      Binds: [`${DOCKER_SOCKET}:${DOCKER_SOCKET}`],
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+    },
+  };
+  const spec = createHash('sha256').update(JSON.stringify({ imageId, settings, create })).digest('hex').slice(0, 16);
+  create.Labels = { ...create.Labels, [SPEC_LABEL]: spec };
+
+  const existing = await docker.getContainer(AGENT_CONTAINER).inspect().catch((err: unknown) => {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  });
+  if (existing && existing.Config.Labels?.[SPEC_LABEL] === spec && existing.Image === imageId) {
+    if (!existing.State.Running) await docker.getContainer(existing.Id).start();
+    return;
+  }
+  if (existing) await docker.getContainer(existing.Id).remove({ force: true });
+
+  const container = await docker.createContainer(create);
+  try {
+    await container.putArchive(tarOf([
+      { path: 'etc' },
+      { path: 'etc/quarry' },
+      { path: AGENT_SETTINGS_PATH.slice(1), content: settings, mode: 0o600 },
+    ]), { path: '/' });
+    await container.start();
+  } catch (err) {
+    await container.remove({ force: true }).catch(() => undefined);
+    throw new AgentInstallError(`cannot start the agent for ${options.server} (${(err as Error).message})`, { cause: err });
+  }
+}
