@@ -58,6 +58,7 @@ export class StackExecutor {
   }
 
   async run(instructions: Instruction[]): Promise<void> {
+    const servicesBefore = (await this.peers()).services;
     for (const step of instructions) {
       switch (step.op) {
         case 'ENSURE': await this.ensure(this.unit(step.node)); break;
@@ -71,7 +72,28 @@ export class StackExecutor {
         case 'KILL': await this.kill((step.node ?? step.element)!, step.kind === 'web'); break;
       }
     }
+    await this.followMovedServices(servicesBefore, instructions);
     await this.writeEnv();
+  }
+
+  /**
+   * On a grid a service that started anew has a new address (its server's, a new published
+   * port). Containers read `<NAME>_HOST`/`_PORT` when they boot, so every other running unit
+   * the plan did not deploy is deployed again, healthy before its old containers stop.
+   */
+  private async followMovedServices(before: Record<string, string>, instructions: Instruction[]): Promise<void> {
+    if (this.ctx.cluster.addressing !== 'published') return;
+    const now = (await this.peers()).services;
+    const moved = Object.keys(before).filter((k) => now[k] !== undefined && now[k] !== before[k]);
+    if (moved.length === 0) return;
+    const deployed = new Set(instructions.filter((s) => s.op === 'DEPLOY' || s.op === 'KILL').map((s) => (s.node ?? s.element)!));
+    for (const want of this.after.units) {
+      const unit = this.units.get(want.name);
+      if (!unit || unit.kind === 'service' || deployed.has(unit.name) || want.scale === 0) continue;
+      if ((await this.ctx.cluster.list(this.stack, unit.name)).length === 0) continue;
+      this.ctx.progress.step(`${moved.join(', ')} changed: ${unit.name} starts again to read it`);
+      await this.deploy(unit, want.scale);
+    }
   }
 
   /** Boots a service unless one with the same definition runs. */

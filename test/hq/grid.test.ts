@@ -7,7 +7,7 @@ import { removeFleet, uniqueFleet, docker as dockerCli } from '../pacific/fleet.
 import { docker } from '../support/docker.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { httpGet, httpGetWhenUp } from '../support/http.js';
-import { commitAll, docsearchRepo, push, removeStackImages, startTestHq, uniqueStack, type TestHq } from './harness.js';
+import { commitAll, docsearchRepo, gitEnv, must, push, removeStackImages, run, startTestHq, uniqueStack, type TestHq } from './harness.js';
 
 // HQ on a grid of docker-provider servers (containers with their own dockerd and sshd), for
 // the whole file: the tests run in order on one stack and one grid.
@@ -142,4 +142,24 @@ test.serial('a server that runs containers is not removed by hand; an empty grid
   await tt.throwsAsync(control.removeServer(busy.id, r.progress), { message: new RegExp(`server ${busy.id} runs \\d+ containers?`) });
   await tt.throwsAsync(control.removeServer('nope', r.progress), { message: /no server 'nope'/ });
   tt.is((await control.servers()).length, servers.length);
+});
+
+test.serial('a service started anew on a grid has a new address, and the units that read it start again with it', async (tt) => {
+  const repo = join(t.dir, 'replace-repo');
+  await must(run('git', ['clone', '-q', t.home.repo(stack), repo]));
+  const storeJs = join(repo, 'store', 'server.js');
+  writeFileSync(storeJs, `${readFileSync(storeJs, 'utf8')}\n// changed\n`);
+  await commitAll(repo, 'store changed');
+  const storeBefore = await etcd.client.get(`/quarry/stacks/${stack}/env/STORE_PORT`).string();
+  const replaced = await run('git', ['push', '--porcelain', '-o', 'replace=store', `ssh://quarry@127.0.0.1:${t.hq.sshPort}/${stack}`, 'main'], { cwd: repo, env: gitEnv(t.key, t.hq.sshPort) });
+  tt.is(replaced.code, 0, replaced.stderr);
+  tt.regex(replaced.stderr, /Starting service store/);
+  tt.regex(replaced.stderr, /STORE_(HOST|PORT).* changed: web starts again to read it/);
+  const storeAfter = await etcd.client.get(`/quarry/stacks/${stack}/env/STORE_PORT`).string();
+  tt.truthy(storeAfter);
+  tt.not(`${storeAfter}`, `${storeBefore}`, 'the new store is published on a new port');
+  // The web node counts searches in the new store: it reached it at its new address.
+  const res = await httpGet(`http://127.0.0.1:${router.port}/search?q=danube`, 5000, { Host: domain });
+  tt.is(res.status, 200, res.body);
+  tt.true((JSON.parse(res.body) as { searches: number }).searches >= 1, res.body);
 });
