@@ -10,6 +10,10 @@ export {
   ensureRuntimeImage, buildElementImage, quarryRoot, NODE_BASE_IMAGE, RUNTIME_IMAGE, RUNTIME_MAIN, type ElementImageOptions,
 } from './element-image.js';
 export {
+  connectEngine, RemoteEngineError, REMOTE_DOCKER_SOCKET, type RemoteEngine, type EngineOptions, type RemoteEngineFailure,
+} from './remote-engine.js';
+export { ensureImage, ImageTransferError, type EnsureImageOptions } from './image-transfer.js';
+export {
   startAgent, runAgentDaemon, installAgent, loadAgentSettings, agentSettingsSchema, AgentInstallError,
   AGENT_IMAGE, AGENT_CONTAINER, AGENT_SETTINGS_PATH, AGENT_LABEL, SERVERS_PREFIX, serverKey, loadKey, FILES_PREFIX,
   type Agent, type AgentOptions, type AgentSettings, type InstallAgentOptions, type ServerRecord, type LoadRecord,
