@@ -8,6 +8,7 @@ import { atomicWrite } from './atomic-write.js';
 import type { HqConfig } from './config.js';
 import type { HqControl } from './control.js';
 import { startOwnEtcd, type OwnEtcd } from './etcd-server.js';
+import { gridAdvertise } from './grid/advertise.js';
 import { HomeInUseError } from './hook-server.js';
 import { HomeLayout } from './home.js';
 import { startHq, type Hq } from './hq.js';
@@ -22,6 +23,8 @@ export interface DaemonContext {
   etcd: Etcd3;
   docker: Docker;
   log: (line: string) => void;
+  /** etcd as a grid's servers reach it, for their agents; absent: they run without agents. */
+  agentEtcd?: string[];
 }
 
 export interface ControlHandle extends HqControl {
@@ -88,14 +91,20 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     const token = loadOrCreateToken(home);
     log(`home ${home.root}; API token in ${home.token}`);
 
+    const docker = options.docker ?? new Docker();
+    const advertise = config.grid ? await gridAdvertise(config.grid, docker) : undefined;
     let endpoints: string[];
+    let agentEtcd: string[] | undefined;
     if (config.etcd) {
       endpoints = config.etcd;
+      agentEtcd = config.grid ? config.etcd : undefined;
     } else {
-      const own: OwnEtcd = await startOwnEtcd({ home, port: config.etcdPort, log });
+      const own: OwnEtcd = await startOwnEtcd({ home, port: config.etcdPort, log, ...(advertise && { hosts: [advertise] }) });
       closers.push({ what: 'the own etcd', close: () => own.stop() });
       endpoints = [own.endpoint];
+      agentEtcd = own.extra.length > 0 ? own.extra : undefined;
     }
+    if (config.grid && !agentEtcd) log('grid: no address for the servers to reach HQ\'s etcd at (grid.advertise): servers run without agents');
     const etcd = new Etcd3({ hosts: endpoints, dialTimeout: 5000 });
     closers.push({ what: 'the etcd client', close: () => etcd.close() });
     await reachEtcd(etcd, endpoints, config.etcd !== undefined, options.etcdWaitMs ?? 15_000);
@@ -104,8 +113,7 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
       startRouter({ port: config.routerPort, host: config.host, etcd, log: (line) => log(`router: ${line}`) }));
     closers.push({ what: 'the router', close: () => router.close() });
 
-    const docker = options.docker ?? new Docker();
-    const control = await makeControl({ config: { ...config, routerPort: router.port }, home, etcd, docker, log });
+    const control = await makeControl({ config: { ...config, routerPort: router.port }, home, etcd, docker, log, ...(agentEtcd && { agentEtcd }) });
     closers.push({ what: 'the stack control', close: () => control.close() });
 
     const hq: Hq = await listening('sshPort', config.host, config.sshPort, () =>

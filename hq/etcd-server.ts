@@ -12,6 +12,11 @@ export class EtcdStartError extends QuarryError {}
 
 export interface OwnEtcdOptions {
   home: HomeLayout;
+  /**
+   * More addresses its client port listens on besides 127.0.0.1: where a grid's servers (their
+   * agents) reach it. Only addresses of networks quarry's servers are on belong here.
+   */
+  hosts?: string[];
   /** The client port on 127.0.0.1 (its peer port is the next one); 0 picks free ports. */
   port: number;
   /** The etcd binary; default `etcd` (Debian's etcd-server package). */
@@ -24,6 +29,8 @@ export interface OwnEtcdOptions {
 export interface OwnEtcd {
   /** `http://127.0.0.1:PORT` */
   endpoint: string;
+  /** `http://HOST:PORT` for each of `hosts`. */
+  extra: string[];
   pid: number;
   /** Ends it (SIGTERM, SIGKILL after 10 s) and waits until it has. */
   stop(): Promise<void>;
@@ -59,10 +66,11 @@ export async function startOwnEtcd(options: OwnEtcdOptions): Promise<OwnEtcd> {
   const peerPort = options.port === 0 ? await freeLoopbackPort() : options.port + 1;
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
+  const extra = (options.hosts ?? []).map((host) => `http://${host}:${clientPort}`);
   const args = [
     '--name', 'hq',
     '--data-dir', home.etcdDir,
-    '--listen-client-urls', endpoint,
+    '--listen-client-urls', [endpoint, ...extra].join(','),
     '--advertise-client-urls', endpoint,
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
@@ -124,7 +132,7 @@ export async function startOwnEtcd(options: OwnEtcdOptions): Promise<OwnEtcd> {
     client.close();
   }
   log(`own etcd on ${endpoint} (pid ${pid}, data ${home.etcdDir})`);
-  return { endpoint, pid, stop };
+  return { endpoint, extra, pid, stop };
 }
 
 function startFailure(logPath: string, clientPort: number, peerPort: number): EtcdStartError {

@@ -27,6 +27,8 @@ export interface ControlContext {
   home: HomeLayout;
   etcd: Etcd3;
   docker: Docker;
+  /** etcd as a grid's servers reach it: HQ installs an agent on each server that joins. */
+  agentEtcd?: string[];
   /** Where containers run; default: the local engine (`docker`) as the one server. */
   cluster?: Cluster;
   log: (line: string) => void;

@@ -88,7 +88,10 @@ export class GridCluster implements Cluster {
   }
 
   private async restore(): Promise<void> {
-    await this.slices.open();
+    const say = (m: string) => this.options.log(`grid: ${m}`);
+    const loud: Progress = { step: say, info: say, error: say };
+    // With autosize, opening a grid below `min` makes servers (a fresh HQ makes its first ones).
+    await this.exclusive(loud, () => this.slices.open());
     const records = new Map(this.store.all().map((s) => [s.id, s]));
     for (const block of this.slices.blocks()) {
       if (!records.has(block.id)) this.options.log(`grid: block ${block.id} has no record under servers/; its containers cannot be reached`);
@@ -102,9 +105,7 @@ export class GridCluster implements Cluster {
     await Promise.all([...records.values()].map((s) => this.connect(s).catch((err: unknown) => {
       this.options.log(`grid: cannot reach ${s.id} at ${s.ssh.host}:${s.ssh.port} yet (${(err as Error).message}); trying again when it is needed`);
     })));
-    // With autosize, a grid below `min` grows now (a fresh HQ makes its first servers).
-    const say = (m: string) => this.options.log(`grid: ${m}`);
-    await this.exclusive({ step: say, info: say, error: say }, async () => {
+    await this.exclusive(loud, async () => {
       while (this.slices.blocks().length < this.options.settings.min) {
         const server = await this.join(this.options.settings.size);
         await this.slices.addBlock({ id: server.id, size: server.size.memory });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import ssh2 from 'ssh2';
+import { AGENT_IMAGE, AgentInstallError, ensureImage, installAgent, serverKey } from '../../launcher/index.js';
 import { createProvider, type Server } from '../../pacific/index.js';
 import { atomicWrite } from '../atomic-write.js';
 import type { HqConfig } from '../config.js';
@@ -16,7 +17,8 @@ export interface OpenGridContext {
   etcd: Etcd3;
   docker: Docker;
   log: (line: string) => void;
-  onJoin?: (server: Server, engine: Docker, progress: Progress) => Promise<void>;
+  /** etcd as the servers reach it; with it, every server that joins gets an agent. */
+  agentEtcd?: string[];
 }
 
 /**
@@ -34,8 +36,28 @@ export async function openGrid(grid: NonNullable<HqConfig['grid']>, ctx: OpenGri
   return GridCluster.open({
     home: ctx.home.root, etcd: ctx.etcd, local: ctx.docker, provider, privateKey, log: ctx.log,
     settings: { min: grid.min, max: grid.max, size: grid.size },
-    ...(ctx.onJoin && { onJoin: ctx.onJoin }),
+    ...(ctx.agentEtcd && { onJoin: joinAgent(ctx.docker, ctx.etcd, ctx.agentEtcd) }),
   });
+}
+
+/**
+ * A server's agent, installed when it joins: its image streamed in when missing, the agent
+ * started, and the join waits until the agent holds the server's record in etcd.
+ */
+function joinAgent(local: Docker, etcd: Etcd3, agentEtcd: string[], waitMs = 60_000) {
+  return async (server: Server, engine: Docker, progress: Progress): Promise<void> => {
+    progress.info(`starting the agent on ${server.id}`);
+    await ensureImage(local, engine, AGENT_IMAGE, { server: server.id, progress: (m) => progress.info(m) });
+    await installAgent(engine, { server: server.id, address: server.address, etcd: agentEtcd });
+    const deadline = Date.now() + waitMs;
+    while ((await etcd.get(serverKey(server.id)).string()) === null) {
+      if (Date.now() > deadline) {
+        throw new AgentInstallError(`the agent on ${server.id} did not put its record in etcd within ${waitMs / 1000} s; it reaches etcd at ${agentEtcd.join(', ')} (grid.advertise): check that ${server.address} can reach it`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    progress.info(`the agent of ${server.id} holds its record in etcd`);
+  };
 }
 
 /**

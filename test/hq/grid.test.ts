@@ -1,18 +1,18 @@
 import test from 'ava';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startControl, type ControlHandle, type PsRow } from '../../hq/index.js';
+import { Etcd3 } from 'etcd3';
+import { gridAdvertise, HomeLayout, startOwnEtcd, startControl, type ControlHandle, type OwnEtcd, type PsRow } from '../../hq/index.js';
 import { startRouter, type Router } from '../../router/index.js';
 import { removeFleet, uniqueFleet, docker as dockerCli } from '../pacific/fleet.js';
 import { docker } from '../support/docker.js';
-import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { httpGet, httpGetWhenUp } from '../support/http.js';
-import { commitAll, docsearchRepo, gitEnv, must, push, removeStackImages, run, startTestHq, uniqueStack, type TestHq } from './harness.js';
+import { commitAll, docsearchRepo, gitEnv, must, push, removeStackImages, run, startTestHq, tempDir, uniqueStack, type TestHq } from './harness.js';
 
 // HQ on a grid of docker-provider servers (containers with their own dockerd and sshd), for
 // the whole file: the tests run in order on one stack and one grid.
 const fleet = uniqueFleet('tgrid');
-let etcd: TestEtcd;
+let etcd: { client: Etcd3; own: OwnEtcd };
 let router: Router;
 let control: ControlHandle;
 let t: TestHq;
@@ -20,14 +20,19 @@ const log: string[] = [];
 const stack = uniqueStack('grid');
 const domain = `${stack}.localhost`;
 
+const gridConfig = { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined };
+
 test.before(async () => {
-  etcd = await startEtcd();
+  // etcd as HQ runs it on a grid: on loopback for HQ, and on the servers' network for their agents.
+  const gateway = await gridAdvertise(gridConfig, docker);
+  const own = await startOwnEtcd({ home: new HomeLayout(tempDir('quarry-grid-etcd-')), port: 0, hosts: [gateway!] });
+  etcd = { own, client: new Etcd3({ hosts: own.endpoint }) };
   router = await startRouter({ port: 0, host: '127.0.0.1', etcd: etcd.client, admin: { port: 0 } });
   let handle: ControlHandle | undefined;
   t = await startTestHq({ onRelease: (...args) => handle!.onRelease(...args) });
   handle = await startControl({
-    home: t.home, etcd: etcd.client, docker, log: (line) => log.push(line), drainMs: 300,
-    config: { routerPort: router.port, grid: { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined } },
+    home: t.home, etcd: etcd.client, docker, log: (line) => log.push(line), drainMs: 300, agentEtcd: etcd.own.extra,
+    config: { routerPort: router.port, grid: gridConfig },
   });
   control = handle;
 });
@@ -36,7 +41,8 @@ test.after.always(async () => {
   await control?.close();
   await t?.close();
   await router?.close();
-  await etcd?.stop();
+  etcd?.client.close();
+  await etcd?.own.stop();
   await removeFleet(fleet);
   await removeStackImages(stack);
 });
@@ -51,7 +57,12 @@ const serverOf = (rows: PsRow[], name: string) => [...new Set(rows.filter((r) =>
 const fleetContainers = async () => (await dockerCli(['ps', '-q', '--filter', `label=quarry.pacific.fleet=${fleet}`])).split('\n').filter(Boolean);
 
 test.serial('a stack that does not fit on one server spreads over several, serves through the router, and its dataflow crosses servers', async (tt) => {
-  tt.is((await control.servers()).length, 1, 'HQ made the grid\'s min of one server at start');
+  const [first] = await control.servers();
+  tt.truthy(first, 'HQ made the grid\'s min of one server at start');
+  tt.true(first!.agent, 'its agent holds its record in etcd');
+  const record = JSON.parse((await etcd.client.get(`/quarry/servers/${first!.id}`).string())!) as { id: string; address: string };
+  tt.like(record, { id: first!.id, address: first!.address });
+  tt.true(log.some((l) => l.includes(`the agent of ${first!.id} holds its record in etcd`)), log.join('\n'));
   // The example with reservations that fill more than one 1 GB server (each block is 1024 MB):
   // store 64 + index 800 + crawl 100 on one; categorize 200 + web 2 × 200 on another.
   const repo = await docsearchRepo(t.dir);
@@ -121,6 +132,8 @@ test.serial('scaling beyond the grid makes a new server; scaling down removes th
   tt.is(grown.length, 3);
   const added = grown.find((s) => !before.some((b) => b.id === s.id))!;
   tt.true(added.containers > 0, 'the new server runs some of the new web containers');
+  tt.true(added.agent, 'the new server joined with its agent');
+  tt.truthy(await etcd.client.get(`/quarry/servers/${added.id}`).string());
   tt.is(Object.keys(await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).keys()).length, 5);
   tt.is((await httpGet(`http://127.0.0.1:${router.port}/healthz`, 5000, { Host: domain })).status, 200);
   tt.is((await fleetContainers()).length, 3);
@@ -131,6 +144,7 @@ test.serial('scaling beyond the grid makes a new server; scaling down removes th
   const shrunk = await control.servers();
   tt.deepEqual(shrunk.map((s) => s.id).sort(), before.map((s) => s.id).sort());
   tt.false(existsSync(join(t.home.root, 'servers', added.id)), 'its record is gone');
+  tt.is(await etcd.client.get(`/quarry/servers/${added.id}`).string(), null, 'and so is its record in etcd');
   tt.is((await fleetContainers()).length, 2, 'the provider removed the server itself');
   tt.is((await httpGet(`http://127.0.0.1:${router.port}/healthz`, 5000, { Host: domain })).status, 200);
 });
