@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # npm run demo: quarry's main job on this machine. Set-up, HQ started in the background (its own
-# etcd, the local docker engine as its one server, its router on :8080), the example stack
-# pushed with the real git client over SSH, a wait until it serves, then the URLs and `quarry ps`.
-#   bash scripts/demo.sh stop     stops the demo's HQ and removes the stack's containers
+# etcd, its router on :8080, and a grid of servers from pacific's docker provider: containers
+# with their own dockerd and sshd), the example stack pushed with the real git client over SSH,
+# a wait until it serves, then the URLs, `quarry ps`, `quarry servers` and `quarry grid`.
+#   bash scripts/demo.sh stop     stops the demo's HQ and removes its servers and containers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo_root=$PWD
@@ -21,6 +22,11 @@ stop_demo() {
     ids=$(docker ps -aq --filter label=quarry.stack=docsearch)
     [ -z "$ids" ] || docker rm -f $ids >/dev/null
     docker network rm quarry-docsearch >/dev/null 2>&1 || true
+    ids=$(docker ps -aq --filter label=quarry.pacific.fleet=demo)
+    [ -z "$ids" ] || { echo "removing the demo's servers"; docker rm -f $ids >/dev/null; }
+    vols=$(docker volume ls -q --filter name=quarry-server-demo-)
+    [ -z "$vols" ] || docker volume rm -f $vols >/dev/null
+    docker network rm quarry-pacific-demo >/dev/null 2>&1 || true
   fi
 }
 
@@ -34,11 +40,12 @@ rm -rf "$demo" && mkdir -p "$demo"
 echo
 echo "== quarry hq   (in the background; its log: $demo/hq.log)"
 cat >"$demo/hq.json" <<JSON
-{ "home": "$QUARRY_HOME", "host": "127.0.0.1", "sshPort": 2222, "apiPort": 7070, "routerPort": 8080 }
+{ "home": "$QUARRY_HOME", "host": "127.0.0.1", "sshPort": 2222, "apiPort": 7070, "routerPort": 8080,
+  "grid": { "provider": { "provider": "docker", "fleet": "demo" }, "min": 1, "max": 4, "size": "s-1vcpu-1gb" } }
 JSON
 nohup node "$repo_root/bin/quarry.js" hq --config "file://$demo/hq.json" >"$demo/hq.log" 2>&1 &
 echo $! >"$demo/hq.pid"
-for _ in $(seq 1 150); do [ -f "$QUARRY_HOME/hq.json" ] && break; kill -0 "$(cat "$demo/hq.pid")" || { cat "$demo/hq.log"; exit 1; }; sleep 0.2; done
+for _ in $(seq 1 600); do [ -f "$QUARRY_HOME/hq.json" ] && break; kill -0 "$(cat "$demo/hq.pid")" || { cat "$demo/hq.log"; exit 1; }; sleep 0.2; done
 [ -f "$QUARRY_HOME/hq.json" ] || { cat "$demo/hq.log"; echo "HQ did not start"; exit 1; }
 sed 's/^/   /' "$demo/hq.log"
 
@@ -73,12 +80,21 @@ echo
 echo "== quarry ps docsearch"
 quarry ps docsearch
 
+echo
+echo "== quarry servers   (the grid: servers made by pacific's docker provider)"
+quarry servers
+
+echo
+echo "== quarry grid docsearch"
+quarry grid docsearch
+
 cat <<TEXT
 
 docsearch runs. Try:
   curl http://docsearch.localhost:8080/search?q=danube      (*.localhost is loopback in curl and browsers)
   export QUARRY_HOME=$QUARRY_HOME
-  node bin/quarry.js scale docsearch web=3 ; node bin/quarry.js ps docsearch
+  node bin/quarry.js scale docsearch web=8 ; node bin/quarry.js servers     (the grid grows a server)
+  node bin/quarry.js scale docsearch web=2 ; node bin/quarry.js grid        (and shrinks again)
   node bin/quarry.js logs docsearch web ; node bin/quarry.js releases docsearch
   cd $demo/docsearch && edit web/server.js && git commit -am change && git push quarry main
 Stop it all with:  bash scripts/demo.sh stop
