@@ -18,7 +18,7 @@ test('no config: defaults that run on this machine, home from QUARRY_HOME', asyn
   const config = await loadHqConfig(undefined, { env: { QUARRY_HOME: '/tmp/quarry-home-x' } });
   t.deepEqual(config, {
     home: '/tmp/quarry-home-x', host: '0.0.0.0', sshPort: 2222, apiHost: '127.0.0.1', apiPort: 7070,
-    routerPort: 8080, etcd: undefined, etcdPort: 2479,
+    routerPort: 8080, etcd: undefined, etcdPort: 2479, grid: undefined,
   });
 });
 
@@ -51,7 +51,20 @@ test('an unknown key names the URL and the key, and lists the known ones', async
   const at = await file(t, '{"sshport": 22}');
   const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
   t.is(err?.message, `config ${at}: key "sshport": is not a known setting ` +
-    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort)');
+    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort, grid)');
+});
+
+test('grid: defaults, and faults named by their dotted key; the provider\'s own keys are pacific\'s to check', async (t) => {
+  const ok = await file(t, '{"grid": {"provider": {"provider": "docker", "fleet": "f"}}}');
+  t.deepEqual((await loadHqConfig(ok)).grid, { provider: { provider: 'docker', fleet: 'f' }, min: 1, max: 10, size: 's-1vcpu-1gb', advertise: undefined });
+  const none = await file(t, '{"grid": {"min": 2}}');
+  t.is((await t.throwsAsync(loadHqConfig(none)))?.message, `config ${none}: key "grid.provider": is required: an object with "provider": docker, static or digitalocean`);
+  const bare = await file(t, '{"grid": {"provider": {"fleet": "f"}}}');
+  t.is((await t.throwsAsync(loadHqConfig(bare)))?.message, `config ${bare}: key "grid.provider.provider": is required: docker, static or digitalocean`);
+  const min = await file(t, '{"grid": {"provider": {"provider": "docker"}, "min": -1}}');
+  t.regex((await t.throwsAsync(loadHqConfig(min)))?.message ?? '', /key "grid\.min": must be an integer from 0 to 1000, got -1/);
+  const typo = await file(t, '{"grid": {"provider": {"provider": "docker"}, "maximum": 3}}');
+  t.regex((await t.throwsAsync(loadHqConfig(typo)))?.message ?? '', /key "grid\.maximum": is not a known setting/);
 });
 
 test('a wrong type names the URL and the key', async (t) => {
