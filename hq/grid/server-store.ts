@@ -6,34 +6,42 @@ import { atomicWrite } from '../atomic-write.js';
 /**
  * The servers HQ made or joined, as their provider reported them: `servers/<id>/settings.json`
  * under the home (DESIGN.md, State). Written atomically when a server joins, removed when it
- * leaves; read at start to reconnect, and by the static provider to know who had joined.
+ * leaves; read once at start (to reconnect, and for the static provider to know who had
+ * joined), then kept in memory: addresses are asked for every route and endpoint.
  */
 export class ServerStore {
   private readonly dir: string;
+  private cache: Map<string, Server> | undefined;
 
   constructor(root: string) {
     this.dir = join(root, 'servers');
   }
 
+  private records(): Map<string, Server> {
+    if (!this.cache) {
+      const ids = existsSync(this.dir) ? readdirSync(this.dir).filter((id) => existsSync(this.file(id))) : [];
+      this.cache = new Map(ids.map((id) => [id, JSON.parse(readFileSync(this.file(id), 'utf8')) as Server]));
+    }
+    return this.cache;
+  }
+
   all(): Server[] {
-    if (!existsSync(this.dir)) return [];
-    return readdirSync(this.dir)
-      .filter((id) => existsSync(this.file(id)))
-      .map((id) => JSON.parse(readFileSync(this.file(id), 'utf8')) as Server)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return [...this.records().values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
   get(id: string): Server | undefined {
-    return existsSync(this.file(id)) ? (JSON.parse(readFileSync(this.file(id), 'utf8')) as Server) : undefined;
+    return this.records().get(id);
   }
 
   save(server: Server): void {
     mkdirSync(join(this.dir, server.id), { recursive: true, mode: 0o700 });
     atomicWrite(this.file(server.id), `${JSON.stringify(server, null, 2)}\n`, 0o600);
+    this.records().set(server.id, server);
   }
 
   forget(id: string): void {
     rmSync(join(this.dir, id), { recursive: true, force: true });
+    this.records().delete(id);
   }
 
   private file(id: string): string {
