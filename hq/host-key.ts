@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import { QuarryError } from '../errors/index.js';
 import { atomicWrite } from './atomic-write.js';
+import { ed25519Pair } from './key-pair.js';
 import { fingerprint } from './authorized-keys.js';
 import type { HomeLayout } from './home.js';
 
@@ -16,7 +17,7 @@ export function loadHostKey(home: HomeLayout): { privateKey: string; fingerprint
   const file = home.hostKey;
   if (!existsSync(file)) {
     home.ensure(home.root);
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'quarry-hq' });
+    const pair = ed25519Pair('quarry-hq');
     atomicWrite(file, pair.private, 0o600);
     atomicWrite(`${file}.pub`, `${pair.public}\n`, 0o644);
   }

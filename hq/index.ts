@@ -17,6 +17,7 @@ export {
 export { hqConfigOf, hqConfigSchema, loadHqConfig, type HqConfig } from './config.js';
 export { loadOrCreateToken, tokenMatches, TokenFileError } from './token.js';
 export { startOwnEtcd, EtcdStartError, type OwnEtcd, type OwnEtcdOptions } from './etcd-server.js';
+export { ed25519Pair } from './key-pair.js';
 export { gridAdvertise } from './grid/advertise.js';
 export { startControl, type ControlContext, type ControlHandle } from './deploy/control.js';
 export { type PushInfo } from './release.js';

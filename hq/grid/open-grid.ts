@@ -2,12 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
-import ssh2 from 'ssh2';
 import { AGENT_IMAGE, AgentInstallError, ensureImage, installAgent, serverKey } from '../../launcher/index.js';
 import { createProvider, type Server } from '../../pacific/index.js';
 import { atomicWrite } from '../atomic-write.js';
 import type { HqConfig } from '../config.js';
 import type { HomeLayout } from '../home.js';
+import { ed25519Pair } from '../key-pair.js';
 import type { Progress } from '../progress.js';
 import { GridCluster } from './grid-cluster.js';
 import { ServerStore } from './server-store.js';
@@ -69,7 +69,7 @@ export function quarryKey(home: HomeLayout, log: (line: string) => void): string
   const file = join(home.keysDir, 'quarry');
   if (!existsSync(file)) {
     home.ensure(home.keysDir);
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'quarry-hq' });
+    const pair = ed25519Pair('quarry-hq');
     atomicWrite(file, pair.private, 0o600);
     atomicWrite(`${file}.pub`, `${pair.public}\n`, 0o644);
     log(`grid: made the quarry key ${file}; servers let HQ in with ${file}.pub`);

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import ssh2 from 'ssh2';
+import { ed25519Pair } from '../../hq/index.js';
 import { connectSsh, execSsh, type Server } from '../../pacific/index.js';
 
 const run = promisify(execFile);
@@ -9,7 +9,7 @@ export const DOCKER = '/usr/bin/docker';
 
 /** A fresh quarry key pair for one test file (OpenSSH text). */
 export function quarryKey(): { privateKey: string; publicKey: string } {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = ed25519Pair('quarry-test');
   return { privateKey: pair.private, publicKey: pair.public };
 }
 
