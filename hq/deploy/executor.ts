@@ -58,7 +58,8 @@ export class StackExecutor {
   }
 
   async run(instructions: Instruction[]): Promise<void> {
-    const servicesBefore = (await this.peers()).services;
+    // Only a started service can move: a plan without ENSURE need not list the grid for it.
+    const servicesBefore = instructions.some((s) => s.op === 'ENSURE') ? (await this.peers()).services : {};
     for (const step of instructions) {
       switch (step.op) {
         case 'ENSURE': await this.ensure(this.unit(step.node)); break;
