@@ -3,11 +3,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../errors/index.js';
-import {
-  HomeLayout, quarryHome,
-  type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo,
-  type ServerRow,
-} from '../hq/index.js';
+import { HomeLayout, quarryHome } from '../home/index.js';
+import { type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo, type ServerRow } from '../hq/index.js';
 import type { CommandIO } from './command.js';
 
 /** A progress line of a long operation (`{step}`, `{info}`, `{error}`), as printProgress prints it. */

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import {
   FieldProblem, integer, list, loadConfig, object, optional, port, string, url, type ConfigOf, type Field, type LoadOptions,
 } from '../config/index.js';
-import { quarryHome } from './home.js';
+import { quarryHome } from '../home/index.js';
 
 /**
  * `quarry hq --config URL`: the JSON document's settings. Every key has a default that runs

@@ -1,5 +1,6 @@
-import { QuarryError } from '../errors/index.js';
-import type { Progress } from './progress.js';
+import type { GridView, Progress, ServerRow } from '../launcher/index.js';
+
+export type { GridView, ServerRow };
 
 /**
  * What HQ's HTTP API and command line can ask of HQ: the seam between the API (hq/api/) and
@@ -32,35 +33,6 @@ export interface HqControl {
   /** Removes an empty server (never below the grid's `min`); a task. */
   removeServer(id: string, progress: Progress): Promise<ServerRow>;
 }
-
-/** One server as `quarry servers` shows it. */
-export interface ServerRow {
-  id: string;
-  provider: string;
-  address: string;
-  /** The size slug (`s-1vcpu-1gb`), or null for a machine that was measured. */
-  size: string | null;
-  /** MB: the block's size, and what its slices take and leave. */
-  memory: number;
-  used: number;
-  free: number;
-  containers: number;
-  /** `active`, `joining`, `leaving`, or what the provider says (`off`). */
-  state: string;
-  /** Whether its agent holds its record in etcd now. */
-  agent: boolean;
-}
-
-/** The allocation of slices onto servers, for `quarry grid`. */
-export interface GridView {
-  /** slicegrid's drawing. */
-  drawing: string;
-  servers: Array<{ id: string; address: string; size: number; used: number; free: number; slices: Array<{ id: string; size: number }> }>;
-  autosize: boolean;
-  min: number;
-  max: number | null;
-}
-
 
 export interface LogOptions {
   follow: boolean;
@@ -119,19 +91,5 @@ export interface ReleaseInfo {
   urls: string[];
 }
 
-/** A stack HQ has never had pushed. */
-export class StackNotFoundError extends QuarryError {
-  constructor(readonly stackName: string) {
-    super(`no stack '${stackName}' on this HQ; push it first (git push ssh://quarry@HOST:PORT/${stackName} main)`);
-  }
-}
 
-/** A release number the stack never had. */
-export class ReleaseNotFoundError extends QuarryError {
-  constructor(readonly stackName: string, readonly version: number) {
-    super(`stack '${stackName}' has no release v${version}; see quarry releases ${stackName}`);
-  }
-}
 
-/** A request HQ understands but refuses: an unknown node, a bad scale, a bad env key. */
-export class BadRequestError extends QuarryError {}

@@ -1,4 +1,4 @@
-import { QuarryError } from '../errors/index.js';
+import { StackNameError } from './errors.js';
 
 /** The shape of a stack's name: a DNS label, since it goes into container and host names. */
 const STACK_NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -8,8 +8,6 @@ export function isStackName(name: string): boolean {
   return STACK_NAME.test(name);
 }
 
-/** A push or fetch named a repository that cannot be a stack. */
-export class StackNameError extends QuarryError {}
 
 /**
  * The stack a git path names. `/docsearch.git`, `docsearch.git`, `/docsearch` and

@@ -16,3 +16,6 @@ export class UnhealthyError extends QuarryError {
 
 /** The docker engine could not be reached or refused a request. */
 export class EngineError extends QuarryError {}
+
+/** A grid operation (add or remove a server) asked of a cluster that is one engine. */
+export class SmallModeError extends QuarryError {}

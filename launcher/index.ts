@@ -18,3 +18,9 @@ export {
   AGENT_IMAGE, AGENT_CONTAINER, AGENT_SETTINGS_PATH, AGENT_LABEL, SERVERS_PREFIX, serverKey, loadKey, FILES_PREFIX,
   type Agent, type AgentOptions, type AgentSettings, type InstallAgentOptions, type ServerRecord, type LoadRecord,
 } from './agent/index.js';
+export { SmallModeError } from './errors.js';
+export { type Progress, SILENT_PROGRESS, progressTo } from './progress.js';
+export { type Cluster, type PlacedContainer, type ServerRow, type GridView } from './cluster.js';
+export { LocalCluster, LOCAL_SERVER } from './local-cluster.js';
+export { StackExecutor, type ExecutorContext } from './executor.js';
+export { keys, type EndpointRecord } from './etcd-keys.js';

@@ -5,7 +5,7 @@
 export { runStack, RunAbortedError, type RunMode, type RunOptions, type RunningStack } from './run.js';
 export { AlreadyRunningError, CannotRunError, NotRunningError, UnitFailedError } from './errors.js';
 export {
-  isAlive, liveRunState, logFile, quarryHome, readRunState, removeRunState, stateFile, writeRunState, type RunState,
+  liveRunState, logFile, readRunState, removeRunState, stateFile, writeRunState, type RunState,
 } from './state.js';
 export { RUN_RELEASE, sweepStack } from './docker-mode.js';
 export { compileLocal, localDocker, runOfFolder } from './local-stack.js';

@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { atomicWrite, isProcessAlive, quarryHome } from '../home/index.js';
 
 /**
  * What a running `quarry run` (foreground, or started by `quarry start`) tells other quarry
@@ -21,13 +21,6 @@ export interface RunState {
   urls: string[];
   routerPort?: number;
   startedAt: string;
-}
-
-/** `QUARRY_HOME`, else `/home/quarry` for root, else `~/.quarry` (as HQ decides it). */
-export function quarryHome(env: NodeJS.ProcessEnv): string {
-  if (env.QUARRY_HOME) return resolve(env.QUARRY_HOME);
-  if (process.getuid?.() === 0) return '/home/quarry';
-  return join(homedir(), '.quarry');
 }
 
 export function stateFile(env: NodeJS.ProcessEnv, stack: string): string {
@@ -51,33 +44,17 @@ export function readRunState(file: string): RunState | undefined {
 export function liveRunState(file: string): RunState | undefined {
   const state = readRunState(file);
   if (state === undefined) return undefined;
-  if (isAlive(state.pid)) return state;
+  if (isProcessAlive(state.pid)) return state;
   return undefined;
 }
 
 export function writeRunState(file: string, state: RunState): void {
   mkdirSync(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  const fd = openSync(temporary, 'w', 0o644);
-  try {
-    writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, file);
+  atomicWrite(file, `${JSON.stringify(state, null, 2)}
+`);
 }
 
 export function removeRunState(file: string, pid = process.pid): void {
   const state = readRunState(file);
   if (state === undefined || state.pid === pid) rmSync(file, { force: true });
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

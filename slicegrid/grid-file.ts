@@ -1,4 +1,4 @@
-import { readIfExists, removeStaleTemporaries, writeFileAtomic } from './atomic-file.js';
+import { atomicWriteAsync, readIfExists, removeStaleTemporaries } from '../home/index.js';
 import { SliceGridFileError } from './errors.js';
 
 /**
@@ -66,7 +66,7 @@ export class GridFile {
     const write = (async () => {
       const text = now === undefined ? await this.snapshot() : now();
       try {
-        await writeFileAtomic(this.path, text);
+        await atomicWriteAsync(this.path, text);
       } catch (error) {
         throw new SliceGridFileError(
           `cannot write the grid file ${this.path}: ${(error as Error).message}; the change is kept in memory and the next change writes again`,

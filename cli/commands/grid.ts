@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors/index.js';
-import type { GridView } from '../../hq/index.js';
+import { type GridView } from '../../hq/index.js';
 import { clientFor, parseHqArgs } from '../client.js';
 import type { Command } from '../command.js';
 

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { QuarryError, UsageError } from '../../errors/index.js';
-import { addAuthorizedKey, HomeLayout, quarryHome } from '../../hq/index.js';
+import { addAuthorizedKey } from '../../hq/index.js';
+import { HomeLayout, quarryHome } from '../../home/index.js';
 import type { Command } from '../command.js';
 
 /**

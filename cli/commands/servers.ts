@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors/index.js';
-import type { ServerRow } from '../../hq/index.js';
+import { type ServerRow } from '../../hq/index.js';
 import { clientFor, parseHqArgs, printProgress, table } from '../client.js';
 import type { Command } from '../command.js';
 

@@ -3,8 +3,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from '
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../../errors/index.js';
+import { isProcessAlive } from '../../home/index.js';
 import {
-  AlreadyRunningError, checkoutRoot, compileLocal, isAlive, liveRunState, logFile, readRunState, stateFile,
+  AlreadyRunningError, checkoutRoot, compileLocal, liveRunState, logFile, readRunState, stateFile,
 } from '../../runner/index.js';
 import type { Command } from '../command.js';
 
@@ -63,7 +64,7 @@ export const start: Command = {
         io.stdout.write(`quarry stop ${positionals[0] ?? '.'} stops it\n`);
         return 0;
       }
-      if (!isAlive(pid)) {
+      if (!isProcessAlive(pid)) {
         showLog();
         throw new QuarryError(`${stack.name} did not start (its output is above, and in ${log})`);
       }

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
+import { isProcessAlive } from '../../home/index.js';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../../errors/index.js';
 import {
-  compileLocal, isAlive, liveRunState, localDocker, NotRunningError, removeRunState, runOfFolder, stateFile, sweepStack,
+  compileLocal, liveRunState, localDocker, NotRunningError, removeRunState, runOfFolder, stateFile, sweepStack,
   type RunState,
 } from '../../runner/index.js';
 import type { Command } from '../command.js';
@@ -30,8 +31,8 @@ export const stop: Command = {
     io.stderr.write(`quarry: stopping ${state.stack} (pid ${state.pid}) …\n`);
     process.kill(state.pid, 'SIGTERM');
     const until = Date.now() + STOP_TIMEOUT_MS;
-    while (isAlive(state.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
-    if (isAlive(state.pid)) {
+    while (isProcessAlive(state.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    if (isProcessAlive(state.pid)) {
       io.stderr.write(`quarry: ${state.stack} did not stop within ${STOP_TIMEOUT_MS / 1000} s; killing it and what it started\n`);
       try {
         process.kill(state.detached ? -state.pid : state.pid, 'SIGKILL');

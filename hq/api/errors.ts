@@ -2,18 +2,13 @@ import type { NextFunction, Request, Response } from 'express';
 import { QuarryError } from '../../errors/index.js';
 import { UnknownSizeError } from '../../pacific/errors.js';
 import { SliceGridLimitError } from '../../slicegrid/errors.js';
-import { BadRequestError, ReleaseNotFoundError, StackNotFoundError } from '../control.js';
-import { StackNameError } from '../stack-name.js';
+import { BadRequestError, ReleaseNotFoundError, StackNotFoundError } from '../errors.js';
+import { StackNameError } from '../errors.js';
 import type { ApiErrorBody } from './wire.js';
+import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError } from '../errors.js';
 
-/** A request the API itself refuses: a missing field, a wrong type, a bad JSON body. */
-export class ApiRequestError extends QuarryError {}
 
-/** A route that does not exist. */
-export class ApiRouteNotFoundError extends QuarryError {}
 
-/** The token is missing or not HQ's. */
-export class ApiUnauthorizedError extends QuarryError {}
 
 /**
  * The HTTP status for an error: what the caller did wrong, or 500 for HQ's own faults.

@@ -1,9 +1,10 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { HqControl } from '../control.js';
-import type { Progress } from '../progress.js';
+import type { Progress } from '../../launcher/index.js';
 import { stackFromPath } from '../stack-name.js';
-import { tokenMatches } from '../token.js';
-import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError, bodyOf, statusOf } from './errors.js';
+import { tokenMatches } from '../keys/token.js';
+import { bodyOf, statusOf } from './errors.js';
+import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError } from '../errors.js';
 import { NdjsonAnswer } from './ndjson.js';
 import type { AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody } from './wire.js';
 

@@ -5,7 +5,7 @@ import type { HqControl } from '../control.js';
 import { errorHandler } from './errors.js';
 import { apiRoutes } from './routes.js';
 import { API_PREFIX } from './wire.js';
-import { ApiRouteNotFoundError } from './errors.js';
+import { ApiRouteNotFoundError } from '../errors.js';
 
 export interface ApiOptions {
   control: HqControl;

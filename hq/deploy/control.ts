@@ -2,21 +2,15 @@ import type Docker from 'dockerode';
 import type { Etcd3, Lease } from 'etcd3';
 import { serviceEnvNames, type StackSpec } from '../../compiler/index.js';
 import { QuarryError } from '../../errors/index.js';
-import { probe } from '../../launcher/index.js';
+import { LocalCluster, probe, SILENT_PROGRESS, StackExecutor, keys, type Cluster, type PlacedContainer, type Progress } from '../../launcher/index.js';
 import { applyPlan, desiredUnits, diffPlan, type CurrentState, type Instruction } from '../../plan/index.js';
-import {
-  BadRequestError, type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason,
-} from '../control.js';
+import { type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ReleaseReason } from '../control.js';
+import { BadRequestError } from '../errors.js';
 import type { HqConfig } from '../config.js';
 import { openGrid } from '../grid/open-grid.js';
-import type { HomeLayout } from '../home.js';
-import type { Progress } from '../progress.js';
-import type { OnRelease, PushInfo } from '../release.js';
+import type { HomeLayout } from '../../home/index.js';
+import type { OnRelease, PushInfo } from '../push/release.js';
 import { StackLocks } from '../stack-lock.js';
-import type { Cluster, PlacedContainer } from './cluster.js';
-import { StackExecutor } from './executor.js';
-import { LocalCluster } from './local-cluster.js';
-import { keys } from './etcd-keys.js';
 import { containerLogs } from './logs.js';
 import type { ReleaseRecord } from './records.js';
 import { StackStore } from './stack-store.js';
@@ -44,7 +38,6 @@ export interface ControlHandle extends HqControl {
   close(): Promise<void>;
 }
 
-const NO_PROGRESS: Progress = { step() {}, info() {}, error() {} };
 const RESERVED_ENV = /^(QUARRY_.*|PORT)$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -272,7 +265,7 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
   async function recover(): Promise<void> {
     for (const task of tasks.running()) {
       const { stack, version } = task.record;
-      const progress = task.progress(NO_PROGRESS);
+      const progress = task.progress(SILENT_PROGRESS);
       const done = store.versions(stack).includes(version);
       progress.step(`HQ restarted during this task: ${done ? `finishing v${version}` : 'undoing it'}`);
       ctx.log(`recovering task ${task.record.id} (${stack}: ${task.record.description}): ${done ? 'finishing it' : 'undoing it'}`);

@@ -4,13 +4,12 @@ import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import {
   connectEngine, ensureImage, listContainers, removeContainer, startContainer, containerName,
-  type ContainerSpec, type RemoteEngine,
+  SILENT_PROGRESS, type Cluster, type ContainerSpec, type PlacedContainer, type Progress, type RemoteEngine,
 } from '../../launcher/index.js';
 import { resolveSize, type Provider, type Server } from '../../pacific/index.js';
 import { SliceGrid, UnknownSliceError, type BlockInfo } from '../../slicegrid/index.js';
-import { BadRequestError, type GridView, type ServerRow } from '../control.js';
-import type { Cluster, PlacedContainer } from '../deploy/cluster.js';
-import type { Progress } from '../progress.js';
+import { type GridView, type ServerRow } from '../control.js';
+import { BadRequestError } from '../errors.js';
 import { ServerStore } from './server-store.js';
 import { StackLocks } from '../stack-lock.js';
 
@@ -38,7 +37,6 @@ export interface GridClusterOptions {
   onJoin?: (server: Server, engine: Docker, progress: Progress) => Promise<void>;
 }
 
-const SILENT: Progress = { step() {}, info() {}, error() {} };
 
 /**
  * A grid of servers from a pacific provider, placed by slicegrid: every container is a slice
@@ -56,7 +54,7 @@ export class GridCluster implements Cluster {
   private readonly connecting = new Map<string, Promise<RemoteEngine>>();
   /** Grid changes run one at a time, each with the progress of the task that asked. */
   private readonly gate = new StackLocks();
-  private progress: Progress = SILENT;
+  private progress: Progress = SILENT_PROGRESS;
 
   private constructor(private readonly options: GridClusterOptions) {
     this.store = new ServerStore(options.home);
@@ -120,7 +118,7 @@ export class GridCluster implements Cluster {
     try {
       return await work();
     } finally {
-      this.progress = SILENT;
+      this.progress = SILENT_PROGRESS;
       unlock();
     }
   }

@@ -4,11 +4,11 @@ import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { AGENT_IMAGE, AgentInstallError, ensureImage, installAgent, serverKey } from '../../launcher/index.js';
 import { createProvider, type Server } from '../../pacific/index.js';
-import { atomicWrite } from '../atomic-write.js';
+import { atomicWrite } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
-import type { HomeLayout } from '../home.js';
-import { ed25519Pair } from '../key-pair.js';
-import type { Progress } from '../progress.js';
+import type { HomeLayout } from '../../home/index.js';
+import { ed25519Pair } from '../keys/key-pair.js';
+import type { Progress } from '../../launcher/index.js';
 import { GridCluster } from './grid-cluster.js';
 import { ServerStore } from './server-store.js';
 

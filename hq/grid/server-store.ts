@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from '../../pacific/index.js';
-import { atomicWrite } from '../atomic-write.js';
+import { atomicWrite } from '../../home/index.js';
 
 /**
  * The servers HQ made or joined, as their provider reported them: `servers/<id>/settings.json`

@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { atomicWriteAsync } from '../../home/index.js';
 
 /** Files every server keeps in sync (DESIGN.md, etcd keys): `/quarry/config/files/<path>`. */
 export const FILES_PREFIX = '/quarry/config/files/';
@@ -78,9 +79,7 @@ export function startFileSync(options: FileSyncOptions): FileSync {
 
   async function atomic(path: string, data: Buffer | string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
-    const temporary = `${path}.quarry-${process.pid}.tmp`;
-    await writeFile(temporary, data, { mode: 0o644 });
-    await rename(temporary, path);
+    await atomicWriteAsync(path, data);
   }
 
   async function saveManifest(): Promise<void> {

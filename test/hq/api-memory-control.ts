@@ -1,7 +1,6 @@
-import {
-  BadRequestError, ReleaseNotFoundError, StackNotFoundError,
-  type GridView, type HqControl, type LogLine, type LogOptions, type Progress, type PsRow, type ReleaseInfo, type ServerRow,
-} from '../../hq/index.js';
+import { BadRequestError, ReleaseNotFoundError, StackNotFoundError } from '../../hq/errors.js';
+import { type GridView, type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ServerRow } from '../../hq/index.js';
+import { type Progress } from '../../launcher/index.js';
 import { UnknownSizeError } from '../../pacific/index.js';
 import { SliceGrid } from '../../slicegrid/index.js';
 

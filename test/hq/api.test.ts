@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import test from 'ava';
-import { startApi, type Api, type OperationLine } from '../../hq/index.js';
+import { startApi, type Api } from '../../hq/api/server.js';
+import { type OperationLine } from '../../hq/index.js';
 import { MemoryControl } from './api-memory-control.js';
 
 const TOKEN = 'test-token-0123456789abcdef';

@@ -3,10 +3,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import {
-  HomeInUseError, HomeLayout, hqConfigOf, ListenError, startDaemon,
-  type HqConfig, type MakeControl,
-} from '../../hq/index.js';
+import { HomeInUseError, ListenError } from '../../hq/errors.js';
+import { HomeLayout } from '../../home/index.js';
+import { hqConfigOf } from '../../hq/config.js';
+import { startDaemon, type HqConfig, type MakeControl } from '../../hq/index.js';
 import { httpGet } from '../support/http.js';
 import { freePort } from '../support/ports.js';
 import { MemoryControl } from './api-memory-control.js';

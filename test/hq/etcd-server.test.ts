@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { Etcd3 } from 'etcd3';
-import { EtcdStartError, HomeLayout, startOwnEtcd, type OwnEtcd } from '../../hq/index.js';
+import { EtcdStartError } from '../../hq/errors.js';
+import { HomeLayout } from '../../home/index.js';
+import { startOwnEtcd, type OwnEtcd } from '../../hq/etcd/etcd-server.js';
 import { repoRoot } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
 

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addAuthorizedKey, HomeLayout, startHq, type Hq, type HqOptions } from '../../hq/index.js';
+import { addAuthorizedKey, startHq, type Hq, type HqOptions } from '../../hq/index.js';
+import { HomeLayout } from '../../home/index.js';
 import { repoRoot } from '../support/cli.js';
 import { docker } from '../support/docker.js';
 

@@ -12,7 +12,7 @@ const hq = await startHq({
   onRelease: (...args) => control!.onRelease(...args),
 });
 control = await startControl({
-  home: new (await import('../../hq/index.js')).HomeLayout(home), etcd, docker: new Docker(),
+  home: new (await import('../../home/index.js')).HomeLayout(home), etcd, docker: new Docker(),
   log: (line) => process.stderr.write(`hq: ${line}\n`), drainMs: 300,
 });
 process.stdout.write(`ready ${hq.sshPort}\n`);

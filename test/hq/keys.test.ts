@@ -1,7 +1,7 @@
 import test from 'ava';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HomeLayout } from '../../hq/index.js';
+import { HomeLayout } from '../../home/index.js';
 import { quarry } from '../support/cli.js';
 import { makeKey, run, tempDir } from './harness.js';
 

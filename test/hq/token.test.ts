@@ -2,7 +2,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { HomeLayout, loadOrCreateToken, TokenFileError, tokenMatches } from '../../hq/index.js';
+import { HomeLayout } from '../../home/index.js';
+import { loadOrCreateToken, tokenMatches } from '../../hq/keys/token.js';
+import { TokenFileError } from '../../hq/errors.js';
 
 function home(t: { teardown(fn: () => void): void }): HomeLayout {
   const dir = mkdtempSync(join(tmpdir(), 'quarry-token-'));

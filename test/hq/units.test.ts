@@ -1,9 +1,12 @@
 import test from 'ava';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWrite, HomeInUseError, PushRefusedError, startHq, stackFromPath, StackNameError } from '../../hq/index.js';
-import { parseGitCommand } from '../../hq/git-command.js';
-import { deployedUpdate } from '../../hq/refs.js';
+import { atomicWrite } from '../../home/index.js';
+import { HomeInUseError, PushRefusedError, StackNameError } from '../../hq/errors.js';
+import { startHq } from '../../hq/index.js';
+import { stackFromPath } from '../../hq/stack-name.js';
+import { parseGitCommand } from '../../hq/push/git-command.js';
+import { deployedUpdate } from '../../hq/push/refs.js';
 import { tempDir } from './harness.js';
 
 test('a git path names a stack in each form git sends, and nothing else', (t) => {

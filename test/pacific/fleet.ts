@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { ed25519Pair } from '../../hq/index.js';
+import { ed25519Pair } from '../../hq/keys/key-pair.js';
 import { connectSsh, execSsh, type Server } from '../../pacific/index.js';
 
 const run = promisify(execFile);

@@ -3,12 +3,10 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { QuarryError } from '../errors/index.js';
-import { atomicWrite } from './atomic-write.js';
-import type { HomeLayout } from './home.js';
+import { atomicWrite, isProcessAlive } from '../../home/index.js';
+import type { HomeLayout } from '../../home/index.js';
+import { EtcdStartError } from '../errors.js';
 
-/** HQ's own etcd did not start (the port taken, the binary missing, its data refused). */
-export class EtcdStartError extends QuarryError {}
 
 export interface OwnEtcdOptions {
   home: HomeLayout;
@@ -162,9 +160,9 @@ async function endLeftover(home: HomeLayout, log: (line: string) => void): Promi
     log(`ending the etcd left over by an HQ that did not stop cleanly (pid ${record.pid})`);
     signal(record.pid, 'SIGTERM');
     const until = Date.now() + 10_000;
-    while (alive(record.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    if (alive(record.pid)) signal(record.pid, 'SIGKILL');
-    while (alive(record.pid)) await new Promise((r) => setTimeout(r, 50));
+    while (isProcessAlive(record.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (isProcessAlive(record.pid)) signal(record.pid, 'SIGKILL');
+    while (isProcessAlive(record.pid)) await new Promise((r) => setTimeout(r, 50));
   }
   rmSync(home.etcdPidFile, { force: true });
 }
@@ -180,15 +178,6 @@ function isOurEtcd(pid: number, dataDir: string): boolean {
   }
 }
 
-/** Whether `pid` is running (a zombie counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(stat);
-  } catch {
-    return false;
-  }
-}
 
 function signal(pid: number, name: NodeJS.Signals): void {
   try {

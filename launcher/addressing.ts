@@ -1,7 +1,7 @@
-import type { StackSpec } from '../../compiler/index.js';
-import { serviceEnvNames } from '../../compiler/index.js';
-import { inPortNumbers, isWired, unitWiring, type DesiredUnit } from '../../plan/index.js';
-import type { Wiring } from '../../runtime/index.js';
+import type { StackSpec } from '../compiler/index.js';
+import { serviceEnvNames } from '../compiler/index.js';
+import { inPortNumbers, isWired, unitWiring, type DesiredUnit } from '../plan/index.js';
+import type { Wiring } from '../runtime/index.js';
 import type { Cluster, PlacedContainer } from './cluster.js';
 
 /** The port every element's control socket binds inside its container (stats, peer changes). */

@@ -1,13 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
-import { QuarryError } from '../errors/index.js';
-import { atomicWrite } from './atomic-write.js';
+import { atomicWrite } from '../../home/index.js';
 import { ed25519Pair } from './key-pair.js';
 import { fingerprint } from './authorized-keys.js';
-import type { HomeLayout } from './home.js';
+import type { HomeLayout } from '../../home/index.js';
+import { HostKeyError } from '../errors.js';
 
-/** HQ's host key file is there but unreadable as a key. */
-export class HostKeyError extends QuarryError {}
 
 /**
  * HQ's SSH host key: made on first start (ed25519) and kept under the home, so that

@@ -1,10 +1,9 @@
 import { totalmem } from 'node:os';
 import type Docker from 'dockerode';
-import { listContainers, removeContainer, startContainer, type ContainerSpec } from '../../launcher/index.js';
-import { SliceGrid } from '../../slicegrid/index.js';
-import { BadRequestError } from '../control.js';
-import type { GridView, ServerRow } from '../control.js';
-import type { Cluster, PlacedContainer } from './cluster.js';
+import { listContainers, removeContainer, startContainer, type ContainerSpec } from './containers.js';
+import { SliceGrid } from '../slicegrid/index.js';
+import type { Cluster, GridView, PlacedContainer, ServerRow } from './cluster.js';
+import { SmallModeError } from './errors.js';
 
 export const LOCAL_SERVER = 'local';
 
@@ -83,6 +82,6 @@ export class LocalCluster implements Cluster {
   async close(): Promise<void> {}
 }
 
-function smallMode(): BadRequestError {
-  return new BadRequestError('this HQ runs in small mode: the local docker engine is its one server. Give its config a `grid` (a provider, min, max, size) to run stacks on servers; see docs/hq.md');
+function smallMode(): SmallModeError {
+  return new SmallModeError('this HQ runs in small mode: the local docker engine is its one server. Give its config a `grid` (a provider, min, max, size) to run stacks on servers; see docs/hq.md');
 }

@@ -1,9 +1,10 @@
 import type { Etcd3, Lease } from 'etcd3';
-import type { StackSpec } from '../../compiler/index.js';
-import { waitHealthy, type ContainerSpec } from '../../launcher/index.js';
-import { desiredUnits, inPortNumbers, isWired, type CurrentState, type DesiredUnit, type Instruction } from '../../plan/index.js';
-import { sendPeers } from '../../runtime/index.js';
-import type { Progress } from '../progress.js';
+import type { StackSpec } from '../compiler/index.js';
+import type { ContainerSpec } from './containers.js';
+import { waitHealthy } from './health.js';
+import { desiredUnits, inPortNumbers, isWired, type CurrentState, type DesiredUnit, type Instruction } from '../plan/index.js';
+import { sendPeers } from '../runtime/index.js';
+import type { Progress } from './progress.js';
 import {
   CONTROL_PORT, aliasPeers, containerEnv, memberAlias, memberWiring, publishedPeers, wiredPorts, type Peers,
 } from './addressing.js';

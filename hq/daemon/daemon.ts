@@ -1,19 +1,20 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
-import { QuarryError } from '../errors/index.js';
-import { startRouter, type Router } from '../router/index.js';
-import { startApi, type Api } from './api/server.js';
-import { atomicWrite } from './atomic-write.js';
-import type { HqConfig } from './config.js';
-import type { HqControl } from './control.js';
-import { startOwnEtcd, type OwnEtcd } from './etcd-server.js';
-import { gridAdvertise } from './grid/advertise.js';
-import { HomeInUseError } from './hook-server.js';
-import { HomeLayout } from './home.js';
+import { QuarryError } from '../../errors/index.js';
+import { startRouter, type Router } from '../../router/index.js';
+import { startApi, type Api } from '../api/server.js';
+import { atomicWrite } from '../../home/index.js';
+import type { HqConfig } from '../config.js';
+import type { HqControl } from '../control.js';
+import { startOwnEtcd, type OwnEtcd } from '../etcd/etcd-server.js';
+import { gridAdvertise } from '../grid/advertise.js';
+import { HomeInUseError } from '../errors.js';
+import { HomeLayout } from '../../home/index.js';
 import { startHq, type Hq } from './hq.js';
-import type { OnRelease } from './release.js';
-import { loadOrCreateToken } from './token.js';
+import type { OnRelease } from '../push/release.js';
+import { loadOrCreateToken } from '../keys/token.js';
+import { ListenError } from '../errors.js';
 
 /** What the part that runs stacks gets from the daemon. */
 export interface DaemonContext {
@@ -61,8 +62,6 @@ export interface DaemonOptions {
   etcdWaitMs?: number;
 }
 
-/** A port HQ cannot listen on; names the setting to change. */
-export class ListenError extends QuarryError {}
 
 /**
  * Starts HQ: the home and its lock, the API token, etcd (its own unless configured), the

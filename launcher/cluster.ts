@@ -1,7 +1,6 @@
 import type Docker from 'dockerode';
-import type { ContainerSpec, RunningContainer } from '../../launcher/index.js';
-import type { GridView, ServerRow } from '../control.js';
-import type { Progress } from '../progress.js';
+import type { ContainerSpec, RunningContainer } from './containers.js';
+import type { Progress } from './progress.js';
 
 /** A container of a stack and the server it runs on. */
 export interface PlacedContainer extends RunningContainer {
@@ -41,4 +40,32 @@ export interface Cluster {
   addServer(size: string | undefined, progress: Progress): Promise<ServerRow>;
   removeServer(id: string, progress: Progress): Promise<ServerRow>;
   close(): Promise<void>;
+}
+
+/** One server as `quarry servers` shows it. */
+export interface ServerRow {
+  id: string;
+  provider: string;
+  address: string;
+  /** The size slug (`s-1vcpu-1gb`), or null for a machine that was measured. */
+  size: string | null;
+  /** MB: the block's size, and what its slices take and leave. */
+  memory: number;
+  used: number;
+  free: number;
+  containers: number;
+  /** `active`, `joining`, `leaving`, or what the provider says (`off`). */
+  state: string;
+  /** Whether its agent holds its record in etcd now. */
+  agent: boolean;
+}
+
+/** The allocation of slices onto servers, for `quarry grid`. */
+export interface GridView {
+  /** slicegrid's drawing. */
+  drawing: string;
+  servers: Array<{ id: string; address: string; size: number; used: number; free: number; slices: Array<{ id: string; size: number }> }>;
+  autosize: boolean;
+  min: number;
+  max: number | null;
 }

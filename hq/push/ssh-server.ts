@@ -2,14 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
-import { QuarryError } from '../errors/index.js';
-import { fingerprint, isAuthorized, readAuthorizedKeys } from './authorized-keys.js';
+import { QuarryError } from '../../errors/index.js';
+import { fingerprint, isAuthorized, readAuthorizedKeys } from '../keys/authorized-keys.js';
 import { parseGitCommand } from './git-command.js';
-import type { HomeLayout } from './home.js';
+import type { HomeLayout } from '../../home/index.js';
 import type { HookServer } from './hook-server.js';
 import { ensureRepo } from './repo.js';
-import { StackLocks } from './stack-lock.js';
-import { stackFromPath } from './stack-name.js';
+import { StackLocks } from '../stack-lock.js';
+import { stackFromPath } from '../stack-name.js';
 
 /**
  * The one user name pushes log in as: `ssh://quarry@HOST:PORT/STACK`. Who pushes is told by

@@ -2,14 +2,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
-import { QuarryError } from '../errors/index.js';
-import { atomicWrite } from './atomic-write.js';
-import { HomeLayout } from './home.js';
+import { atomicWrite } from '../../home/index.js';
+import { HomeLayout } from '../../home/index.js';
+import { PublicKeyError } from '../errors.js';
 
 const { utils } = ssh2;
 
-/** A file given to `quarry keys add` that is not one OpenSSH public key. */
-export class PublicKeyError extends QuarryError {}
 
 /** One authorised key: its type, its public blob (the SSH wire form) and its comment. */
 export interface AuthorizedKey {

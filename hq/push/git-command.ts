@@ -1,10 +1,8 @@
-import { QuarryError } from '../errors/index.js';
+import { NotGitCommandError } from '../errors.js';
 
 /** The two git services a client may ask for over SSH. */
 export type GitService = 'git-receive-pack' | 'git-upload-pack';
 
-/** An SSH exec request that is not a git push or fetch. */
-export class NotGitCommandError extends QuarryError {}
 
 /**
  * Reads the command git's client sends over SSH: `git-receive-pack '/docsearch.git'` (the

@@ -1,10 +1,8 @@
 import { spawn } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { QuarryError } from '../errors/index.js';
+import { CheckoutError } from '../errors.js';
 
-/** The pushed tree cannot be used as it is (e.g. a link out of the repo). */
-export class CheckoutError extends QuarryError {}
 
 /** The variables git sets in a pre-receive hook so that the pushed objects can be read. */
 export const QUARANTINE_VARIABLES = ['GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_QUARANTINE_PATH'] as const;

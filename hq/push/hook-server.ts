@@ -3,14 +3,12 @@ import { chmodSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QuarryError } from '../errors/index.js';
 import { QUARANTINE_VARIABLES } from './checkout.js';
-import type { HomeLayout } from './home.js';
-import { progressTo, type Progress } from './progress.js';
+import type { HomeLayout } from '../../home/index.js';
+import { progressTo, type Progress } from '../../launcher/index.js';
 import type { RefUpdate } from './refs.js';
+import { HomeInUseError } from '../errors.js';
 
-/** Another HQ already serves this home (its hook socket answers). */
-export class HomeInUseError extends QuarryError {}
 
 /** A push whose receive-pack runs now: what its hook's call is about. */
 export interface PendingPush {

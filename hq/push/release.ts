@@ -1,15 +1,16 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { CompileError, compileFolder, type StackSpec } from '../compiler/index.js';
-import { QuarryError } from '../errors/index.js';
-import { buildElementImage, buildImage, ImageBuildError } from '../launcher/index.js';
-import { diffPlan, formatPlan, type Instruction } from '../plan/index.js';
+import { CompileError, compileFolder, type StackSpec } from '../../compiler/index.js';
+import { QuarryError } from '../../errors/index.js';
+import { buildElementImage, buildImage, ImageBuildError } from '../../launcher/index.js';
+import { diffPlan, formatPlan, type Instruction } from '../../plan/index.js';
 import { exportCommit } from './checkout.js';
-import type { HomeLayout } from './home.js';
-import type { Progress } from './progress.js';
+import type { HomeLayout } from '../../home/index.js';
+import type { Progress } from '../../launcher/index.js';
 import { deployedUpdate, type RefUpdate } from './refs.js';
 import { freshSrcFolder, publishSrc } from './src-folder.js';
+import { StackMismatchError } from '../errors.js';
 
 /**
  * What happens to a push once its code compiled and its images are built, before the ref
@@ -62,8 +63,6 @@ export interface PushRequest {
   pusherWaiting(): boolean;
 }
 
-/** A push whose quarry.yml names another stack than the one pushed to. */
-class StackMismatchError extends QuarryError {}
 
 /**
  * The pre-receive decision: check out the pushed commit, compile it, build its images, hand

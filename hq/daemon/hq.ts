@@ -1,10 +1,10 @@
 import Docker from 'dockerode';
-import { HomeLayout } from './home.js';
-import { loadHostKey } from './host-key.js';
-import { HookServer } from './hook-server.js';
-import { receivePush, printPlan, type OnRelease } from './release.js';
-import { installHookProgram } from './repo.js';
-import { GitSshServer } from './ssh-server.js';
+import { HomeLayout } from '../../home/index.js';
+import { loadHostKey } from '../keys/host-key.js';
+import { HookServer } from '../push/hook-server.js';
+import { receivePush, printPlan, type OnRelease } from '../push/release.js';
+import { installHookProgram } from '../push/repo.js';
+import { GitSshServer } from '../push/ssh-server.js';
 
 export interface HqOptions {
   /** The state folder (see `quarryHome()`). */

@@ -21,3 +21,6 @@ export function progressTo(out: (text: string) => void, err: (text: string) => v
     error: (text) => err(lines(text, '')),
   };
 }
+
+/** A Progress that shows nothing (work nobody watches: recovery at start, the grid's own upkeep). */
+export const SILENT_PROGRESS: Progress = { step() {}, info() {}, error() {} };

@@ -1,11 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
-import { QuarryError } from '../errors/index.js';
-import { atomicWrite } from './atomic-write.js';
-import type { HomeLayout } from './home.js';
+import { atomicWrite } from '../../home/index.js';
+import type { HomeLayout } from '../../home/index.js';
+import { TokenFileError } from '../errors.js';
 
-/** The token file exists but holds nothing usable. */
-export class TokenFileError extends QuarryError {}
 
 /**
  * HQ's API token: made on first start (32 random bytes, base64url) and written to

@@ -1,4 +1,4 @@
-import { QuarryError } from '../errors/index.js';
+import { PushRefusedError } from '../errors.js';
 
 /** One line git gives a pre-receive hook: a ref moving from one commit to another. */
 export interface RefUpdate {
@@ -7,8 +7,6 @@ export interface RefUpdate {
   ref: string;
 }
 
-/** A push quarry refuses because of which refs it moves. */
-export class PushRefusedError extends QuarryError {}
 
 /** The branches a push deploys from, as on Heroku. */
 export const DEPLOY_BRANCHES = ['refs/heads/main', 'refs/heads/master'];
