@@ -15,9 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
-import { addAuthorizedKey, startControl, startHq, type ControlHandle } from '../hq/index.js';
 import { HomeLayout } from '../home/index.js';
-import { startOwnEtcd } from '../hq/etcd/etcd-server.js';
+import { addAuthorizedKey, startControl, startHq, startOwnEtcd, type ControlHandle } from '../hq/index.js';
 import { buildImage, listContainers, removeContainer, startContainer, waitHealthy } from '../launcher/index.js';
 import { startRouter } from '../router/index.js';
 

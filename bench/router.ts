@@ -20,7 +20,7 @@ import { createServer, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/support/ports.js';
+import { freePort } from '../home/index.js';
 
 const HOST = 'bench.quarry.test';
 const env = process.env;

@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../errors/index.js';
 import { HomeLayout, quarryHome } from '../home/index.js';
-import { type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo, type ServerRow } from '../hq/index.js';
+import { type AddKeyBody, type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo, type ServerRow } from '../hq/index.js';
 import type { CommandIO } from './command.js';
 
 /** A progress line of a long operation (`{step}`, `{info}`, `{error}`), as printProgress prints it. */
@@ -22,6 +22,7 @@ export class HqRequestError extends QuarryError {
     super(message);
   }
 }
+
 
 /** Which HQ a command talks to, and how it was found (said in errors). */
 export interface HqTarget {
@@ -46,6 +47,19 @@ export const HQ_OPTIONS = {
  * uses the local socket): a local token is never sent to another HQ.
  */
 export function findHq(flags: { hq?: string; token?: string }, env: NodeJS.ProcessEnv): HqTarget {
+  const found = namedHq(flags, env);
+  if (found) return found;
+  const home = new HomeLayout(quarryHome(env));
+  throw new HqUnreachableError(`no HQ to talk to: none runs with home ${home.root} (no ${home.hqInfo}); ` +
+    `start one with 'quarry hq', or name one with --hq URL or QUARRY_HQ`);
+}
+
+/**
+ * The HQ that `--hq`, `QUARRY_HQ` or the local `$QUARRY_HOME/hq.json` names, as `findHq`
+ * finds it; undefined when none of them names one (a command that can do without HQ, such
+ * as `quarry keys add`, then works on the local home).
+ */
+export function namedHq(flags: { hq?: string; token?: string }, env: NodeJS.ProcessEnv): HqTarget | undefined {
   const home = new HomeLayout(quarryHome(env));
   const local = readLocalInfo(home);
   let url: string;
@@ -53,10 +67,7 @@ export function findHq(flags: { hq?: string; token?: string }, env: NodeJS.Proce
   if (flags.hq !== undefined && flags.hq !== '') [url, foundBy] = [normalUrl(flags.hq, '--hq'), '--hq'];
   else if (env.QUARRY_HQ) [url, foundBy] = [normalUrl(env.QUARRY_HQ, 'QUARRY_HQ'), 'QUARRY_HQ'];
   else if (local) [url, foundBy] = [normalUrl(local.api, home.hqInfo), home.hqInfo];
-  else {
-    throw new HqUnreachableError(`no HQ to talk to: none runs with home ${home.root} (no ${home.hqInfo}); ` +
-      `start one with 'quarry hq', or name one with --hq URL or QUARRY_HQ`);
-  }
+  else return undefined;
 
   if (flags.token !== undefined && flags.token !== '') return { url, foundBy, token: flags.token, tokenFrom: '--token' };
   if (env.QUARRY_TOKEN) return { url, foundBy, token: env.QUARRY_TOKEN, tokenFrom: 'QUARRY_TOKEN' };
@@ -114,6 +125,12 @@ export class HqClient {
 
   async env(stack: string): Promise<Record<string, string>> {
     return (await this.json<{ env: Record<string, string> }>('GET', `/v1/stacks/${encodeURIComponent(stack)}/env`)).env;
+  }
+
+  /** Authorises a public key (its text) to push, in HQ's own home; `source` names it in HQ's messages. */
+  async addKey(key: string, source: string): Promise<AddKeyBody> {
+    const res = await this.send('POST', '/v1/keys', { key, source }, true);
+    return JSON.parse(await text(res)) as AddKeyBody;
   }
 
   async servers(): Promise<ServerRow[]> {

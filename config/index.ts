@@ -8,3 +8,4 @@ export {
   FieldProblem, boolean, integer, list, object, optional, port, string, url,
   type ConfigOf, type Field, type Schema,
 } from './schema.js';
+export { parseConfigFlag, stopSignal } from './daemon-args.js';

@@ -3,3 +3,4 @@ export {
   atomicWrite, atomicWriteAsync, readIfExists, removeStaleTemporaries, syncFolder,
 } from './durable-write.js';
 export { isProcessAlive } from './process.js';
+export { freePort } from './free-port.js';

@@ -12,7 +12,7 @@ export function quarryHome(env: NodeJS.ProcessEnv = process.env): string {
   return join(homedir(), '.quarry');
 }
 
-/** The paths of HQ's state under one home. Only this module spells them out. */
+/** The paths of quarry's state under one home (HQ's, and local runs'). Only this module spells them out. */
 export class HomeLayout {
   constructor(readonly root: string) {}
 
@@ -35,7 +35,22 @@ export class HomeLayout {
   /** The program every stack's pre-receive hook runs (one copy, shared by all repos). */
   get hookProgram(): string { return join(this.root, 'hooks', 'pre-receive.cjs'); }
 
+  /** HQ's tasks, one JSON file each, rewritten with every message. */
+  get tasksDir(): string { return join(this.root, 'tasks'); }
+  /** The grid's servers: `servers/<id>/settings.json`, the provider's record of each. */
+  get serversDir(): string { return join(this.root, 'servers'); }
+  /** slicegrid's allocation of the grid. */
+  get gridFile(): string { return join(this.root, 'grid', 'grid.json'); }
+
   stackDir(stack: string): string { return join(this.stacksDir, stack); }
+  /** The releases of a stack: `build/vN/{release,plan}.json`. */
+  stackBuild(stack: string): string { return join(this.stackDir(stack), 'build'); }
+  /** A stack's env set with `quarry env`: one file per key. */
+  stackEnv(stack: string): string { return join(this.stackDir(stack), 'env'); }
+  /** What a `quarry run` of a stack on this machine tells other commands (while it runs). */
+  runStack(stack: string): string { return join(this.runDir, 'stacks', `${stack}.json`); }
+  /** Where a detached `quarry start` run's output goes. */
+  runLog(stack: string): string { return join(this.runDir, 'stacks', `${stack}.log`); }
   repo(stack: string): string { return join(this.stackDir(stack), 'repo.git'); }
   /** The code of the last accepted push: a symbolic link to one of `srcVersions`. */
   src(stack: string): string { return join(this.stackDir(stack), 'src'); }

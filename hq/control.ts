@@ -1,3 +1,4 @@
+import type { StackSpec } from '../compiler/index.js';
 import type { GridView, Progress, ServerRow } from '../launcher/index.js';
 
 export type { GridView, ServerRow };
@@ -32,6 +33,27 @@ export interface HqControl {
   addServer(size: string | undefined, progress: Progress): Promise<ServerRow>;
   /** Removes an empty server (never below the grid's `min`); a task. */
   removeServer(id: string, progress: Progress): Promise<ServerRow>;
+}
+
+/** What the daemon holds of the part that runs stacks: HqControl, the push's hand-off, and its end. */
+export interface ControlHandle extends HqControl {
+  onRelease: OnRelease;
+  close(): Promise<void>;
+}
+
+/**
+ * What happens to a push once its code compiled and its images are built, before the ref
+ * moves: run the plan (the launcher's part). `srcDir` holds the pushed code and stays there
+ * once accepted (it becomes what `stacks/<stack>/src` points at). Throwing rejects the push
+ * (a QuarryError's message is shown to the pusher as it is); the code is then not published.
+ */
+export type OnRelease = (stack: string, srcDir: string, spec: StackSpec, progress: Progress, push: PushInfo) => Promise<void>;
+
+/** What a push says beyond its code: the commit, and `git push -o replace=NAME` options. */
+export interface PushInfo {
+  commit: string;
+  /** Services to start anew even though a push never restarts services on its own. */
+  replace: string[];
 }
 
 export interface LogOptions {

@@ -2,7 +2,7 @@ import { QuarryError } from '../errors/index.js';
 
 /**
  * Every error HQ itself raises, in one place: callers (the API's status codes, the CLI, tests)
- * branch on these classes, never on message text. Grouped by the part of HQ that raises them.
+ * branch on these classes, never on message text.
  */
 
 /** A file given to `quarry keys add` that is not one OpenSSH public key. */

@@ -1,11 +1,12 @@
 // HQ's public face: what the command line (cli/) and the benchmarks (bench/) use. Tests reach
 // the parts they test directly.
-export { startHq, type Hq, type HqOptions } from './daemon/hq.js';
-export { startDaemon, type Daemon, type DaemonContext, type DaemonOptions, type HqInfo, type MakeControl } from './daemon/daemon.js';
+export { startHq, type Hq, type HqOptions } from './daemon/index.js';
+export { startDaemon, type Daemon, type DaemonContext, type DaemonOptions, type HqInfo, type MakeControl } from './daemon/index.js';
 export { loadHqConfig, type HqConfig } from './config.js';
-export { startControl, type ControlContext, type ControlHandle } from './deploy/control.js';
-export { addAuthorizedKey } from './keys/authorized-keys.js';
+export { startControl, type ControlContext, type ControlHandle } from './deploy/index.js';
+export { addAuthorizedKey } from './keys/index.js';
+export { startOwnEtcd, type OwnEtcd, type OwnEtcdOptions } from './etcd/index.js';
 export type { HqControl, LogLine, LogOptions, PsRow, ReleaseInfo, ReleaseReason, ServerRow, GridView } from './control.js';
 export {
-  API_PREFIX, type ApiErrorBody, type EnvRequest, type HealthBody, type OperationLine, type RollbackRequest, type ScaleRequest,
-} from './api/wire.js';
+  API_PREFIX, type AddKeyBody, type ApiErrorBody, type EnvRequest, type HealthBody, type OperationLine, type RollbackRequest, type ScaleRequest,
+} from './api/index.js';

@@ -1,31 +1,16 @@
 import type Docker from 'dockerode';
+import type { ContainerRequest, UnitKind } from '../plan/index.js';
 import { containerName, LABELS, networkName } from './labels.js';
 
-export type ContainerKind = 'service' | 'web' | 'worker' | 'element';
+export type ContainerKind = UnitKind;
 
-/** One container of a stack, as quarry starts it. */
-export interface ContainerSpec {
-  stack: string;
-  name: string;
-  kind: ContainerKind;
-  /** The member number: the `<n>` of `<stack>.<name>.<n>`. */
-  n: number;
-  image: string;
-  env: Record<string, string>;
-  command?: string[];
-  /** The port the container listens on; published on 127.0.0.1 (a free host port) when set. */
-  port?: number;
-  memoryMb: number;
-  release?: string;
-  digest?: string;
+/**
+ * One container of a stack, as quarry starts it: the plan's request (plan/placement.ts), and
+ * where on its server its ports are published.
+ */
+export interface ContainerSpec extends ContainerRequest {
   /** Where the container's ports are published; default 127.0.0.1 (loopback only). */
   publishHost?: string;
-  /** More container ports to publish (each on a free host port): a grid's element ports, reached from other servers. */
-  publish?: number[];
-  /** The member it plays (0-based): labelled, so that a new container can take over its part. */
-  member?: number;
-  /** More names it answers to on the stack's network (besides `<name>` and `<stack>.<name>.<n>`). */
-  aliases?: string[];
 }
 
 export interface RunningContainer {

@@ -1,13 +1,12 @@
 import type { Etcd3, Lease } from 'etcd3';
 import type { StackSpec } from '../compiler/index.js';
-import type { ContainerSpec } from './containers.js';
 import { waitHealthy } from './health.js';
-import { desiredUnits, inPortNumbers, isWired, type CurrentState, type DesiredUnit, type Instruction } from '../plan/index.js';
+import {
+  CONTROL_PORT, aliasPeers, containerRequests, desiredUnits, inPortNumbers, isWired, memberWiring, publishedPeers,
+  type CurrentState, type DesiredUnit, type Instruction, type Peers,
+} from '../plan/index.js';
 import { sendPeers } from '../runtime/index.js';
 import type { Progress } from './progress.js';
-import {
-  CONTROL_PORT, aliasPeers, containerEnv, memberAlias, memberWiring, publishedPeers, wiredPorts, type Peers,
-} from './addressing.js';
 import type { Cluster, PlacedContainer } from './cluster.js';
 import { keys, type EndpointRecord } from './etcd-keys.js';
 
@@ -162,7 +161,8 @@ export class StackExecutor {
   private async peers(leaving: ReadonlySet<string> = new Set()): Promise<Peers> {
     const units = [...this.units.values()];
     if (this.ctx.cluster.addressing === 'alias') return aliasPeers(this.spec, units, this.members);
-    return publishedPeers(this.spec, units, this.members, await this.ctx.cluster.list(this.stack), this.ctx.cluster, leaving);
+    const { cluster } = this.ctx;
+    return publishedPeers(this.spec, units, this.members, await cluster.list(this.stack), (c, port) => cluster.reach(c, port), leaving);
   }
 
   /**
@@ -171,18 +171,9 @@ export class StackExecutor {
    */
   private async startHealthy(unit: DesiredUnit, members: number[], existing: RunningContainer[]): Promise<RunningContainer[]> {
     const { cluster, progress } = this.ctx;
-    const first = Math.max(0, ...existing.map((c) => c.n).filter(Number.isFinite)) + 1;
-    const peers = await this.peers();
-    const publish = cluster.addressing === 'published' ? wiredPorts(this.spec, unit.name) : [];
-    const specs: ContainerSpec[] = members.map((member, i) => ({
-      stack: this.stack, name: unit.name, kind: unit.kind, n: first + i, image: unit.image,
-      env: containerEnv(this.spec, unit, member, peers),
-      ...(unit.command && { command: unit.command }),
-      ...(unit.port !== undefined && { port: unit.port }),
-      ...(publish.length > 0 && { publish }),
-      memoryMb: unit.memory, release: this.ctx.release, digest: unit.digest, member,
-      ...(unit.kind !== 'service' && { aliases: [memberAlias(unit.name, member)] }),
-    }));
+    const specs = containerRequests(this.spec, unit, members, existing, await this.peers(), {
+      release: this.ctx.release, publishWired: cluster.addressing === 'published',
+    });
     const started: RunningContainer[] = [];
     try {
       // All at once: a deploy waits for its slowest container, not for the sum of them.

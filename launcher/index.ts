@@ -24,3 +24,4 @@ export { type Cluster, type PlacedContainer, type ServerRow, type GridView } fro
 export { LocalCluster, LOCAL_SERVER } from './local-cluster.js';
 export { StackExecutor, type ExecutorContext } from './executor.js';
 export { keys, type EndpointRecord } from './etcd-keys.js';
+export { buildUnitImages, type UnitImagesReport, type ImageBuild, type PresentImage } from './unit-images.js';

@@ -5,3 +5,12 @@ export { parseCurrentState, CurrentStateError } from './current-file.js';
 export { formatPlan, describeInstruction } from './format.js';
 export type * from './model.js';
 export { unitWiring, inPortNumbers, isWired, FIRST_IN_PORT, type WiringAddressing } from './wiring.js';
+export { scaleFaults, scaleInstructions, scalesOf, withScales } from './scale.js';
+export { envFaults, changeEnv, withEnv } from './env.js';
+export {
+  CONTROL_PORT, memberAlias, serviceEnv, serviceAddresses, aliasPeers, publishedPeers, runContainerPeers, loopbackPeers,
+  loopbackKey, memberWiring, wiredPorts, type Peers, type LiveContainer, type Reach,
+} from './addressing.js';
+export { containerEnv, type ContainerEnvOptions } from './container-env.js';
+export { containerRequests, type ContainerRequest, type PlacementOptions } from './placement.js';
+export { imageBuilds, type ImageNeed, type ImageBuilds } from './images.js';

@@ -1,4 +1,6 @@
 import type { PortSpec, StackSpec } from '../compiler/index.js';
+// The wiring format is the runtime's: it parses QUARRY_WIRING and, a lower layer, cannot import
+// the plan. Only its types are taken (runtime/wiring-format.ts, no code), the contract between the two.
 import type { OutPortWiring, PortWiring, Target, Wiring } from '../runtime/index.js';
 
 /**

@@ -1,9 +1,8 @@
-import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import {
-  buildElementImage, buildImage, ensureRuntimeImage, hasImage, LABELS, listContainers,
-  networkName, removeContainer, startContainer, waitHealthy, type RunningContainer,
+  buildUnitImages, LABELS, listContainers, networkName, removeContainer, startContainer, waitHealthy,
+  type ImageBuild, type RunningContainer,
 } from '../launcher/index.js';
 import type { DesiredUnit } from '../plan/index.js';
 import { AlreadyRunningError, CannotRunError } from './errors.js';
@@ -11,30 +10,19 @@ import { AlreadyRunningError, CannotRunError } from './errors.js';
 /** The `quarry.release` label of containers a local run starts (HQ's carry `v1`, `v2`, …). */
 export const RUN_RELEASE = 'run';
 
-/** Builds every image the units need (runtime image first), each cached by its content tag. */
-export async function buildUnitImages(docker: Docker, dir: string, units: DesiredUnit[], say: (line: string) => void): Promise<void> {
-  const needsRuntime = units.some((u) => u.build !== undefined);
-  if (needsRuntime) await ensureRuntimeImage(docker, (line) => { if (line.startsWith('making')) say(line); });
-  const done = new Set<string>();
-  for (const unit of units) {
-    if (done.has(unit.image)) continue;
-    done.add(unit.image);
-    if (!unit.build) {
-      if (!(await hasImage(docker, unit.image))) {
-        throw new CannotRunError(`${unit.name}: the image ${unit.image} is not on this machine, and there is no registry to pull it from; build it (docker build -t ${unit.image} …) or give the node a build folder`);
-      }
-      continue;
-    }
-    const folder = join(dir, unit.build.folder);
-    const what = unit.kind === 'element' ? `element class ${unit.build.class}` : unit.name;
-    const started = Date.now();
-    say(`building ${what} (${unit.image}) …`);
-    const onLine = (line: string) => { if (/^Step \d+\/\d+/.test(line)) say(`  ${line}`); };
-    const result = unit.kind === 'element' && !unit.build.dockerfile
-      ? await buildElementImage(docker, { folder, tag: unit.image, ...(unit.build.main !== undefined && { main: unit.build.main }), onLine })
-      : await buildImage(docker, { folder, tag: unit.image, onLine });
-    say(result === 'cached' ? `  ${what}: unchanged, built before` : `  ${what}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  }
+/**
+ * Builds every image the units need (runtime image first), each cached by its content tag
+ * (the launcher's `buildUnitImages`), telling `quarry run`'s user one line per image.
+ */
+export async function buildRunImages(docker: Docker, dir: string, units: DesiredUnit[], say: (line: string) => void): Promise<void> {
+  const what = (build: ImageBuild) => (build.unit.kind === 'element' ? `element class ${build.unit.build?.class}` : build.unit.name);
+  await buildUnitImages(docker, dir, units, {
+    runtime: (line) => { if (line.startsWith('making')) say(line); },
+    building: (build) => say(`building ${what(build)} (${build.image}) …`),
+    line: (_build, line) => { if (/^Step \d+\/\d+/.test(line)) say(`  ${line}`); },
+    built: (build, result, ms) => say(result === 'cached' ? `  ${what(build)}: unchanged, built before` : `  ${what(build)}: built in ${(ms / 1000).toFixed(1)} s`),
+    missing: ({ unit, image }) => new CannotRunError(`${unit.name}: the image ${image} is not on this machine, and there is no registry to pull it from; build it (docker build -t ${image} …) or give the node a build folder`),
+  });
 }
 
 /**

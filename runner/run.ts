@@ -1,12 +1,14 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { serviceEnvNames, type StackSpec } from '../compiler/index.js';
+import type { StackSpec } from '../compiler/index.js';
 import { QuarryError } from '../errors/index.js';
-import { inPortNumbers, isWired, unitWiring, desiredUnits, type DesiredUnit, type WiringAddressing } from '../plan/index.js';
-import { buildUnitImages, clearLeftovers, sweepStack, UnitContainer } from './docker-mode.js';
+import {
+  containerEnv, desiredUnits, inPortNumbers, isWired, loopbackKey, loopbackPeers, runContainerPeers, serviceEnv, type DesiredUnit,
+} from '../plan/index.js';
+import { buildRunImages, clearLeftovers, sweepStack, UnitContainer } from './docker-mode.js';
 import { CannotRunError } from './errors.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../home/index.js';
 import { PrefixedOutput } from './output.js';
 import { ProcessUnit, type Readiness } from './process-unit.js';
 import { runFolder, runtimeImportOptions, runtimeMain } from './runtime-import.js';
@@ -66,7 +68,8 @@ const NODE_CONTAINER_GRACE_MS = 3000;
 /**
  * Runs a whole stack on this machine: services first (their address goes into everyone's
  * env as `<NAME>_HOST`/`<NAME>_PORT`), then elements with consumers before producers, then
- * web and worker nodes, each member wired by `unitWiring` and waited for until it is up.
+ * web and worker nodes, each member booted with the plan's `containerEnv` (its wiring made by
+ * `unitWiring`) and waited for until it is up.
  * Web nodes are reached through one local port routing by Host. If anything fails to start,
  * what was started is stopped again before the error is thrown.
  */
@@ -105,13 +108,15 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
     if (plan.needsDocker) {
       docker = options.docker!;
       await clearLeftovers(docker, stack.name, say);
-      await buildUnitImages(docker, dir, mode === 'docker' ? units : units.filter((u) => plan.inDocker.has(u.name)), say);
+      await buildRunImages(docker, dir, mode === 'docker' ? units : units.filter((u) => plan.inDocker.has(u.name)), say);
     }
     check();
     routes = await LocalRoutes.start(options.port);
 
-    const addressing = mode === 'docker' ? dockerAddressing(stack, units) : await processAddressing(stack, units);
-    const serviceEnv: Record<string, string> = {};
+    // Processes learn a service's address once it has started (a free port, or a container's
+    // published one); containers reach services by name, known up front.
+    const learned: Record<string, string> = {};
+    const peers = mode === 'docker' ? runContainerPeers(stack, units) : loopbackPeers(units, await loopbackPorts(stack, units), learned);
 
     for (const unit of units) {
       for (let member = 0; member < unit.scale; member++) {
@@ -119,17 +124,15 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
         const label = `${unit.name}.${member}`;
         const write = output.writer(label, unit.name);
         const tell = (line: string) => output.line(label, `quarry: ${line}`, unit.name);
-        const env: Record<string, string> = {
-          ...(unit.kind === 'service' ? {} : { ...stack.env, ...serviceEnv }),
-          QUARRY_STACK: stack.name, QUARRY_NAME: unit.name, QUARRY_MEMBER: String(member),
-        };
-        if (isWired(stack, unit.name)) env.QUARRY_WIRING = JSON.stringify(unitWiring(stack, unit.name, member, addressing));
+        const inDocker = mode === 'docker' || plan.inDocker.has(unit.name);
+        // Inside a container a unit listens on its own port; a process on a free one.
+        const port = !inDocker && unit.port !== undefined ? await freePort() : undefined;
+        // A local run gives a service no other service's address (HQ gives every container all of them).
+        const env = containerEnv(stack, unit, member, unit.kind === 'service' ? { ...peers, services: {} } : peers, port !== undefined ? { port } : {});
         say(`starting ${label} (${unit.kind}) …`);
 
-        if (mode === 'docker' || plan.inDocker.has(unit.name)) {
-          // Inside a container a unit listens on its own port; a service's is published for
-          // the processes of a --processes run.
-          if (unit.port !== undefined && unit.kind !== 'service') env.PORT = String(unit.port);
+        if (inDocker) {
+          // A service's port is published for the processes of a --processes run.
           const health = unit.kind === 'web' ? { port: unit.port, path: unit.health } : unit.kind === 'service' ? { port: unit.port } : {};
           const c = await UnitContainer.start(docker!, {
             stack: stack.name, name: unit.name, kind: unit.kind, n: member, image: unit.image, env,
@@ -138,22 +141,11 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
             memoryMb: unit.memory, digest: unit.digest,
           }, definedOnly(health), write);
           started.push({ unit: unit.name, label, stop: (g) => c.stop(unit.kind === 'element' ? g : Math.min(g, NODE_CONTAINER_GRACE_MS)) });
-          if (unit.kind === 'service') {
-            const names = serviceEnvNames(unit.name);
-            if (mode === 'docker') {
-              serviceEnv[names.host] = unit.name;
-              if (unit.port !== undefined) serviceEnv[names.port] = String(unit.port);
-            } else {
-              serviceEnv[names.host] = '127.0.0.1';
-              serviceEnv[names.port] = String(c.container.hostPort);
-            }
-          }
+          if (unit.kind === 'service' && mode === 'processes') Object.assign(learned, serviceEnv(unit.name, '127.0.0.1', c.container.hostPort));
           if (unit.kind === 'web') routes.add(unit.domains, label, `http://127.0.0.1:${c.container.hostPort}`);
           continue;
         }
 
-        const port = unit.port !== undefined ? await freePort() : undefined;
-        if (port !== undefined) env.PORT = String(port);
         const program = commandOf(dir, unit, folder);
         const p = await ProcessUnit.start({
           label, command: program.command, args: program.args, cwd: program.cwd,
@@ -161,11 +153,7 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
           readiness: readinessOf(unit, port), write, say: tell, stopping: isStopping,
         });
         started.push({ unit: unit.name, label, stop: (g) => p.stop(g) });
-        if (unit.kind === 'service') {
-          const names = serviceEnvNames(unit.name);
-          serviceEnv[names.host] = '127.0.0.1';
-          serviceEnv[names.port] = String(port);
-        }
+        if (unit.kind === 'service') Object.assign(learned, serviceEnv(unit.name, '127.0.0.1', port));
         if (unit.kind === 'web') routes.add(unit.domains, label, `http://127.0.0.1:${port}`);
       }
     }
@@ -205,37 +193,16 @@ function planOf(stack: StackSpec, units: DesiredUnit[], mode: RunMode, hasDocker
   return { needsDocker: inDocker.size > 0, inDocker };
 }
 
-/** Containers on the stack's network: in ports on fixed ports, peers by container name. */
-function dockerAddressing(stack: StackSpec, units: DesiredUnit[]): WiringAddressing {
-  const scale = new Map(units.map((u) => [u.name, u.scale]));
-  const portOf = (name: string, port: string) => {
-    const n = inPortNumbers(stack, name)[port];
-    if (n === undefined) throw new Error(`${name} has no in port ${port}`);
-    return n;
-  };
-  return {
-    members: (name) => scale.get(name) ?? 1,
-    bind: (name, _m, port) => `tcp://0.0.0.0:${portOf(name, port)}`,
-    endpoint: (name, m, port) => `tcp://${stack.name}.${name}.${m}:${portOf(name, port)}`,
-  };
-}
-
 /** Processes on loopback: every in port of every member gets a free port, chosen up front. */
-async function processAddressing(stack: StackSpec, units: DesiredUnit[]): Promise<WiringAddressing> {
-  const scale = new Map(units.map((u) => [u.name, u.scale]));
+async function loopbackPorts(stack: StackSpec, units: DesiredUnit[]): Promise<Map<string, number>> {
   const ports = new Map<string, number>();
   for (const unit of units) {
     if (!isWired(stack, unit.name)) continue;
     for (let m = 0; m < unit.scale; m++) {
-      for (const port of Object.keys(inPortNumbers(stack, unit.name))) ports.set(`${unit.name}/${m}/${port}`, await freePort());
+      for (const port of Object.keys(inPortNumbers(stack, unit.name))) ports.set(loopbackKey(unit.name, m, port), await freePort());
     }
   }
-  const at = (name: string, m: number, port: string) => {
-    const p = ports.get(`${name}/${m}/${port}`);
-    if (p === undefined) throw new Error(`no port chosen for ${name}.${m} ${port}`);
-    return `tcp://127.0.0.1:${p}`;
-  };
-  return { members: (name) => scale.get(name) ?? 1, bind: at, endpoint: at };
+  return ports;
 }
 
 /**

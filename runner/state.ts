@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { atomicWrite, isProcessAlive, quarryHome } from '../home/index.js';
+import { atomicWrite, HomeLayout, isProcessAlive, quarryHome } from '../home/index.js';
 
 /**
  * What a running `quarry run` (foreground, or started by `quarry start`) tells other quarry
@@ -24,12 +24,12 @@ export interface RunState {
 }
 
 export function stateFile(env: NodeJS.ProcessEnv, stack: string): string {
-  return join(quarryHome(env), 'run', 'stacks', `${stack}.json`);
+  return new HomeLayout(quarryHome(env)).runStack(stack);
 }
 
 /** Where a detached runner's output goes. */
 export function logFile(env: NodeJS.ProcessEnv, stack: string): string {
-  return join(quarryHome(env), 'run', 'stacks', `${stack}.log`);
+  return new HomeLayout(quarryHome(env)).runLog(stack);
 }
 
 export function readRunState(file: string): RunState | undefined {

@@ -7,19 +7,11 @@ export type { Json, Log } from './log.js';
 export { ElementRuntime, startElement, type StartOptions } from './runtime.js';
 export { connect, type Connection } from './connect.js';
 export { loadElement, codeFileOf, CODE_FILES } from './load.js';
-export {
-  DEFAULT_TUNING,
-  parseWiring,
-  readWiring,
-  type InPortWiring,
-  type Member,
-  type OutPortWiring,
-  type PortKind,
-  type PortTuning,
-  type PortWiring,
-  type Target,
-  type Wiring,
-} from './wiring.js';
+export { DEFAULT_TUNING, parseWiring, readWiring } from './wiring.js';
+/** The format of `QUARRY_WIRING`, types only (the plan, which makes wirings, imports just these). */
+export type {
+  InPortWiring, Member, OutPortWiring, PortKind, PortTuning, PortWiring, Target, Wiring,
+} from './wiring-format.js';
 export { ManualPeerSource, type PeerChange, type PeerSource } from './peers.js';
 export { askControl, readStats, sendPeers, type ControlRequest } from './control.js';
 export type { ElementStats, LatencyStats, PortStats } from './counters.js';

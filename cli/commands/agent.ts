@@ -1,6 +1,6 @@
-import { runAgentDaemon } from '../../launcher/agent/daemon.js';
+import { runAgentDaemon } from '../../launcher/index.js';
 import type { Command } from '../command.js';
-import { parseConfigFlag, stopSignal } from '../daemon-args.js';
+import { parseConfigFlag, stopSignal } from '../../config/index.js';
 
 export const agent: Command = {
   summary: 'the per-server caretaker: the server\'s record and load in etcd, under a lease',

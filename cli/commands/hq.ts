@@ -1,6 +1,6 @@
 import { loadHqConfig, startControl, startDaemon } from '../../hq/index.js';
 import type { Command } from '../command.js';
-import { parseConfigFlag, stopSignal } from '../daemon-args.js';
+import { parseConfigFlag, stopSignal } from '../../config/index.js';
 
 export const hq: Command = {
   summary: 'the HQ server: git push over SSH, HTTP API, router, and its own etcd unless configured',

@@ -1,11 +1,12 @@
 import type { NextFunction, Request, Response } from 'express';
 import { QuarryError } from '../../errors/index.js';
-import { UnknownSizeError } from '../../pacific/errors.js';
-import { SliceGridLimitError } from '../../slicegrid/errors.js';
-import { BadRequestError, ReleaseNotFoundError, StackNotFoundError } from '../errors.js';
-import { StackNameError } from '../errors.js';
+import { UnknownSizeError } from '../../pacific/index.js';
+import { SliceGridLimitError } from '../../slicegrid/index.js';
+import { SmallModeError } from '../../launcher/index.js';
+import {
+  ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError, BadRequestError, PublicKeyError, ReleaseNotFoundError, StackNameError, StackNotFoundError,
+} from '../errors.js';
 import type { ApiErrorBody } from './wire.js';
-import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError } from '../errors.js';
 
 
 
@@ -20,7 +21,9 @@ export function statusOf(err: unknown): number {
   if (err instanceof ApiUnauthorizedError) return 401;
   if (err instanceof StackNotFoundError || err instanceof ReleaseNotFoundError || err instanceof ApiRouteNotFoundError) return 404;
   if (err instanceof BadRequestError || err instanceof ApiRequestError || err instanceof StackNameError) return 400;
-  if (err instanceof UnknownSizeError || err instanceof SliceGridLimitError) return 400;
+  // `POST /v1/keys` with text that is not one OpenSSH public key (or is a private key).
+  if (err instanceof PublicKeyError) return 400;
+  if (err instanceof UnknownSizeError || err instanceof SliceGridLimitError || err instanceof SmallModeError) return 400;
   // express.json()'s own errors (bad JSON, too large) carry their status.
   const status = (err as { status?: unknown; type?: unknown })?.status;
   if (typeof status === 'number' && status >= 400 && status < 500 && typeof (err as { type?: unknown }).type === 'string') return status;

@@ -1,12 +1,16 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { HqControl } from '../control.js';
+import type { HomeLayout } from '../../home/index.js';
 import type { Progress } from '../../launcher/index.js';
+import { addAuthorizedKey } from '../keys/index.js';
 import { stackFromPath } from '../stack-name.js';
-import { tokenMatches } from '../keys/token.js';
+import { tokenMatches } from '../keys/index.js';
 import { bodyOf, statusOf } from './errors.js';
 import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError } from '../errors.js';
 import { NdjsonAnswer } from './ndjson.js';
-import type { AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody } from './wire.js';
+import type {
+  AddKeyBody, AddKeyRequest, AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody,
+} from './wire.js';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 
@@ -83,6 +87,18 @@ function addServerRequest(body: unknown): AddServerRequest {
   return { size };
 }
 
+function addKeyRequest(body: unknown): Required<AddKeyRequest> {
+  if (!isRecord(body) || typeof body.key !== 'string' || body.key.trim() === '') {
+    throw new ApiRequestError('give the key as {"key": "ssh-ed25519 AAAA… you@host", "source": "FILE"}');
+  }
+  const key = body.key;
+  const source = body.source ?? 'the key';
+  if (typeof source !== 'string') throw new ApiRequestError('"source" must be a string: the name of the key\'s file, for messages');
+  // It is only put in messages: one line, of a sane length.
+  const clean = source.replace(/[\u0000-\u001f\u007f]/g, ' ').trim().slice(0, 200) || 'the key';
+  return { key, source: clean };
+}
+
 function flag(value: unknown, name: string): boolean {
   if (value === undefined || value === '' || value === '0' || value === 'false') return false;
   if (value === '1' || value === 'true') return true;
@@ -125,8 +141,11 @@ async function operate<R>(res: Response, log: (line: string) => void, run: (prog
   answer.end();
 }
 
-/** The API's routes over an HqControl (the mapping is one to one). */
-export function apiRoutes(control: HqControl, token: string, log: (line: string) => void): express.Router {
+/**
+ * The API's routes over an HqControl (the mapping is one to one), and `POST /keys`, which
+ * authorises a key in HQ's own `home` (`keys/authorized_keys`, read on every login).
+ */
+export function apiRoutes(control: HqControl, token: string, log: (line: string) => void, home: HomeLayout): express.Router {
   const api = express.Router();
   api.get('/health', (_req, res) => {
     res.json({ ok: true, service: 'quarry-hq' } satisfies HealthBody);
@@ -180,6 +199,13 @@ export function apiRoutes(control: HqControl, token: string, log: (line: string)
     const stack = stackOf(req);
     const { set, unset } = envRequest(req.body);
     await operate(res, log, (progress) => control.setEnv(stack, set, unset, progress));
+  }));
+  api.post('/keys', handle(async (req, res) => {
+    const { key, source } = addKeyRequest(req.body);
+    // A key that is no public key (or a private one) is a PublicKeyError: a 400 with its message.
+    const result = addAuthorizedKey(home, key, source);
+    if (result.added) log(`authorised key ${result.fingerprint} to push (through the API, from ${JSON.stringify(source)})`);
+    res.status(result.added ? 201 : 200).json({ fingerprint: result.fingerprint, added: result.added, comment: result.comment } satisfies AddKeyBody);
   }));
   api.get('/servers', handle(async (_req, res) => {
     res.json({ servers: await control.servers() } satisfies ServersBody);

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { HqControl } from '../control.js';
+import type { HomeLayout } from '../../home/index.js';
 import { errorHandler } from './errors.js';
 import { apiRoutes } from './routes.js';
 import { API_PREFIX } from './wire.js';
@@ -9,6 +10,8 @@ import { ApiRouteNotFoundError } from '../errors.js';
 
 export interface ApiOptions {
   control: HqControl;
+  /** HQ's home: `POST /v1/keys` authorises keys in its `keys/authorized_keys`. */
+  home: HomeLayout;
   /** HQ's API token (never logged). */
   token: string;
   host: string;
@@ -29,7 +32,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(API_PREFIX, apiRoutes(options.control, options.token, options.log));
+  app.use(API_PREFIX, apiRoutes(options.control, options.token, options.log, options.home));
   app.use((req, _res, next) => next(new ApiRouteNotFoundError(`HQ's API has no ${req.method} ${req.path}; its routes are under ${API_PREFIX}/`)));
   app.use(errorHandler(options.log));
 

@@ -38,6 +38,15 @@ export interface EnvRequest { set?: Record<string, string>; unset?: string[] }
 /** `POST /v1/servers`: a server of `size` (a provider's size slug), or of the grid's size. */
 export interface AddServerRequest { size?: string }
 
+/**
+ * `POST /v1/keys`: authorise a public key to push, in HQ's own home. `key` is the text of
+ * one OpenSSH public key (`ssh-ed25519 AAAA… you@host`); `source` names it in messages (the
+ * file the caller read it from), default `the key`.
+ */
+export interface AddKeyRequest { key: string; source?: string }
+/** The answer of `POST /v1/keys`: the key's `SHA256:` fingerprint, and whether it was new. */
+export interface AddKeyBody { fingerprint: string; added: boolean; comment: string }
+
 /** `GET /v1/servers` */
 export interface ServersBody { servers: ServerRow[] }
 /** `GET /v1/grid`, `GET /v1/grid/:stack` */

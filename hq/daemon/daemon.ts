@@ -3,17 +3,16 @@ import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { QuarryError } from '../../errors/index.js';
 import { startRouter, type Router } from '../../router/index.js';
-import { startApi, type Api } from '../api/server.js';
+import { startApi, type Api } from '../api/index.js';
 import { atomicWrite } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
-import type { HqControl } from '../control.js';
-import { startOwnEtcd, type OwnEtcd } from '../etcd/etcd-server.js';
-import { gridAdvertise } from '../grid/advertise.js';
+import type { ControlHandle } from '../control.js';
+import { startOwnEtcd, type OwnEtcd } from '../etcd/index.js';
+import { gridAdvertise } from '../grid/index.js';
 import { HomeInUseError } from '../errors.js';
 import { HomeLayout } from '../../home/index.js';
 import { startHq, type Hq } from './hq.js';
-import type { OnRelease } from '../push/release.js';
-import { loadOrCreateToken } from '../keys/token.js';
+import { loadOrCreateToken } from '../keys/index.js';
 import { ListenError } from '../errors.js';
 
 /** What the part that runs stacks gets from the daemon. */
@@ -26,11 +25,6 @@ export interface DaemonContext {
   log: (line: string) => void;
   /** etcd as a grid's servers reach it, for their agents; absent: they run without agents. */
   agentEtcd?: string[];
-}
-
-export interface ControlHandle extends HqControl {
-  onRelease: OnRelease;
-  close(): Promise<void>;
 }
 
 /** Starts the part that runs stacks (`startControl` from hq/deploy/, or a test's own). */
@@ -120,7 +114,7 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     closers.push({ what: 'the git push path', close: () => hq.close() });
 
     const api: Api = await listening('apiPort', config.apiHost, config.apiPort, () =>
-      startApi({ control, token, host: config.apiHost, port: config.apiPort, log }));
+      startApi({ control, home, token, host: config.apiHost, port: config.apiPort, log }));
     closers.push({ what: 'the HTTP API', close: () => api.close() });
 
     const pushHost = config.host === '0.0.0.0' || config.host === '::' ? 'HQ-HOST' : config.host;

@@ -1,10 +1,11 @@
 import Docker from 'dockerode';
 import { HomeLayout } from '../../home/index.js';
-import { loadHostKey } from '../keys/host-key.js';
-import { HookServer } from '../push/hook-server.js';
-import { receivePush, printPlan, type OnRelease } from '../push/release.js';
-import { installHookProgram } from '../push/repo.js';
-import { GitSshServer } from '../push/ssh-server.js';
+import { loadHostKey } from '../keys/index.js';
+import { HookServer } from '../push/index.js';
+import type { OnRelease } from '../control.js';
+import { receivePush, printPlan } from '../push/index.js';
+import { installHookProgram } from '../push/index.js';
+import { GitSshServer } from '../push/index.js';
 
 export interface HqOptions {
   /** The state folder (see `quarryHome()`). */

@@ -1,6 +1,26 @@
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { LogLine, LogOptions } from '../control.js';
+import { BadRequestError } from '../errors.js';
+import type { ControlParts } from './context.js';
+
+/**
+ * The output of a stack's containers (of one node or element, with `name`), each container's
+ * lines oldest first; a name the stack has no container of and does not know is refused.
+ */
+export async function stackLogs(
+  parts: ControlParts, stack: string, name: string | undefined, options: LogOptions, write: (line: LogLine) => void, signal: AbortSignal,
+): Promise<void> {
+  const { cluster, store } = parts;
+  store.check(stack);
+  const containers = (await cluster.list(stack, name)).filter((c) => c.unit !== '');
+  if (name !== undefined && containers.length === 0) {
+    const spec = store.latest(stack)?.spec;
+    const known = spec && (spec.nodes.some((n) => n.name === name) || spec.elements.some((e) => e.name === name));
+    if (!known) throw new BadRequestError(`no node or element '${name}' in ${stack}`);
+  }
+  await Promise.all(containers.map((c) => containerLogs(cluster.engine(c.server), c.id, c.name, options, write, signal)));
+}
 
 /**
  * A container's output as lines, oldest first; with `follow`, keeps reading until `signal`

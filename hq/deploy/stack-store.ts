@@ -28,7 +28,7 @@ export class StackStore {
   }
 
   private buildDir(stack: string): string {
-    return join(this.home.stackDir(stack), 'build');
+    return this.home.stackBuild(stack);
   }
 
   /** Version numbers of the stack's releases, oldest first. */
@@ -70,7 +70,7 @@ export class StackStore {
   }
 
   private envDir(stack: string): string {
-    return join(this.home.stackDir(stack), 'env');
+    return this.home.stackEnv(stack);
   }
 
   env(stack: string): Record<string, string> {

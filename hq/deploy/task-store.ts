@@ -15,7 +15,7 @@ export class TaskStore {
   readonly dir: string;
 
   constructor(home: HomeLayout) {
-    this.dir = join(home.root, 'tasks');
+    this.dir = home.tasksDir;
   }
 
   begin(fields: Omit<TaskRecord, 'id' | 'state' | 'startedAt' | 'messages'>): Task {

@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { atomicWrite, isProcessAlive } from '../../home/index.js';
+import { atomicWrite, freePort, isProcessAlive } from '../../home/index.js';
 import type { HomeLayout } from '../../home/index.js';
 import { EtcdStartError } from '../errors.js';
 
@@ -60,8 +59,8 @@ export async function startOwnEtcd(options: OwnEtcdOptions): Promise<OwnEtcd> {
   home.ensure(home.etcdDir);
   await endLeftover(home, log);
 
-  const clientPort = options.port === 0 ? await freeLoopbackPort() : options.port;
-  const peerPort = options.port === 0 ? await freeLoopbackPort() : options.port + 1;
+  const clientPort = options.port === 0 ? await freePort() : options.port;
+  const peerPort = options.port === 0 ? await freePort() : options.port + 1;
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const extra = (options.hosts ?? []).map((host) => `http://${host}:${clientPort}`);
@@ -197,14 +196,3 @@ function removePidFile(home: HomeLayout, pid: number): void {
   rmSync(home.etcdPidFile, { force: true });
 }
 
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no free port'))));
-    });
-  });
-}

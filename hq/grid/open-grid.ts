@@ -7,7 +7,7 @@ import { createProvider, type Server } from '../../pacific/index.js';
 import { atomicWrite } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
 import type { HomeLayout } from '../../home/index.js';
-import { ed25519Pair } from '../keys/key-pair.js';
+import { ed25519Pair } from '../keys/index.js';
 import type { Progress } from '../../launcher/index.js';
 import { GridCluster } from './grid-cluster.js';
 import { ServerStore } from './server-store.js';

@@ -3,29 +3,15 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { CompileError, compileFolder, type StackSpec } from '../../compiler/index.js';
 import { QuarryError } from '../../errors/index.js';
-import { buildElementImage, buildImage, ImageBuildError } from '../../launcher/index.js';
-import { diffPlan, formatPlan, type Instruction } from '../../plan/index.js';
+import { buildUnitImages, ImageBuildError, type ImageBuild } from '../../launcher/index.js';
+import { desiredUnits, diffPlan, formatPlan } from '../../plan/index.js';
 import { exportCommit } from './checkout.js';
 import type { HomeLayout } from '../../home/index.js';
 import type { Progress } from '../../launcher/index.js';
 import { deployedUpdate, type RefUpdate } from './refs.js';
 import { freshSrcFolder, publishSrc } from './src-folder.js';
+import type { OnRelease, PushInfo } from '../control.js';
 import { StackMismatchError } from '../errors.js';
-
-/**
- * What happens to a push once its code compiled and its images are built, before the ref
- * moves: run the plan (the launcher's part). `srcDir` holds the pushed code and stays there
- * once accepted (it becomes what `stacks/<stack>/src` points at). Throwing rejects the push
- * (a QuarryError's message is shown to the pusher as it is); the code is then not published.
- */
-export type OnRelease = (stack: string, srcDir: string, spec: StackSpec, progress: Progress, push: PushInfo) => Promise<void>;
-
-/** What a push says beyond its code: the commit, and `git push -o replace=NAME` options. */
-export interface PushInfo {
-  commit: string;
-  /** Services to start anew even though a push never restarts services on its own. */
-  replace: string[];
-}
 
 /** git's push options (`git push -o KEY=VALUE`), from the hook's environment. */
 export function pushInfo(commit: string, git: Record<string, string>): PushInfo {
@@ -87,7 +73,7 @@ export async function receivePush(push: PushRequest): Promise<number> {
     progress.info(`stack ${spec.name}: ${nodes} node${nodes === 1 ? '' : 's'}, ${elements} element${elements === 1 ? '' : 's'}`);
 
     const info = pushInfo(update.newSha, push.quarantine);
-    await buildImages(push.docker, folder, diffPlan(spec, undefined).instructions, progress);
+    await buildImages(push.docker, folder, spec, progress);
     await push.onRelease(push.stack, folder, spec, progress, info);
 
     if (!push.pusherWaiting()) throw new QuarryError('the pusher went away before the push was accepted; nothing was changed');
@@ -107,31 +93,23 @@ export async function receivePush(push: PushRequest): Promise<number> {
 
 /**
  * Builds the image of every node with a build folder and of every element class (on the
- * runtime image when the class has no Dockerfile); cached by content tag.
+ * runtime image when the class has no Dockerfile), the runtime image first; cached by content
+ * tag. An image no unit builds must be on HQ's engine: there is no registry to pull it from.
  */
-async function buildImages(docker: Docker, root: string, instructions: Instruction[], progress: Progress): Promise<void> {
-  const builds = new Map<string, { folder: string; what: string; dockerfile: boolean; main?: string }>();
-  for (const step of instructions) {
-    if ((step.op === 'DEPLOY' || step.op === 'ENSURE') && step.build && !builds.has(step.image)) {
-      const what = step.op === 'DEPLOY' && step.element !== undefined ? `element class ${step.build.class ?? step.element}` : `node ${step.node}`;
-      builds.set(step.image, {
-        folder: step.build.folder, what, dockerfile: step.build.dockerfile,
-        ...(step.build.main !== undefined && { main: step.build.main }),
-      });
-    }
-  }
-  for (const [tag, { folder, what, dockerfile, main }] of builds) {
-    progress.step(`Building ${what} from ./${folder} (${tag})`);
-    try {
-      const options = { folder: join(root, folder), tag, onLine: (line: string) => progress.info(line) };
-      const result = dockerfile
-        ? await buildImage(docker, options)
-        : await buildElementImage(docker, { ...options, ...(main !== undefined && { main }) });
-      if (result === 'cached') progress.info('unchanged: using the image built before');
-    } catch (err) {
-      if (err instanceof ImageBuildError) throw new QuarryError(err.message.split(`${root}/`).join('').replace(/^building /, 'docker build of '));
-      throw err;
-    }
+async function buildImages(docker: Docker, root: string, spec: StackSpec, progress: Progress): Promise<void> {
+  const what = ({ unit }: ImageBuild) => (unit.kind === 'element' ? `element class ${unit.build?.class ?? unit.name}` : `node ${unit.name}`);
+  try {
+    await buildUnitImages(docker, root, desiredUnits(spec), {
+      runtime: (line) => progress.info(line),
+      building: (build) => progress.step(`Building ${what(build)} from ./${build.folder} (${build.image})`),
+      line: (_build, line) => progress.info(line),
+      built: (_build, result) => { if (result === 'cached') progress.info('unchanged: using the image built before'); },
+      missing: ({ unit, image }) => new QuarryError(`node ${unit.name}: the image ${image} is not on HQ's docker engine, ` +
+        `and there is no registry to pull it from; build it there (docker build -t ${image} …) or give the node a build folder`),
+    });
+  } catch (err) {
+    if (err instanceof ImageBuildError) throw new QuarryError(err.message.split(`${root}/`).join('').replace(/^building /, 'docker build of '));
+    throw err;
   }
 }
 

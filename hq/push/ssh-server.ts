@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import { QuarryError } from '../../errors/index.js';
-import { fingerprint, isAuthorized, readAuthorizedKeys } from '../keys/authorized-keys.js';
+import { fingerprint, isAuthorized, readAuthorizedKeys } from '../keys/index.js';
 import { parseGitCommand } from './git-command.js';
 import type { HomeLayout } from '../../home/index.js';
 import type { HookServer } from './hook-server.js';

@@ -3,7 +3,7 @@
  * `quarry agent --config URL`, without the rest of the CLI (no zeromq, no compiler), so that
  * it bundles into one file.
  */
-import { parseConfigFlag, stopSignal } from '../../cli/daemon-args.js';
+import { parseConfigFlag, stopSignal } from '../../config/index.js';
 import { QuarryError } from '../../errors/index.js';
 import { runAgentDaemon } from './daemon.js';
 

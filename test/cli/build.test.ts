@@ -15,11 +15,27 @@ function copyOfExample(): string {
   return join(dir, 'docsearch');
 }
 
-test('the example\'s plan is the golden one (UPDATE_GOLDEN=1 rewrites it)', async (t) => {
+/**
+ * Whether this run may rewrite the golden file: only when asked (UPDATE_GOLDEN) and never
+ * under CI (CI set), where a test that wrote its own expectation could not fail.
+ */
+function mayRewriteGolden(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.UPDATE_GOLDEN) && !env.CI;
+}
+
+test('the example\'s plan is the golden one (UPDATE_GOLDEN=1 rewrites it, except under CI, where it always compares)', async (t) => {
   const { code, stdout, stderr } = await quarry(['build', example, '--json']);
   t.is(code, 0, stderr);
-  if (process.env.UPDATE_GOLDEN) writeFileSync(golden, stdout);
+  if (mayRewriteGolden(process.env)) writeFileSync(golden, stdout);
+  else if (process.env.UPDATE_GOLDEN) t.log('UPDATE_GOLDEN ignored: CI is set, so the golden file is compared, not rewritten');
   t.deepEqual(JSON.parse(stdout), JSON.parse(readFileSync(golden, 'utf8')));
+});
+
+test('under CI the golden file is never rewritten, whatever UPDATE_GOLDEN says', (t) => {
+  t.false(mayRewriteGolden({ CI: 'true', UPDATE_GOLDEN: '1' }));
+  t.false(mayRewriteGolden({ CI: '1' }));
+  t.false(mayRewriteGolden({}));
+  t.true(mayRewriteGolden({ UPDATE_GOLDEN: '1' }));
 });
 
 test('the table names every instruction', async (t) => {

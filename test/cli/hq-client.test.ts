@@ -1,13 +1,20 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { HomeLayout } from '../../home/index.js';
 import { startApi, type Api } from '../../hq/api/server.js';
 import { MemoryControl } from '../hq/api-memory-control.js';
+import { makeKey, run } from '../hq/harness.js';
 import { repoRoot } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
+
+// The real `quarry` executable against HQ's real API over MemoryControl, an HqControl held in
+// memory (titles say "memory control"), and against a real `quarry hq` (the last tests). The
+// commands after a real push, on a real HQ, are in real-hq.test.ts.
+
 
 const TOKEN = 'cli-test-token-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'quarry-hq-client-'));
@@ -30,15 +37,19 @@ function quarry(argv: string[], env: Record<string, string> = {}): Promise<Run> 
   });
 }
 
-/** An API over a fresh in-memory control, for one test (tests run at the same time). */
-async function startHqApi(t: { teardown(fn: () => Promise<void>): void }): Promise<{ api: Api; control: MemoryControl; hqEnv: Record<string, string> }> {
+/**
+ * An API over a fresh in-memory control, for one test (tests run at the same time). Its home
+ * (where `POST /v1/keys` writes) is its own folder, never the commands' QUARRY_HOME.
+ */
+async function startHqApi(t: { teardown(fn: () => Promise<void>): void }): Promise<{ api: Api; control: MemoryControl; hqEnv: Record<string, string>; home: HomeLayout }> {
   const control = new MemoryControl();
-  const api = await startApi({ control, token: TOKEN, host: '127.0.0.1', port: 0, log: () => undefined });
+  const home = new HomeLayout(mkdtempSync(join(dir, 'api-home-')));
+  const api = await startApi({ control, home, token: TOKEN, host: '127.0.0.1', port: 0, log: () => undefined });
   t.teardown(() => api.close());
-  return { api, control, hqEnv: { QUARRY_HQ: api.url, QUARRY_TOKEN: TOKEN } };
+  return { api, control, hqEnv: { QUARRY_HQ: api.url, QUARRY_TOKEN: TOKEN }, home };
 }
 
-test('ps prints an aligned table, or JSON; an unknown stack exits 1 with HQ\'s message', async (t) => {
+test('memory control: ps prints an aligned table, or JSON; an unknown stack exits 1 with HQ\'s message', async (t) => {
   const { hqEnv } = await startHqApi(t);
   const r = await quarry(['ps', 'demo'], hqEnv);
   t.is(r.code, 0, r.stderr);
@@ -54,7 +65,7 @@ test('ps prints an aligned table, or JSON; an unknown stack exits 1 with HQ\'s m
   t.is(missing.stderr, "no stack 'ghost' on this HQ; push it first (git push ssh://quarry@HOST:PORT/ghost main)\n");
 });
 
-test('scale prints progress as it streams and the release; a bad pair is a usage error; a failure exits 1', async (t) => {
+test('memory control: scale prints progress as it streams and the release; a bad pair is a usage error; a failure exits 1', async (t) => {
   const { hqEnv } = await startHqApi(t);
   const r = await quarry(['scale', 'empty', 'worker=3'], hqEnv);
   t.is(r.code, 0, r.stderr);
@@ -71,7 +82,7 @@ test('scale prints progress as it streams and the release; a bad pair is a usage
   t.is(crash.stderr, "HQ failed: the engine fell over; HQ's log has the details\n");
 });
 
-test('logs prefix each line with its container; NAME and --tail narrow them', async (t) => {
+test('memory control: logs prefix each line with its container; NAME and --tail narrow them', async (t) => {
   const { hqEnv } = await startHqApi(t);
   const r = await quarry(['logs', 'demo'], hqEnv);
   t.is(r.code, 0, r.stderr);
@@ -80,7 +91,7 @@ test('logs prefix each line with its container; NAME and --tail narrow them', as
   t.is(tail.stdout, 'demo.web.1 | GET / 200\n');
 });
 
-test('logs -f follows until stopped, and stopping it stops the follow in HQ', async (t) => {
+test('memory control: logs -f follows until stopped, and stopping it stops the follow in HQ', async (t) => {
   const { control, hqEnv } = await startHqApi(t);
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_'))) as Record<string, string>;
   const child = spawn(process.execPath, [join(repoRoot, 'bin/quarry.js'), 'logs', 'demo', '-f'], { env: { ...base, ...hqEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -92,12 +103,17 @@ test('logs -f follows until stopped, and stopping it stops the follow in HQ', as
       if (text.includes('following')) resolve();
     });
   });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   child.kill('SIGINT');
-  await control.followStopped;
-  t.pass();
+  // What the wait is for: the command ended on Ctrl-C, and so did the follow in HQ, because
+  // its caller went away.
+  t.deepEqual(await exited, [null, 'SIGINT']);
+  t.deepEqual(await control.followStopped, { byCaller: true });
+  t.is(control.openFollows, 0);
+  t.deepEqual(control.calls, ['logs demo * follow=true tail=all']);
 });
 
-test('releases as a table; rollback by vN; a release that never was', async (t) => {
+test('memory control: releases as a table; rollback by vN; a release that never was', async (t) => {
   const { hqEnv } = await startHqApi(t);
   const r = await quarry(['releases', 'demo'], hqEnv);
   t.is(r.code, 0, r.stderr);
@@ -113,7 +129,7 @@ test('releases as a table; rollback by vN; a release that never was', async (t) 
   t.is((JSON.parse(json.stdout) as { version: number }[])[0]?.version, 3);
 });
 
-test('env lists names with values hidden; --reveal and get show them; set and unset make a release', async (t) => {
+test('memory control: env lists names with values hidden; --reveal and get show them; set and unset make a release', async (t) => {
   const { hqEnv } = await startHqApi(t);
   const list = await quarry(['env', 'empty'], hqEnv);
   t.is(list.code, 0);
@@ -143,7 +159,7 @@ test('env lists names with values hidden; --reveal and get show them; set and un
   t.is(bad.stderr, "'1X' is not an env name\n");
 });
 
-test('servers prints an aligned table, or JSON equal to what HQ has', async (t) => {
+test('memory control: servers prints an aligned table, or JSON equal to what HQ has', async (t) => {
   const { control, hqEnv } = await startHqApi(t);
   const r = await quarry(['servers'], hqEnv);
   t.is(r.code, 0, r.stderr);
@@ -162,7 +178,7 @@ test('servers prints an aligned table, or JSON equal to what HQ has', async (t) 
   t.regex(noToken.stderr, /^HQ at http:\/\/127\.0\.0\.1:\d+ wants its API token\. /);
 });
 
-test('servers add and remove print progress as it streams, then the server; refusals exit 1 with HQ\'s message', async (t) => {
+test('memory control: servers add and remove print progress as it streams, then the server; refusals exit 1 with HQ\'s message', async (t) => {
   const { control, hqEnv } = await startHqApi(t);
   const added = await quarry(['servers', 'add'], hqEnv);
   t.is(added.code, 0, added.stderr);
@@ -201,7 +217,7 @@ test('servers add and remove print progress as it streams, then the server; refu
   t.regex(usage.stderr, /name the server to remove/);
 });
 
-test('grid prints the drawing and the limits; with a stack its slices are marked; --json is the view', async (t) => {
+test('memory control: grid prints the drawing and the limits; with a stack its slices are marked; --json is the view', async (t) => {
   const { control, hqEnv } = await startHqApi(t);
   const all = await quarry(['grid'], hqEnv);
   t.is(all.code, 0, all.stderr);
@@ -239,7 +255,7 @@ test('grid prints the drawing and the limits; with a stack its slices are marked
   t.is(two.code, 2);
 });
 
-test('finding HQ: the local one from QUARRY_HOME, with its token; errors say what to do', async (t) => {
+test('memory control: finding HQ: the local one from QUARRY_HOME, with its token; errors say what to do', async (t) => {
   const { api } = await startHqApi(t);
   const home = new HomeLayout(join(dir, 'local-home'));
   home.ensure(home.root);
@@ -265,6 +281,84 @@ test('finding HQ: the local one from QUARRY_HOME, with its token; errors say wha
   const nothing = await quarry(['ps'], { QUARRY_HOME: join(dir, 'empty-home') });
   t.is(nothing.code, 1);
   t.is(nothing.stderr, `no HQ to talk to: none runs with home ${join(dir, 'empty-home')} (no ${join(dir, 'empty-home', 'hq.json')}); start one with 'quarry hq', or name one with --hq URL or QUARRY_HQ\n`);
+});
+
+test('memory control: keys add with QUARRY_HQ goes through HQ\'s API into HQ\'s home, not the local one; bad keys exit 1 with a clear message', async (t) => {
+  const { api, hqEnv, home } = await startHqApi(t);
+  const keysDir = mkdtempSync(join(dir, 'keys-'));
+  const local = new HomeLayout(join(keysDir, 'local-home'));
+  const key = await makeKey(keysDir, 'dave');
+  const pub = readFileSync(`${key}.pub`, 'utf8');
+  const expected = (await run('ssh-keygen', ['-l', '-f', `${key}.pub`])).stdout.split(' ')[1]!;
+
+  const added = await quarry(['keys', 'add', `${key}.pub`], { ...hqEnv, QUARRY_HOME: local.root });
+  t.is(added.code, 0, added.stderr);
+  t.is(added.stdout, `added key ${expected} (dave@test) to HQ at ${api.url}: it may push now\n`);
+  t.is(added.stderr, '');
+  t.is(readFileSync(home.authorizedKeys, 'utf8'), pub, 'the key is in HQ\'s home');
+  t.false(existsSync(local.authorizedKeys), 'and not in the local home');
+
+  const again = await quarry(['keys', 'add', `${key}.pub`], { ...hqEnv, QUARRY_HOME: local.root });
+  t.is(again.code, 0, again.stderr);
+  t.is(again.stdout, `key ${expected} (dave@test) is already authorised by HQ at ${api.url}; nothing changed\n`);
+
+  // --hq and --token work as for every command.
+  const other = await makeKey(keysDir, 'erin');
+  const flags = await quarry(['keys', 'add', `${other}.pub`, '--hq', api.url, '--token', TOKEN], { QUARRY_HOME: local.root });
+  t.is(flags.code, 0, flags.stderr);
+  t.regex(flags.stdout, /^added key SHA256:\S+ \(erin@test\) to HQ at /);
+  t.is(readFileSync(home.authorizedKeys, 'utf8').trimEnd().split('\n').length, 2);
+
+  // A file that is no public key: HQ's PublicKeyError, exit 1, the file named as given.
+  writeFileSync(join(keysDir, 'notes.txt'), 'hello, this is not a key\n');
+  const bad = await quarry(['keys', 'add', join(keysDir, 'notes.txt')], hqEnv);
+  t.is(bad.code, 1);
+  t.is(bad.stdout, '');
+  t.regex(bad.stderr, new RegExp(`^${join(keysDir, 'notes.txt').replace(/[.]/g, '\\.')}: not an OpenSSH public key \\(.*\\); make one with ssh-keygen -t ed25519 and give the \\.pub file\\n$`));
+  const missing = await quarry(['keys', 'add', join(keysDir, 'nope.pub')], hqEnv);
+  t.is(missing.code, 1);
+  t.is(missing.stderr, `${join(keysDir, 'nope.pub')}: cannot read it: ENOENT\n`);
+
+  // The token is wanted as on every route.
+  const noToken = await quarry(['keys', 'add', `${key}.pub`], { QUARRY_HQ: api.url, QUARRY_HOME: local.root });
+  t.is(noToken.code, 1);
+  t.regex(noToken.stderr, /^HQ at http:\/\/127\.0\.0\.1:\d+ wants its API token\. /);
+
+  // A private key is refused before anything is sent: here HQ's address answers nothing.
+  const port = await freePort();
+  const secret = await quarry(['keys', 'add', key], { QUARRY_HQ: `127.0.0.1:${port}`, QUARRY_TOKEN: TOKEN });
+  t.is(secret.code, 1);
+  t.is(secret.stderr, `${key}: this is a private key; give its public half (the .pub file beside it). Keep the private key secret\n`);
+  t.false(secret.stderr.includes(readFileSync(key, 'utf8').split('\n')[1]!.slice(0, 20)));
+  t.is(readFileSync(home.authorizedKeys, 'utf8').trimEnd().split('\n').length, 2, 'nothing else reached HQ\'s home');
+});
+
+test('memory control: keys add goes through the API of the HQ that runs with the local home (hq.json), with its token', async (t) => {
+  const { api, home: hqHome } = await startHqApi(t);
+  const keysDir = mkdtempSync(join(dir, 'keys-'));
+  const local = new HomeLayout(join(keysDir, 'home'));
+  local.ensure(local.root);
+  writeFileSync(local.hqInfo, JSON.stringify({ pid: process.pid, api: api.url, apiPort: api.port, sshPort: 1, routerPort: 2, push: 'ssh://quarry@127.0.0.1:1/' }));
+  writeFileSync(local.token, `${TOKEN}\n`, { mode: 0o600 });
+  const key = await makeKey(keysDir, 'fay');
+  const r = await quarry(['keys', 'add', `${key}.pub`], { QUARRY_HOME: local.root });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`^added key SHA256:\\S+ \\(fay@test\\) to HQ at ${api.url.replace(/[.]/g, '\\.')}: it may push now\\n$`));
+  // The API's home here is its own folder, so the file shows the key went through the API.
+  t.is(readFileSync(hqHome.authorizedKeys, 'utf8'), readFileSync(`${key}.pub`, 'utf8'));
+  t.false(existsSync(local.authorizedKeys));
+});
+
+test('keys add with no HQ named or running writes the local home itself, and says so', async (t) => {
+  const keysDir = mkdtempSync(join(dir, 'keys-'));
+  const local = new HomeLayout(join(keysDir, 'home'));
+  const key = await makeKey(keysDir, 'gus');
+  const r = await quarry(['keys', 'add', `${key}.pub`], { QUARRY_HOME: local.root });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^added key SHA256:\S+ \(gus@test\): it may push now\n$/);
+  t.is(r.stderr, `no HQ named by --hq or QUARRY_HQ, and none runs with home ${local.root}: this used ${local.authorizedKeys} directly, ` +
+    'for an HQ on this home; for another HQ, name it with --hq URL or QUARRY_HQ\n');
+  t.is(readFileSync(local.authorizedKeys, 'utf8'), readFileSync(`${key}.pub`, 'utf8'));
 });
 
 /** `quarry hq --config file://…` in a child process, resolved once it says it is ready. */

@@ -14,16 +14,23 @@ type ServerRecord = Omit<ServerRow, 'memory' | 'used' | 'free' | 'containers'>;
 
 /**
  * A small HqControl held in memory: the unit under test is the API and the command line
- * over it, not the running of stacks (the lead's end-to-end tests use the real one). It
- * keeps what it was asked, so that tests can check what reached it.
+ * over it, not the running of stacks. Tests that use it say "memory control" in their
+ * titles; the same commands against a real HQ after a real push are in
+ * test/cli/real-hq.test.ts. It keeps what it was asked, so that tests can check what
+ * reached it.
  */
 export class MemoryControl implements HqControl {
   readonly calls: string[] = [];
   private readonly envs = new Map<string, Record<string, string>>([['demo', { DATABASE_URL: 'postgres://secret@db/demo', LOG_LEVEL: 'info' }], ['empty', {}]]);
   private readonly history = new Map<string, ReleaseInfo[]>();
-  /** Resolves when a followed log stream was stopped by its caller going away. */
-  followStopped: Promise<void>;
-  private stopFollow!: () => void;
+  /**
+   * Resolves when a followed log stream ended, with whether it ended because its caller
+   * went away (the abort signal the API gives) rather than by itself.
+   */
+  followStopped: Promise<{ byCaller: boolean }>;
+  private stopFollow!: (how: { byCaller: boolean }) => void;
+  /** Followed log streams still going. */
+  openFollows = 0;
   /** The grid: two servers at first (min 1, max 3), the stacks' containers on them as slicegrid places them. */
   private readonly sliceGrid = new SliceGrid({ min: 1, max: 3 });
   private readonly serverList: ServerRecord[] = [];
@@ -108,11 +115,13 @@ export class MemoryControl implements HqControl {
     for (const line of options.tail === undefined ? chosen : chosen.slice(-options.tail)) write(line);
     if (!options.follow) return;
     write({ container: `${stack}.web.1`, stream: 'stdout', time: '2026-01-01T00:00:04.000Z', text: 'following' });
+    this.openFollows++;
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
-    this.stopFollow();
+    this.openFollows--;
+    this.stopFollow({ byCaller: signal.aborted });
   }
 
   async releases(stack: string): Promise<ReleaseInfo[]> {

@@ -1,8 +1,19 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
+import { HomeLayout } from '../../home/index.js';
 import { startApi, type Api } from '../../hq/api/server.js';
+import type { AddKeyBody } from '../../hq/api/wire.js';
 import { type OperationLine } from '../../hq/index.js';
 import { MemoryControl } from './api-memory-control.js';
+import { makeKey, run } from './harness.js';
+
+// The API (express, routes, errors, NDJSON) over MemoryControl, an HqControl held in memory:
+// every title says "memory control". The same routes over the real control (hq/deploy/),
+// after a real push, are in test/cli/real-hq.test.ts. POST /v1/keys is real either way: it
+// writes the authorized_keys of the home the API is given.
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -28,15 +39,18 @@ function call(api: Api, method: string, path: string, options: { token?: string 
 const json = (a: Answer) => JSON.parse(a.body) as Record<string, unknown>;
 const lines = (a: Answer) => a.body.trim().split('\n').map((l) => JSON.parse(l) as OperationLine);
 
-async function api(t: { teardown(fn: () => Promise<void>): void }): Promise<{ api: Api; control: MemoryControl; logged: string[] }> {
+async function api(t: { teardown(fn: () => Promise<void> | void): void }): Promise<{ api: Api; control: MemoryControl; logged: string[]; home: HomeLayout }> {
   const control = new MemoryControl();
   const logged: string[] = [];
-  const started = await startApi({ control, token: TOKEN, host: '127.0.0.1', port: 0, log: (l) => logged.push(l) });
+  const dir = mkdtempSync(join(tmpdir(), 'quarry-api-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const home = new HomeLayout(join(dir, 'home'));
+  const started = await startApi({ control, home, token: TOKEN, host: '127.0.0.1', port: 0, log: (l) => logged.push(l) });
   t.teardown(() => started.close());
-  return { api: started, control, logged };
+  return { api: started, control, logged, home };
 }
 
-test('health is open; everything else wants the token', async (t) => {
+test('memory control: health is open; everything else wants the token', async (t) => {
   const { api: a, control } = await api(t);
   const health = await call(a, 'GET', '/v1/health', { token: null });
   t.is(health.status, 200);
@@ -62,7 +76,7 @@ test('health is open; everything else wants the token', async (t) => {
   t.deepEqual(json(ok), { stacks: ['demo', 'empty'] });
 });
 
-test('ps lists every stack or one; an unknown stack is a 404 that says how to push it', async (t) => {
+test('memory control: ps lists every stack or one; an unknown stack is a 404 that says how to push it', async (t) => {
   const { api: a } = await api(t);
   const all = json(await call(a, 'GET', '/v1/ps')).containers as { container: string }[];
   t.deepEqual(all.map((r) => r.container), ['demo.web.1', 'demo.web.2', 'demo.redis.1', 'empty.worker.1']);
@@ -76,7 +90,7 @@ test('ps lists every stack or one; an unknown stack is a 404 that says how to pu
   t.is((json(bad).error as { name: string }).name, 'StackNameError');
 });
 
-test('scale streams its progress as NDJSON and ends with the release', async (t) => {
+test('memory control: scale streams its progress as NDJSON and ends with the release', async (t) => {
   const { api: a, control } = await api(t);
   const answer = await call(a, 'POST', '/v1/stacks/demo/scale', { body: { changes: { web: 3 } } });
   t.is(answer.status, 200);
@@ -90,7 +104,7 @@ test('scale streams its progress as NDJSON and ends with the release', async (t)
   t.deepEqual(control.calls, ['scale demo {"web":3}']);
 });
 
-test('a refusal before any progress is a plain 400 or 404; a failure midway ends the stream with "failed"', async (t) => {
+test('memory control: a refusal before any progress is a plain 400 or 404; a failure midway ends the stream with "failed"', async (t) => {
   const { api: a, logged } = await api(t);
   const unknown = await call(a, 'POST', '/v1/stacks/demo/scale', { body: { changes: { nope: 1 } } });
   t.is(unknown.status, 400);
@@ -109,7 +123,7 @@ test('a refusal before any progress is a plain 400 or 404; a failure midway ends
   t.true(logged.some((l) => l.startsWith('API POST /v1/stacks/demo/scale: Error: the engine fell over\n    at ')));
 });
 
-test('bad bodies are 400s that say what is wanted', async (t) => {
+test('memory control: bad bodies are 400s that say what is wanted', async (t) => {
   const { api: a, control } = await api(t);
   const notJson = await call(a, 'POST', '/v1/stacks/demo/scale', { body: '{"changes": ' });
   t.is(notJson.status, 400);
@@ -135,7 +149,7 @@ test('bad bodies are 400s that say what is wanted', async (t) => {
   t.deepEqual(control.calls, []);
 });
 
-test('releases, rollback (and a release that never was), env read and change', async (t) => {
+test('memory control: releases, rollback (and a release that never was), env read and change', async (t) => {
   const { api: a } = await api(t);
   const releases = json(await call(a, 'GET', '/v1/stacks/demo/releases')).releases as { version: number }[];
   t.deepEqual(releases.map((r) => r.version), [2, 1]);
@@ -155,7 +169,7 @@ test('releases, rollback (and a release that never was), env read and change', a
   t.deepEqual(json(await call(a, 'GET', '/v1/stacks/demo/env')), { env: { DATABASE_URL: 'postgres://secret@db/demo', FOO: 'bar' } });
 });
 
-test('logs stream as NDJSON, filtered by name and tail', async (t) => {
+test('memory control: logs stream as NDJSON, filtered by name and tail', async (t) => {
   const { api: a, control } = await api(t);
   const all = await call(a, 'GET', '/v1/stacks/demo/logs');
   t.is(all.status, 200);
@@ -165,7 +179,7 @@ test('logs stream as NDJSON, filtered by name and tail', async (t) => {
   t.deepEqual(control.calls, ['logs demo * follow=false tail=all', 'logs demo web follow=false tail=1']);
 });
 
-test('followed logs keep going until the caller goes away, which stops the follow', async (t) => {
+test('memory control: followed logs keep going until the caller goes away, which stops the follow', async (t) => {
   const { api: a, control } = await api(t);
   const seen = await new Promise<string>((resolve, reject) => {
     const req = request(`${a.url}/v1/stacks/demo/logs?follow=1`, { headers: { authorization: `Bearer ${TOKEN}` }, agent: false }, (res) => {
@@ -183,11 +197,13 @@ test('followed logs keep going until the caller goes away, which stops the follo
     req.end();
   });
   t.true(seen.includes('listening on 8080'));
-  await control.followStopped;
+  // What the wait is for: the follow in HQ ended, because its caller went away.
+  t.deepEqual(await control.followStopped, { byCaller: true });
+  t.is(control.openFollows, 0);
   t.deepEqual(control.calls, ['logs demo * follow=true tail=all']);
 });
 
-test('servers: the list as JSON; the token is wanted as on every route', async (t) => {
+test('memory control: servers: the list as JSON; the token is wanted as on every route', async (t) => {
   const { api: a, control } = await api(t);
   const list = await call(a, 'GET', '/v1/servers');
   t.is(list.status, 200);
@@ -204,7 +220,7 @@ test('servers: the list as JSON; the token is wanted as on every route', async (
   t.deepEqual(control.calls, [], 'no change reached HQ without the token');
 });
 
-test('servers add streams its progress and ends with the new server; remove likewise', async (t) => {
+test('memory control: servers add streams its progress and ends with the new server; remove likewise', async (t) => {
   const { api: a, control } = await api(t);
   const added = await call(a, 'POST', '/v1/servers');
   t.is(added.status, 200, 'no body: a server of the grid\'s size');
@@ -228,7 +244,7 @@ test('servers add streams its progress and ends with the new server; remove like
   t.deepEqual(control.calls, ['addServer -', 'removeServer q-3', 'addServer s-2vcpu-2gb']);
 });
 
-test('servers: refusals are 400s before any progress; a refusal midway ends the stream with "failed"', async (t) => {
+test('memory control: servers: refusals are 400s before any progress; a refusal midway ends the stream with "failed"', async (t) => {
   const { api: a, logged } = await api(t);
   const unknown = await call(a, 'DELETE', '/v1/servers/q-9');
   t.is(unknown.status, 400);
@@ -254,7 +270,7 @@ test('servers: refusals are 400s before any progress; a refusal midway ends the 
   t.deepEqual(logged, [], 'refusals are not HQ faults');
 });
 
-test('grid: the drawing and the allocation; with a stack its slices marked; an unknown stack is a 404', async (t) => {
+test('memory control: grid: the drawing and the allocation; with a stack its slices marked; an unknown stack is a 404', async (t) => {
   const { api: a, control } = await api(t);
   const all = await call(a, 'GET', '/v1/grid');
   t.is(all.status, 200);
@@ -279,4 +295,61 @@ test('grid: the drawing and the allocation; with a stack its slices marked; an u
   const bad = await call(a, 'GET', '/v1/grid/Bad..Name');
   t.is(bad.status, 400);
   t.is((json(bad).error as { name: string }).name, 'StackNameError');
+});
+
+test('memory control: POST /v1/keys authorises a key in the API\'s home, once, with ssh-keygen\'s fingerprint', async (t) => {
+  const { api: a, home, logged, control } = await api(t);
+  const key = await makeKey(join(home.root, '..'), 'carol');
+  const pub = readFileSync(`${key}.pub`, 'utf8');
+  const expected = (await run('ssh-keygen', ['-l', '-f', `${key}.pub`])).stdout.split(' ')[1]!;
+
+  const first = await call(a, 'POST', '/v1/keys', { body: { key: pub, source: 'carol.pub' } });
+  t.is(first.status, 201);
+  t.deepEqual(json(first) as unknown as AddKeyBody, { fingerprint: expected, added: true, comment: 'carol@test' });
+  t.is(readFileSync(home.authorizedKeys, 'utf8'), pub);
+  t.true(logged.some((l) => l === `authorised key ${expected} to push (through the API, from "carol.pub")`));
+
+  const again = await call(a, 'POST', '/v1/keys', { body: { key: pub } });
+  t.is(again.status, 200);
+  t.deepEqual(json(again) as unknown as AddKeyBody, { fingerprint: expected, added: false, comment: 'carol@test' });
+  t.is(readFileSync(home.authorizedKeys, 'utf8'), pub, 'added once');
+  t.deepEqual(control.calls, [], 'keys are HQ\'s home, not the control\'s');
+});
+
+test('memory control: POST /v1/keys refuses what is not one public key with PublicKeyError\'s message, a private key unechoed, and wants the token', async (t) => {
+  const { api: a, home, logged } = await api(t);
+  const notKey = await call(a, 'POST', '/v1/keys', { body: { key: 'hello, this is not a key\n', source: 'notes.txt' } });
+  t.is(notKey.status, 400);
+  const error = json(notKey).error as { name: string; message: string };
+  t.is(error.name, 'PublicKeyError');
+  t.regex(error.message, /^notes\.txt: not an OpenSSH public key \(.*\); make one with ssh-keygen -t ed25519 and give the \.pub file$/);
+
+  const two = await call(a, 'POST', '/v1/keys', { body: { key: 'ssh-ed25519 AAAA a\nssh-ed25519 BBBB b\n' } });
+  t.is(two.status, 400);
+  t.is((json(two).error as { message: string }).message, "the key: expected one OpenSSH public key (a line like 'ssh-ed25519 AAAA… you@host'), found 2 lines");
+
+  const secret = await makeKey(join(home.root, '..'), 'secret');
+  const privateText = readFileSync(secret, 'utf8');
+  const refused = await call(a, 'POST', '/v1/keys', { body: { key: privateText, source: 'id_ed25519' } });
+  t.is(refused.status, 400);
+  t.is((json(refused).error as { message: string }).message, 'id_ed25519: this is a private key; give its public half (the .pub file beside it). Keep the private key secret');
+  t.false(refused.body.includes(privateText.split('\n')[1]!.slice(0, 20)), 'the private key is not echoed');
+
+  const noKey = await call(a, 'POST', '/v1/keys', { body: { source: 'x.pub' } });
+  t.is(noKey.status, 400);
+  t.is((json(noKey).error as { name: string }).name, 'ApiRequestError');
+  const badSource = await call(a, 'POST', '/v1/keys', { body: { key: 'ssh-ed25519 AAAA', source: 7 } });
+  t.is(badSource.status, 400);
+  t.is((json(badSource).error as { message: string }).message, '"source" must be a string: the name of the key\'s file, for messages');
+  // The source is only a name in messages: control characters do not reach them.
+  const newline = await call(a, 'POST', '/v1/keys', { body: { key: 'nope', source: 'a\nb.pub' } });
+  t.regex((json(newline).error as { message: string }).message, /^a b\.pub: not an OpenSSH public key/);
+
+  const pub = readFileSync(`${secret}.pub`, 'utf8');
+  const noToken = await call(a, 'POST', '/v1/keys', { token: null, body: { key: pub } });
+  t.is(noToken.status, 401);
+  const wrongToken = await call(a, 'POST', '/v1/keys', { token: 'wrong', body: { key: pub } });
+  t.is(wrongToken.status, 401);
+  t.false(existsSync(home.authorizedKeys), 'nothing was authorised');
+  t.deepEqual(logged, [], 'refusals are not HQ faults');
 });

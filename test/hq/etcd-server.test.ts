@@ -25,12 +25,14 @@ function running(pid: number): boolean {
   }
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
+/** Waits up to 20 s for `check` to hold; resolves with whether it did (for the test to assert). */
+async function eventually(check: () => boolean): Promise<boolean> {
   const deadline = Date.now() + 20_000;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting: ${what}`);
+    if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 50));
   }
+  return true;
 }
 
 function stopLater(t: { teardown(fn: () => Promise<void>): void }, etcd: OwnEtcd): void {
@@ -65,7 +67,8 @@ test('an HQ killed with SIGKILL takes its etcd with it (the kernel signals etcd 
   // An "HQ" in a child process starts its etcd, then is killed with SIGKILL before stopping it.
   const script = join(h.root, '..', 'hq.mts');
   writeFileSync(script, `
-    import { HomeLayout, startOwnEtcd } from ${JSON.stringify(join(repoRoot, 'hq/index.ts'))};
+    import { HomeLayout } from ${JSON.stringify(join(repoRoot, 'home/index.ts'))};
+    import { startOwnEtcd } from ${JSON.stringify(join(repoRoot, 'hq/index.ts'))};
     const etcd = await startOwnEtcd({ home: new HomeLayout(${JSON.stringify(h.root)}), port: 0 });
     process.stdout.write(JSON.stringify({ pid: etcd.pid }) + '\\n');
     setInterval(() => undefined, 1000);
@@ -82,10 +85,14 @@ test('an HQ killed with SIGKILL takes its etcd with it (the kernel signals etcd 
   });
   const { pid } = JSON.parse(line) as { pid: number };
   t.true(running(pid));
+  const endpoint = (JSON.parse(readFileSync(h.etcdPidFile, 'utf8')) as { endpoint: string }).endpoint;
   child.kill('SIGKILL');
   // With setpriv, etcd is told of its parent's death by the kernel and goes by itself.
-  await until(() => !running(pid), 'etcd to end after its HQ was killed');
-  t.pass();
+  t.true(await eventually(() => !running(pid)), `etcd (pid ${pid}) ended within 20 s of its HQ's SIGKILL`);
+  // And nothing answers at its client port any more.
+  const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
+  t.teardown(() => client.close());
+  await t.throwsAsync(client.get('/quarry/ping').string());
 });
 
 test('a left-over etcd still running (its HQ gone without the kernel telling it) is ended at the next start', async (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { QuarryError } from '../../errors/index.js';
-import { type OnRelease } from '../../hq/push/release.js';
+import type { OnRelease } from '../../hq/control.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {

@@ -10,11 +10,14 @@ const addFormats = addFormatsModule.default;
 
 /**
  * DigitalOcean's OpenAPI description, as the simulator checks against it: YAML files with
- * relative `$ref`s (`../../shared/responses/not_found.yml`, `models/x.yml#/y`), resolved here
- * into plain JSON schemas, and checked with ajv (OpenAPI 3.0's `nullable` is ajv's own
- * keyword; `example`, `x-…` and `discriminator` are annotations and ignored).
+ * relative `$ref`s (`../../responses/x.yml`, `models/x.yml#/y`), resolved here into plain
+ * JSON schemas, and checked with ajv (OpenAPI 3.0's `nullable` is ajv's own keyword;
+ * `example`, `x-…` and `discriminator` are annotations and ignored).
+ *
+ * The files are a fixture in the repo (fixtures/digitalocean-openapi/, with its LICENSE and
+ * SOURCE.md): the subset of the upstream description that these operations reach, unchanged.
  */
-export const SPEC = resolve(process.env.QUARRY_SHARED ?? join(import.meta.dirname, '../../../shared'), 'digitalocean-openapi/specification');
+export const SPEC = join(import.meta.dirname, 'fixtures/digitalocean-openapi/specification');
 
 const files = new Map<string, unknown>();
 function load(file: string): unknown {

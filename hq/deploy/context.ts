@@ -1,0 +1,47 @@
+import type Docker from 'dockerode';
+import type { Etcd3, Lease } from 'etcd3';
+import type { HomeLayout } from '../../home/index.js';
+import type { Cluster, ExecutorContext, Progress } from '../../launcher/index.js';
+import type { HqConfig } from '../config.js';
+import type { StackLocks } from '../stack-lock.js';
+import type { StackStore } from './stack-store.js';
+import type { TaskStore } from './task-store.js';
+
+/** What the part of HQ that runs stacks needs (a subset of the daemon's context). */
+export interface ControlContext {
+  home: HomeLayout;
+  etcd: Etcd3;
+  docker: Docker;
+  /** etcd as a grid's servers reach it: HQ installs an agent on each server that joins. */
+  agentEtcd?: string[];
+  /** Where containers run; default: the local engine (`docker`) as the one server. */
+  cluster?: Cluster;
+  log: (line: string) => void;
+  config?: { routerPort?: number; grid?: HqConfig['grid'] };
+  /** How long new containers get to become healthy; default 60 s. */
+  healthTimeoutMs?: number;
+  /** How long the router gets to stop using a container before it stops; default 1.5 s. */
+  drainMs?: number;
+}
+
+/**
+ * What the parts of hq/deploy/ share, made once by `startControl`: the records under the home
+ * (releases and env, tasks), the per-stack lock changes take, where containers run, and
+ * HQ's etcd lease (endpoints are written under it).
+ */
+export interface ControlParts {
+  ctx: ControlContext;
+  store: StackStore;
+  tasks: TaskStore;
+  locks: StackLocks;
+  cluster: Cluster;
+  lease: Lease;
+}
+
+/** What a `StackExecutor` carrying out (part of) release `version` gets. */
+export function executorContext(parts: ControlParts, progress: Progress, version: number): ExecutorContext {
+  return {
+    cluster: parts.cluster, etcd: parts.ctx.etcd, lease: parts.lease, progress, release: `v${version}`,
+    drainMs: parts.ctx.drainMs ?? 1500, healthTimeoutMs: parts.ctx.healthTimeoutMs ?? 60_000,
+  };
+}

@@ -1,0 +1,5 @@
+// Who may push (authorised keys), HQ's own host key, the quarry key pair, the API token.
+export { addAuthorizedKey, fingerprint, isAuthorized, readAuthorizedKeys, type AuthorizedKey } from './authorized-keys.js';
+export { loadHostKey } from './host-key.js';
+export { ed25519Pair } from './key-pair.js';
+export { loadOrCreateToken, tokenMatches } from './token.js';

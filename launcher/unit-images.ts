@@ -1,0 +1,48 @@
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { imageBuilds, type DesiredUnit, type ImageNeed } from '../plan/index.js';
+import { buildElementImage, ensureRuntimeImage } from './element-image.js';
+import { buildImage, hasImage } from './images.js';
+
+/** An image built from a unit's folder. */
+export type ImageBuild = Extract<ImageNeed, { how: 'dockerfile' | 'element' }>;
+/** An image no unit builds: it must be on the engine. */
+export type PresentImage = Extract<ImageNeed, { how: 'present' }>;
+
+/** How building a stack's images is told (a push's progress, `quarry run`'s lines), and what a missing image is. */
+export interface UnitImagesReport {
+  /** Each line of making the runtime image (said only when it is missing and made). */
+  runtime?(line: string): void;
+  /** A build starts. */
+  building(build: ImageBuild): void;
+  /** Each line of docker's output for that build. */
+  line(build: ImageBuild, line: string): void;
+  /** A build is done: `cached` when its tag was there already (tags are content digests). */
+  built(build: ImageBuild, result: 'built' | 'cached', ms: number): void;
+  /** The error to throw for an image that no unit builds and the engine does not have. */
+  missing(image: PresentImage): Error;
+}
+
+/**
+ * Builds every image the units need under `root` (their build folders are relative to it): the
+ * runtime image first when any unit builds, then each image once, an element class without a
+ * Dockerfile on the runtime image (`buildElementImage`), anything else from its Dockerfile
+ * (`buildImage`); an image no unit builds must be on the engine already. Cached by content tag.
+ */
+export async function buildUnitImages(docker: Docker, root: string, units: readonly DesiredUnit[], report: UnitImagesReport): Promise<void> {
+  const { runtime, images } = imageBuilds(units);
+  if (runtime) await ensureRuntimeImage(docker, report.runtime && ((line) => report.runtime!(line)));
+  for (const need of images) {
+    if (need.how === 'present') {
+      if (!(await hasImage(docker, need.image))) throw report.missing(need);
+      continue;
+    }
+    const started = Date.now();
+    report.building(need);
+    const options = { folder: join(root, need.folder), tag: need.image, onLine: (line: string) => report.line(need, line) };
+    const result = need.how === 'element'
+      ? await buildElementImage(docker, { ...options, ...(need.main !== undefined && { main: need.main }) })
+      : await buildImage(docker, options);
+    report.built(need, result, Date.now() - started);
+  }
+}
