@@ -3,6 +3,7 @@
  * grow or shrink. The only public surface of this folder; see docs/slicegrid.md.
  */
 export { SliceGrid } from './grid.js';
+export { planChange } from './plan.js';
 export type { DrawOptions } from './draw.js';
 export { groupOf, stackOf } from './slice-id.js';
 export {
@@ -19,10 +20,21 @@ export {
 } from './errors.js';
 export type {
   BlockInfo,
+  BlockRequest,
+  BlockSource,
   BlockSpec,
+  CallOptions,
   CompactionPlan,
   CreateRequest,
+  GridPlan,
   Move,
+  Placement,
+  PlannedBlock,
+  PlanPolicy,
+  PlanRequest,
+  PlanResult,
+  PlanState,
+  Removal,
   SliceGridEventName,
   SliceGridEvents,
   SliceGridJSON,

@@ -10,6 +10,11 @@ export class UndoLog {
     this.steps.push(undo);
   }
 
+  /** Drops the inverses: what the call did so far stands whatever happens next (a destroy was done). */
+  forget(): void {
+    this.steps.length = 0;
+  }
+
   /** Runs every inverse, newest first, and returns the failures (the rest still run). */
   async rollback(): Promise<unknown[]> {
     const failures: unknown[] = [];

@@ -1,23 +1,7 @@
 import { InvalidSliceGridArgumentError } from './errors.js';
 import { groupOf } from './slice-id.js';
 import type { SliceState } from './packer.js';
-import type { BlockSpec, SliceRequest } from './types.js';
-
-export interface NormalSlice {
-  id: string;
-  size: number;
-  tags: readonly string[];
-  /** The sorted tags joined: slices with equal keys can go on the same blocks. */
-  tagKey: string;
-  group: string | null;
-}
-
-export interface NormalBlock {
-  id: string;
-  size: number;
-  tags: readonly string[];
-  tagKey: string;
-}
+import type { BlockSpec, Limits, NormalBlock, PlanPolicy, SliceRequest } from './types.js';
 
 /** A checked slice, not yet placed. */
 export function normalizeSlice(request: SliceRequest): SliceState {
@@ -72,4 +56,22 @@ function checkTags(tags: unknown, what: string): readonly string[] {
   }
   // Frozen: the grid hands the same array out in every SliceInfo and BlockInfo.
   return Object.freeze([...new Set(tags as string[])].sort());
+}
+
+/**
+ * The grid's limits checked (the constructor's options, or a policy to plan with), with
+ * what its block source can do: by default it can create and destroy.
+ */
+export function checkLimits(policy: PlanPolicy): Limits {
+  const { autosize = false, min = 0, max = Infinity, blockSize, canCreate = true, canDestroy = true } = policy;
+  if (typeof autosize !== 'boolean') throw new InvalidSliceGridArgumentError('autosize must be true or false');
+  if (!Number.isSafeInteger(min) || min < 0) throw new InvalidSliceGridArgumentError(`min must be a whole number of blocks, 0 or more, not ${min}`);
+  if (max !== Infinity && (!Number.isSafeInteger(max) || max < min)) {
+    throw new InvalidSliceGridArgumentError(`max must be a whole number of blocks no smaller than min (${min}), not ${max}`);
+  }
+  if (blockSize !== undefined) checkSize(blockSize, 'blockSize');
+  if (autosize && blockSize === undefined) {
+    throw new InvalidSliceGridArgumentError("autosize needs blockSize: the size in MB of the servers 'create' is asked for");
+  }
+  return { autosize, min, max, blockSize, canCreate: canCreate !== false, canDestroy: canDestroy !== false };
 }

@@ -6,7 +6,7 @@ import {
   connectEngine, ensureImage, listContainers, removeContainer, startContainer, containerName,
   SILENT_PROGRESS, type Cluster, type ContainerSpec, type PlacedContainer, type Progress, type RemoteEngine,
 } from '../../launcher/index.js';
-import { resolveSize, type Provider, type Server } from '../../pacific/index.js';
+import { resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
 import { SliceGrid, UnknownSliceError, type BlockInfo } from '../../slicegrid/index.js';
 import { type GridView, type ServerRow } from '../control.js';
 import { BadRequestError } from '../errors.js';
@@ -49,33 +49,37 @@ export interface GridClusterOptions {
 export class GridCluster implements Cluster {
   readonly addressing = 'published' as const;
   private readonly store: ServerStore;
-  private readonly slices: SliceGrid;
+  private readonly slices: SliceGrid<Progress>;
   private readonly engines = new Map<string, RemoteEngine>();
   private readonly connecting = new Map<string, Promise<RemoteEngine>>();
   /** Grid changes run one at a time, each with the progress of the task that asked. */
   private readonly gate = new StackLocks();
-  private progress: Progress = SILENT_PROGRESS;
 
   private constructor(private readonly options: GridClusterOptions) {
     this.store = new ServerStore(options.home);
     const blockSize = resolveSize(options.settings.size).memory;
     mkdirSync(join(options.home, 'grid'), { recursive: true, mode: 0o700 });
-    this.slices = new SliceGrid({
+    // The grid's block source: servers from the provider, told to the progress of the task
+    // whose grid change needs them (the context each grid call passes on).
+    this.slices = new SliceGrid<Progress>({
       autosize: true, min: options.settings.min, max: options.settings.max, blockSize,
       file: join(options.home, 'grid', 'grid.json'),
+      blocks: {
+        create: async ({ reason, slice, context }) => {
+          const progress = context ?? SILENT_PROGRESS;
+          progress.step(reason === 'full'
+            ? `The grid is full (${slice?.id} needs ${slice?.size} MB): adding a ${options.settings.size} server`
+            : `The grid has fewer than ${options.settings.min} server${options.settings.min === 1 ? '' : 's'}: adding a ${options.settings.size} server`);
+          const server = await this.join(options.settings.size, progress);
+          return { id: server.id, size: server.size.memory };
+        },
+        destroy: async (block, context) => {
+          const progress = context ?? SILENT_PROGRESS;
+          progress.step(`Server ${block.id} is empty: removing it`);
+          await this.leave(block.id, progress);
+        },
+      },
     });
-    this.slices.on('create', async ({ reason, slice }) => {
-      this.progress.step(reason === 'full'
-        ? `The grid is full (${slice?.id} needs ${slice?.size} MB): adding a ${options.settings.size} server`
-        : `The grid has fewer than ${options.settings.min} server${options.settings.min === 1 ? '' : 's'}: adding a ${options.settings.size} server`);
-      const server = await this.join(options.settings.size);
-      return { id: server.id, size: server.size.memory };
-    });
-    this.slices.on('destroy', async (block) => {
-      this.progress.step(`Server ${block.id} is empty: removing it`);
-      await this.leave(block.id);
-    });
-    options.provider.on('progress', (p) => this.progress.info(`${p.server ?? options.provider.name}: ${p.message}`));
   }
 
   /** Opens the grid: its saved allocation, its servers (made up to `min`), their engines. */
@@ -89,7 +93,7 @@ export class GridCluster implements Cluster {
     const say = (m: string) => this.options.log(`grid: ${m}`);
     const loud: Progress = { step: say, info: say, error: say };
     // With autosize, opening a grid below `min` makes servers (a fresh HQ makes its first ones).
-    await this.exclusive(loud, () => this.slices.open());
+    await this.exclusive(loud, () => this.slices.open({ context: loud }));
     const records = new Map(this.store.all().map((s) => [s.id, s]));
     for (const block of this.slices.blocks()) {
       if (!records.has(block.id)) this.options.log(`grid: block ${block.id} has no record under servers/; its containers cannot be reached`);
@@ -105,49 +109,54 @@ export class GridCluster implements Cluster {
     })));
     await this.exclusive(loud, async () => {
       while (this.slices.blocks().length < this.options.settings.min) {
-        const server = await this.join(this.options.settings.size);
-        await this.slices.addBlock({ id: server.id, size: server.size.memory });
+        const server = await this.join(this.options.settings.size, loud);
+        await this.slices.addBlock({ id: server.id, size: server.size.memory }, { context: loud });
       }
     });
   }
 
-  /** Runs one change of the grid, alone, with its progress shown to `progress`. */
+  /**
+   * Runs one change of the grid, alone. Its progress goes to the grid calls it makes (as
+   * their context) and, while it runs, the provider's own progress goes there too.
+   */
   private async exclusive<T>(progress: Progress, work: () => Promise<T>): Promise<T> {
     const unlock = await this.gate.acquire('grid');
-    this.progress = progress;
+    const provider = this.options.provider;
+    const forward: ProviderEvents['progress'] = (p) => progress.info(`${p.server ?? provider.name}: ${p.message}`);
+    provider.on('progress', forward);
     try {
       return await work();
     } finally {
-      this.progress = SILENT_PROGRESS;
+      provider.off('progress', forward);
       unlock();
     }
   }
 
   /** A new server from the provider, recorded and reachable; removed again if any step fails. */
-  private async join(size: string): Promise<Server> {
+  private async join(size: string, progress: Progress): Promise<Server> {
     const server = await this.options.provider.add(size);
     try {
       this.store.save(server);
       const engine = await this.connect(server);
-      if (this.options.onJoin) await this.options.onJoin(server, engine.docker, this.progress);
-      this.progress.info(`${server.id} joined at ${server.address} (${server.size.slug ?? `${server.size.memory} MB`})`);
+      if (this.options.onJoin) await this.options.onJoin(server, engine.docker, progress);
+      progress.info(`${server.id} joined at ${server.address} (${server.size.slug ?? `${server.size.memory} MB`})`);
       return server;
     } catch (err) {
-      this.progress.error(`${server.id} could not join (${(err as Error).message}); removing it`);
-      await this.leave(server.id).catch(() => undefined);
+      progress.error(`${server.id} could not join (${(err as Error).message}); removing it`);
+      await this.leave(server.id, progress).catch(() => undefined);
       throw err;
     }
   }
 
   /** A server leaves: its connection ends, the provider removes it, its record goes. */
-  private async leave(id: string): Promise<void> {
+  private async leave(id: string, progress: Progress): Promise<void> {
     const engine = this.engines.get(id);
     this.engines.delete(id);
     await engine?.close().catch(() => undefined);
     await this.options.provider.remove(id);
     this.store.forget(id);
     await this.options.etcd.delete().key(`/quarry/servers/${id}`).catch(() => undefined);
-    this.progress.info(`${id} removed`);
+    progress.info(`${id} removed`);
   }
 
   private connect(server: Server): Promise<RemoteEngine> {
@@ -188,7 +197,7 @@ export class GridCluster implements Cluster {
 
   async start(specs: ContainerSpec[], progress: Progress): Promise<PromiseSettledResult<PlacedContainer>[]> {
     const ids = specs.map((s) => containerName(s.stack, s.name, s.n));
-    const placed = await this.exclusive(progress, () => this.slices.addMany(specs.map((s, i) => ({ id: ids[i]!, size: s.memoryMb }))));
+    const placed = await this.exclusive(progress, () => this.slices.addMany(specs.map((s, i) => ({ id: ids[i]!, size: s.memoryMb })), { context: progress }));
     const where = new Map(placed.map((p) => [p.id, p.block]));
     return Promise.allSettled(specs.map(async (spec, i) => {
       const id = ids[i]!;
@@ -200,7 +209,7 @@ export class GridCluster implements Cluster {
         const started = await startContainer(engine, { ...spec, publishHost: server.address });
         return { ...started, server: serverId };
       } catch (err) {
-        await this.exclusive(progress, () => this.free(id));
+        await this.exclusive(progress, () => this.free(id, progress));
         throw err;
       }
     }));
@@ -208,13 +217,13 @@ export class GridCluster implements Cluster {
 
   async remove(container: PlacedContainer, progress: Progress, graceSeconds?: number): Promise<void> {
     await removeContainer(await this.engineOf(container.server), container.id, graceSeconds);
-    await this.exclusive(progress, () => this.free(container.name));
+    await this.exclusive(progress, () => this.free(container.name, progress));
   }
 
   /** Frees a slice; with autosize its server goes if that emptied it (above `min`). */
-  private async free(id: string): Promise<void> {
+  private async free(id: string, progress: Progress): Promise<void> {
     try {
-      await this.slices.remove(id);
+      await this.slices.remove(id, { context: progress });
     } catch (err) {
       if (!(err instanceof UnknownSliceError)) throw err;
     }
@@ -269,8 +278,8 @@ export class GridCluster implements Cluster {
       }
       const asked = size ?? this.options.settings.size;
       progress.step(`Adding a ${asked} server`);
-      const server = await this.join(asked);
-      const block = await this.slices.addBlock({ id: server.id, size: server.size.memory });
+      const server = await this.join(asked, progress);
+      const block = await this.slices.addBlock({ id: server.id, size: server.size.memory }, { context: progress });
       return this.row(block, false);
     });
   }
@@ -287,8 +296,8 @@ export class GridCluster implements Cluster {
       }
       progress.step(`Removing server ${id}`);
       const row = this.row(block, false);
-      await this.slices.removeBlock(id);
-      await this.leave(id);
+      await this.slices.removeBlock(id, { context: progress });
+      await this.leave(id, progress);
       return { ...row, state: 'removed' };
     });
   }
