@@ -1,5 +1,4 @@
-import type { StackSpec } from '../compiler/index.js';
-import { serviceEnvNames } from '../compiler/index.js';
+import { serviceEnvNames, type StackSpec } from '../compiler/index.js';
 import type { Wiring } from '../runtime/index.js';
 import type { DesiredUnit } from './model.js';
 import { inPortNumbers, isWired, unitWiring } from './wiring.js';

@@ -1,8 +1,7 @@
-import { loadConfig } from '../../config/index.js';
+import { loadConfig, parseConfigFlag, stopSignal } from '../../config/index.js';
 import { QuarryError } from '../../errors/index.js';
 import { routerConfigSchema, startRouter } from '../../router/index.js';
 import type { Command } from '../command.js';
-import { parseConfigFlag, stopSignal } from '../../config/index.js';
 
 export const router: Command = {
   summary: 'the HTTP router: web requests by domain to the healthy containers, routes from etcd',

@@ -2,9 +2,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { HqControl } from '../control.js';
 import type { HomeLayout } from '../../home/index.js';
 import type { Progress } from '../../launcher/index.js';
-import { addAuthorizedKey } from '../keys/index.js';
+import { addAuthorizedKey, tokenMatches } from '../keys/index.js';
 import { stackFromPath } from '../stack-name.js';
-import { tokenMatches } from '../keys/index.js';
 import { bodyOf, statusOf } from './errors.js';
 import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError } from '../errors.js';
 import { NdjsonAnswer } from './ndjson.js';

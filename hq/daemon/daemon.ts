@@ -4,16 +4,14 @@ import { Etcd3 } from 'etcd3';
 import { QuarryError } from '../../errors/index.js';
 import { startRouter, type Router } from '../../router/index.js';
 import { startApi, type Api } from '../api/index.js';
-import { atomicWrite } from '../../home/index.js';
+import { atomicWrite, HomeLayout } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
 import type { ControlHandle } from '../control.js';
 import { startOwnEtcd, type OwnEtcd } from '../etcd/index.js';
 import { gridAdvertise } from '../grid/index.js';
-import { HomeInUseError } from '../errors.js';
-import { HomeLayout } from '../../home/index.js';
+import { HomeInUseError, ListenError } from '../errors.js';
 import { startHq, type Hq } from './hq.js';
 import { loadOrCreateToken } from '../keys/index.js';
-import { ListenError } from '../errors.js';
 
 /** What the part that runs stacks gets from the daemon. */
 export interface DaemonContext {

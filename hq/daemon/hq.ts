@@ -1,11 +1,8 @@
 import Docker from 'dockerode';
 import { HomeLayout } from '../../home/index.js';
 import { loadHostKey } from '../keys/index.js';
-import { HookServer } from '../push/index.js';
+import { HookServer, receivePush, printPlan, installHookProgram, GitSshServer } from '../push/index.js';
 import type { OnRelease } from '../control.js';
-import { receivePush, printPlan } from '../push/index.js';
-import { installHookProgram } from '../push/index.js';
-import { GitSshServer } from '../push/index.js';
 
 export interface HqOptions {
   /** The state folder (see `quarryHome()`). */

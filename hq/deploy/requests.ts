@@ -3,9 +3,8 @@ import type { Progress } from '../../launcher/index.js';
 import {
   changeEnv, diffPlan, envFaults, scaleFaults, scaleInstructions, scalesOf, withEnv,
 } from '../../plan/index.js';
-import type { ReleaseInfo } from '../control.js';
+import type { PushInfo, ReleaseInfo } from '../control.js';
 import { BadRequestError } from '../errors.js';
-import type { PushInfo } from '../control.js';
 import type { ControlParts } from './context.js';
 import type { ReleaseRecord } from './records.js';
 import { runTask } from './tasks.js';

@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWrite } from '../../home/index.js';
-import type { HomeLayout } from '../../home/index.js';
+import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import { ReleaseNotFoundError, StackNotFoundError } from '../errors.js';
 import { isStackName } from '../stack-name.js';
 import type { ReleaseRecord } from './records.js';

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWrite } from '../../home/index.js';
-import type { HomeLayout } from '../../home/index.js';
+import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import type { Progress } from '../../launcher/index.js';
 import type { TaskMessage, TaskRecord } from './records.js';
 

@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { atomicWrite, freePort, isProcessAlive } from '../../home/index.js';
-import type { HomeLayout } from '../../home/index.js';
+import { atomicWrite, freePort, isProcessAlive, type HomeLayout } from '../../home/index.js';
 import { EtcdStartError } from '../errors.js';
 
 

@@ -1,5 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import {
@@ -8,7 +7,8 @@ import {
 } from '../../launcher/index.js';
 import { resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
 import { SliceGrid, UnknownSliceError, type BlockInfo } from '../../slicegrid/index.js';
-import { type GridView, type ServerRow } from '../control.js';
+import type { HomeLayout } from '../../home/index.js';
+import type { GridView, ServerRow } from '../control.js';
 import { BadRequestError } from '../errors.js';
 import { ServerStore } from './server-store.js';
 import { StackLocks } from '../stack-lock.js';
@@ -24,7 +24,7 @@ export interface GridSettings {
 
 export interface GridClusterOptions {
   /** HQ's home: `servers/<id>/settings.json` and `grid/grid.json` live under it. */
-  home: string;
+  home: HomeLayout;
   etcd: Etcd3;
   /** The engine the images are built on; they are streamed from it to the servers. */
   local: Docker;
@@ -58,12 +58,12 @@ export class GridCluster implements Cluster {
   private constructor(private readonly options: GridClusterOptions) {
     this.store = new ServerStore(options.home);
     const blockSize = resolveSize(options.settings.size).memory;
-    mkdirSync(join(options.home, 'grid'), { recursive: true, mode: 0o700 });
+    options.home.ensure(dirname(options.home.gridFile));
     // The grid's block source: servers from the provider, told to the progress of the task
     // whose grid change needs them (the context each grid call passes on).
     this.slices = new SliceGrid<Progress>({
       autosize: true, min: options.settings.min, max: options.settings.max, blockSize,
-      file: join(options.home, 'grid', 'grid.json'),
+      file: options.home.gridFile,
       blocks: {
         create: async ({ reason, slice, context }) => {
           const progress = context ?? SILENT_PROGRESS;

@@ -2,13 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
-import { AGENT_IMAGE, AgentInstallError, ensureImage, installAgent, serverKey } from '../../launcher/index.js';
+import { AGENT_IMAGE, AgentInstallError, ensureImage, installAgent, serverKey, type Progress } from '../../launcher/index.js';
 import { createProvider, type Server } from '../../pacific/index.js';
-import { atomicWrite } from '../../home/index.js';
+import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
-import type { HomeLayout } from '../../home/index.js';
 import { ed25519Pair } from '../keys/index.js';
-import type { Progress } from '../../launcher/index.js';
 import { GridCluster } from './grid-cluster.js';
 import { ServerStore } from './server-store.js';
 
@@ -30,11 +28,11 @@ export async function openGrid(grid: NonNullable<HqConfig['grid']>, ctx: OpenGri
   const settings: Record<string, unknown> = { ...grid.provider };
   if (settings.privateKey === undefined && settings.privateKeyFile === undefined) settings.privateKey = quarryKey(ctx.home, ctx.log);
   const privateKey = typeof settings.privateKey === 'string' ? settings.privateKey : readFileSync(String(settings.privateKeyFile), 'utf8');
-  const store = new ServerStore(ctx.home.root);
+  const store = new ServerStore(ctx.home);
   const provider = createProvider(settings, { source: 'grid.provider', known: store.all() });
   ctx.log(`grid: ${provider.name} servers of ${grid.size}, ${grid.min} to ${grid.max}`);
   return GridCluster.open({
-    home: ctx.home.root, etcd: ctx.etcd, local: ctx.docker, provider, privateKey, log: ctx.log,
+    home: ctx.home, etcd: ctx.etcd, local: ctx.docker, provider, privateKey, log: ctx.log,
     settings: { min: grid.min, max: grid.max, size: grid.size },
     ...(ctx.agentEtcd && { onJoin: joinAgent(ctx.docker, ctx.etcd, ctx.agentEtcd) }),
   });

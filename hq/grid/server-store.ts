@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from '../../pacific/index.js';
-import { atomicWrite } from '../../home/index.js';
+import { atomicWrite, type HomeLayout } from '../../home/index.js';
 
 /**
  * The servers HQ made or joined, as their provider reported them: `servers/<id>/settings.json`
@@ -13,8 +13,8 @@ export class ServerStore {
   private readonly dir: string;
   private cache: Map<string, Server> | undefined;
 
-  constructor(root: string) {
-    this.dir = join(root, 'servers');
+  constructor(home: HomeLayout) {
+    this.dir = home.serversDir;
   }
 
   private records(): Map<string, Server> {

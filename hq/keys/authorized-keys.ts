@@ -2,8 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
-import { atomicWrite } from '../../home/index.js';
-import { HomeLayout } from '../../home/index.js';
+import { atomicWrite, HomeLayout } from '../../home/index.js';
 import { PublicKeyError } from '../errors.js';
 
 const { utils } = ssh2;

@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
-import { atomicWrite } from '../../home/index.js';
+import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import { ed25519Pair } from './key-pair.js';
 import { fingerprint } from './authorized-keys.js';
-import type { HomeLayout } from '../../home/index.js';
 import { HostKeyError } from '../errors.js';
 
 

@@ -1,7 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
-import { atomicWrite } from '../../home/index.js';
-import type { HomeLayout } from '../../home/index.js';
+import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import { TokenFileError } from '../errors.js';
 
 

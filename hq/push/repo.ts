@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { atomicWrite, syncFolder } from '../../home/index.js';
-import type { HomeLayout } from '../../home/index.js';
+import { atomicWrite, syncFolder, type HomeLayout } from '../../home/index.js';
 import { HOOK_PROGRAM, hookScript } from './hook-program.js';
 
 const run = promisify(execFile);

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { syncFolder } from '../../home/index.js';
-import type { HomeLayout } from '../../home/index.js';
+import { syncFolder, type HomeLayout } from '../../home/index.js';
 
 /**
  * `stacks/<stack>/src` is a symbolic link to one folder under `stacks/<stack>/.src/`. A

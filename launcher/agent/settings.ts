@@ -1,6 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { integer, list, loadConfig, optional, string, url, type ConfigOf, type Field, type LoadOptions } from '../../config/index.js';
-import { FieldProblem } from '../../config/index.js';
+import { integer, list, loadConfig, optional, string, url, FieldProblem, type ConfigOf, type Field, type LoadOptions } from '../../config/index.js';
 
 /** A server id as it stands in an etcd key (`/quarry/servers/<id>`): no slash, nothing odd. */
 const SERVER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
