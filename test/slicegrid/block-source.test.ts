@@ -1,5 +1,6 @@
 /**
- * The applier with an injected block source (`new SliceGrid({ blocks })`): the source gets
+ * The applier with an injected block source (`new SliceGrid({ blocks })`), here a fake one
+ * that makes servers in memory (titles say "fake servers"): the source gets
  * the context each call passes, the grid undoes what it did when the source refuses, and
  * `rehearse()` shows the plan a call then carries out.
  */
@@ -58,7 +59,7 @@ function grid(options: SliceGridOptions<Task> = {}): { grid: SliceGrid<Task>; se
   return { grid: made, servers, events };
 }
 
-test('the block source is asked with the context of the call that needs it', async (t) => {
+test('fake servers: the block source is asked with the context of the call that needs it', async (t) => {
   const { grid: g, servers, events } = grid({ min: 1 });
   await g.open({ context: { name: 'boot' } });
   await g.addMany([{ id: 'a.w.1', size: 900 }, { id: 'a.w.2', size: 900 }], { context: { name: 'push shop' } });
@@ -72,7 +73,7 @@ test('the block source is asked with the context of the call that needs it', asy
   t.deepEqual(events, ['added a.w.1 srv1', 'added a.w.2 srv2', 'removed a.w.2 srv2', 'added b.w.1 srv1'], "no 'create' or 'destroy' events: the source does that work");
 });
 
-test('a refused create leaves the grid as it was, and says who refused', async (t) => {
+test('fake servers: a refused create leaves the grid as it was, and says who refused', async (t) => {
   const { grid: g, servers, events } = grid();
   await g.add('a.x.1', 900);
   const before = g.toJSON();
@@ -85,7 +86,7 @@ test('a refused create leaves the grid as it was, and says who refused', async (
   t.deepEqual(events, [], 'the batch is placed largest first: the create comes before any slice is added');
 });
 
-test('undoing a batch destroys what it created, with the call\'s context', async (t) => {
+test('fake servers: undoing a batch destroys what it created, with the call\'s context', async (t) => {
   const { grid: g, servers } = grid();
   let n = 0;
   g.on('added', () => {
@@ -99,7 +100,7 @@ test('undoing a batch destroys what it created, with the call\'s context', async
   t.deepEqual(g.blocks(), []);
 });
 
-test('a refused destroy puts the slice back', async (t) => {
+test('fake servers: a refused destroy puts the slice back', async (t) => {
   const { grid: g, servers, events } = grid();
   await g.add('a.x.1', 900);
   await g.add('a.y.1', 900);
@@ -111,7 +112,7 @@ test('a refused destroy puts the slice back', async (t) => {
   t.deepEqual(events, ['removed a.y.1 srv2', 'added a.y.1 srv2']);
 });
 
-test('a source that gives bigger blocks than planned: the rest of the batch is planned again on them', async (t) => {
+test('fake servers: a source that gives bigger blocks than planned: the rest of the batch is planned again on them', async (t) => {
   const { grid: g, servers } = grid();
   servers.size = 3000;
   // Planned on 1000 MB blocks: six new ones. The first is 3000 MB, and takes five of them.
@@ -121,7 +122,7 @@ test('a source that gives bigger blocks than planned: the rest of the batch is p
   t.is(placed.length, 6);
 });
 
-test('a source that gives a block too small for the slice fails the call, undone', async (t) => {
+test('fake servers: a source that gives a block too small for the slice fails the call, undone', async (t) => {
   const { grid: g, servers } = grid();
   servers.size = 500;
   await t.throwsAsync(g.add('a.w.1', 800), { instanceOf: SliceGridHandlerError, message: /block source's create returned block "srv1" \(500 MB/ });
@@ -129,7 +130,7 @@ test('a source that gives a block too small for the slice fails the call, undone
   t.deepEqual(g.blocks(), []);
 });
 
-test('rehearse() is the plan the call carries out, and changes nothing', async (t) => {
+test('fake servers: rehearse() is the plan the call carries out, and changes nothing', async (t) => {
   const { grid: g, servers, events } = grid({ min: 1 });
   await g.addBlock({ id: 'own', size: 2000 }); // srv1 first: the grid's min
   await g.add('x.db.1', 1500);
@@ -159,14 +160,14 @@ test('rehearse() is the plan the call carries out, and changes nothing', async (
   );
 });
 
-test('rehearse() rejects with the error the call would fail with', async (t) => {
+test('fake servers: rehearse() rejects with the error the call would fail with', async (t) => {
   const { grid: g } = grid({ max: 1 });
   await g.add('a.x.1', 900);
   await t.throwsAsync(g.rehearse({ kind: 'add', slices: [{ id: 'a.y.1', size: 900 }] }), { instanceOf: SliceGridFullError, message: /max of 1 blocks/ });
   await t.throwsAsync(g.rehearse({ kind: 'add', slices: [{ id: 'a.y.1', size: 0 }] }), { instanceOf: InvalidSliceGridArgumentError });
 });
 
-test('rehearse() of a removal shows the destroy it would bring', async (t) => {
+test('fake servers: rehearse() of a removal shows the destroy it would bring', async (t) => {
   const { grid: g } = grid();
   await g.add('a.x.1', 900);
   await g.add('a.y.1', 900);
@@ -176,6 +177,6 @@ test('rehearse() of a removal shows the destroy it would bring', async (t) => {
   t.is(g.blocks().length, 2);
 });
 
-test('blocks must be a block source', (t) => {
+test('fake servers: blocks must be a block source', (t) => {
   t.throws(() => new SliceGrid({ blocks: {} as BlockSource }), { instanceOf: InvalidSliceGridArgumentError, message: /block source/ });
 });
