@@ -19,8 +19,12 @@ export interface ApplierHost<C> {
   file: GridFile | undefined;
 }
 
-/** Plans a change and carries the plan out, as one step of a transaction; resolves with the blocks it destroyed (as they were just before). */
-export type Apply = (request: NormalRequest) => Promise<BlockInfo[]>;
+/**
+ * Plans a change and carries the plan out, as one step of a transaction; gives the blocks it
+ * destroyed (as they were just before). A promise when the plan waits for something (a block
+ * to create or destroy, a listener to announce to); the list itself when it was done at once.
+ */
+export type Apply = (request: NormalRequest) => BlockInfo[] | Promise<BlockInfo[]>;
 
 /** One call being carried out. */
 interface Call<C> {
@@ -94,10 +98,42 @@ export class Applier<C> {
    * fails the call before anything happens, as it always did), so that the planner finds
    * them claimed by the very slices it plans.
    */
-  private planAndApply(request: NormalRequest, call: Call<C>): Promise<BlockInfo[]> {
+  private planAndApply(request: NormalRequest, call: Call<C>): BlockInfo[] | Promise<BlockInfo[]> {
     const packer = this.host.packer();
     if (request.kind === 'add') this.claim(request.slices, call.undo);
-    return this.apply(planOn(packer, request, call.limits, request.kind === 'add'), request, call);
+    const plan = planOn(packer, request, call.limits, request.kind === 'add');
+    return this.waits(plan) ? this.apply(plan, request, call) : this.applyNow(plan, request, call);
+  }
+
+  /**
+   * Whether carrying the plan out waits for anything: a block to create or destroy, a slice
+   * to take off or move (announced), a listener of `added`.
+   */
+  private waits(plan: Drafted): boolean {
+    return (
+      plan.newBlocks.length > 0 ||
+      plan.removals.length > 0 ||
+      plan.froms.length > 0 ||
+      plan.destroys.length > 0 ||
+      (plan.slices.length > 0 && this.host.events.listens('added'))
+    );
+  }
+
+  /**
+   * Carries out, at once, a plan that waits for nothing (most calls: slices onto blocks the
+   * grid has, nobody listening): the same steps as `apply`, without a promise per call.
+   */
+  private applyNow(plan: Drafted, request: NormalRequest, call: Call<C>): BlockInfo[] {
+    const packer = this.host.packer();
+    if (plan.addBlock !== undefined && request.kind === 'add-block') packer.addBlock(request.block);
+    const { slices, targets } = plan;
+    if (slices.length > 0) {
+      let placed = 0;
+      call.undo.push(() => this.unplaceAll(placed === slices.length ? slices : slices.slice(0, placed)));
+      for (; placed < slices.length; placed++) packer.place(slices[placed]!, targets[placed]!);
+    }
+    if (plan.removeBlock !== undefined) packer.removeBlock(packer.block(plan.removeBlock)!);
+    return NONE;
   }
 
   /**
@@ -186,20 +222,14 @@ export class Applier<C> {
   /** Claims every id of a batch before any is placed; given back when the call fails, once each is off its block again. */
   private claim(slices: readonly SliceState[], undo: UndoLog): void {
     const packer = this.host.packer();
-    const registered: SliceState[] = [];
-    const unregister = (): void => {
-      for (const s of registered) if (s.block === undefined) packer.unregister(s);
-    };
     try {
-      for (const s of slices) {
-        packer.register(s);
-        registered.push(s);
-      }
+      for (const s of slices) packer.register(s);
     } catch (error) {
-      unregister();
+      // Those not claimed yet hold no id (unregister gives back only a slice's own claim).
+      unclaim(packer, slices);
       throw error;
     }
-    undo.push(unregister);
+    undo.push(() => unclaim(packer, slices));
   }
 
   /**
@@ -220,14 +250,11 @@ export class Applier<C> {
             slice: { id: slice.id, size: slice.size, tags: slice.tags, group: slice.group },
             context: call.context,
           };
-    const asked = `a ${request.size} MB block${request.tags.length > 0 ? ` tagged ${request.tags.join(',')}` : ''}${
-      slice === undefined ? ` (the grid's min is ${call.limits.min})` : ` for slice "${slice.id}"`
-    }`;
     let spec: unknown;
     try {
       spec = await this.host.source.create(request);
     } catch (error) {
-      throw new SliceGridHandlerError('create', `${names.create} failed, asked for ${asked}: ${messageOf(error)}; the grid is as it was`, error);
+      throw new SliceGridHandlerError('create', `${names.create} failed, asked for ${asked(planned, slice, call)}: ${messageOf(error)}; the grid is as it was`, error);
     }
     let normal;
     try {
@@ -236,7 +263,7 @@ export class Applier<C> {
     } catch (error) {
       throw new SliceGridHandlerError(
         'create',
-        `${names.create}, asked for ${asked}, did not return a block { id, size, tags? }: ${messageOf(error)}; if it made a server, destroy that by hand`,
+        `${names.create}, asked for ${asked(planned, slice, call)}, did not return a block { id, size, tags? }: ${messageOf(error)}; if it made a server, destroy that by hand`,
         error,
       );
     }
@@ -399,10 +426,25 @@ export class Applier<C> {
 /** An empty list that stays empty. */
 const NONE: never[] = Object.freeze([]) as never[];
 
+/** Gives back the ids of a batch's slices that are not on a block. */
+function unclaim(packer: Packer, slices: readonly SliceState[]): void {
+  for (const s of slices) if (s.block === undefined) packer.unregister(s);
+}
+
+/** What a create asked for, in words: for its error only (not built for every block). */
+function asked(planned: NewBlock, slice: SliceState | undefined, call: Call<unknown>): string {
+  const tags = slice === undefined ? [] : slice.tags;
+  return `a ${planned.size} MB block${tags.length > 0 ? ` tagged ${tags.join(',')}` : ''}${
+    slice === undefined ? ` (the grid's min is ${call.limits.min})` : ` for slice "${slice.id}"`
+  }`;
+}
+
 /** Whether the source gave the block the plan counted on: its size and tags. */
 function asPlanned(block: { size: number; tags: readonly string[] }, planned: NewBlock): boolean {
-  if (block.size !== planned.size || block.tags.length !== planned.tags.length) return false;
-  return block.tags.every((tag, i) => tag === planned.tags[i]);
+  const tags = block.tags;
+  if (block.size !== planned.size || tags.length !== planned.tags.length) return false;
+  for (let i = 0; i < tags.length; i++) if (tags[i] !== planned.tags[i]) return false;
+  return true;
 }
 
 /** The call's error, restated when undoing it failed too (the grid may not match the servers). */

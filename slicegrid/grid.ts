@@ -102,7 +102,8 @@ export class SliceGrid<C = unknown> extends EventEmitter {
 
   /** Places one slice; resolves with the block it went on. */
   async add(id: string, size: number, tags?: readonly string[], options: { group?: string | null } & CallOptions<C> = {}): Promise<BlockInfo> {
-    const slice = normalizeSlice({ id, size, ...(tags === undefined ? {} : { tags }), ...('group' in options ? { group: options.group } : {}) });
+    // Tags and group left out or undefined are the same to normalizeSlice: no spread objects per call.
+    const slice = normalizeSlice({ id, size, tags, group: 'group' in options ? options.group : undefined });
     return this.change(options.context, async (apply) => {
       await apply({ kind: 'add', slices: [slice] });
       return blockInfo(slice.block!);
@@ -237,15 +238,17 @@ export class SliceGrid<C = unknown> extends EventEmitter {
    * writes can coalesce.
    */
   private async change<T>(context: C | undefined, body: (apply: Apply) => T | Promise<T>, writes = true): Promise<T> {
-    let durable: Promise<void> | undefined;
-    const value = await this.queue.run(async () => {
-      if (!this.loaded) await this.load();
-      const done = await this.applier.transaction(context, body, writes);
-      durable = done.durable;
-      return done.value;
-    });
-    if (durable !== undefined) await durable;
-    return value;
+    const done = await this.queue.run(() =>
+      this.loaded ? this.applier.transaction(context, body, writes) : this.loadThen(() => this.applier.transaction(context, body, writes)),
+    );
+    if (done.durable !== undefined) await done.durable;
+    return done.value;
+  }
+
+  /** Loads the file, then does `task`: the first call's way in (the queue's task is the transaction itself after that). */
+  private async loadThen<T>(task: () => Promise<T>): Promise<T> {
+    await this.load();
+    return task();
   }
 
   private async load(): Promise<void> {

@@ -200,7 +200,10 @@ export class Packer {
 
   /** Whether the slice may go on the block at all: tags and room. */
   fits(slice: NormalSlice, block: BlockState): boolean {
-    return block.free >= slice.size && slice.tags.every((tag) => block.partition.tags.has(tag));
+    if (block.free < slice.size) return false;
+    const tags = slice.tags;
+    for (let i = 0; i < tags.length; i++) if (!block.partition.tags.has(tags[i]!)) return false;
+    return true;
   }
 
   /**

@@ -194,7 +194,7 @@ class Draft implements Drafted {
   slices: SliceState[] = NONE;
   /** Whether the targets hold reservations to give back (`move` reserves nothing). */
   private reserved = false;
-  readonly targets: BlockState[] = [];
+  targets: BlockState[] = NONE;
   froms: BlockState[] = NONE;
   readonly draftSeq: number;
   newBlocks: NewBlock[] = NONE;
@@ -271,7 +271,7 @@ class Draft implements Drafted {
     }
     this.slices = [slice];
     this.froms = [from];
-    this.targets.push(target);
+    this.targets = [target];
     if (from.slices.length === 1) this.destroyEmptied([from]);
   }
 
@@ -310,10 +310,13 @@ class Draft implements Drafted {
    */
   place(slices: readonly SliceState[], avoid: ReadonlySet<BlockState> | undefined): void {
     const packer = this.packer;
-    const targets = this.targets;
+    // Made here, not in a field's initialiser: an array the optimiser sees made is one whose
+    // `push` it inlines (a field's array is a call into the runtime per push).
+    const targets: BlockState[] = [];
     // The plan's list of slices is this one (nothing changes it afterwards); until every
     // slice is placed, `targets` says how many are.
     this.slices = slices as SliceState[];
+    this.targets = targets;
     this.reserved = true;
     for (const slice of slices) {
       const to = packer.find(slice, avoid) ?? this.newBlock(slice);
@@ -329,8 +332,10 @@ class Draft implements Drafted {
 
   /** Gives back what the plan reserved: the placeholders go whole, then the reservations on existing blocks. */
   takeBack(): void {
-    const { packer, slices, targets, draftSeq } = this;
-    for (const block of this.drafts) packer.dropDraft(block);
+    const { packer, slices, targets, draftSeq, drafts } = this;
+    // Newest first: each is then the last of its bucket in the free index (ordered by `seq`),
+    // so taking it out moves nothing (oldest first, a big batch's full blocks cost a quadratic shuffle).
+    for (let i = drafts.length - 1; i >= 0; i--) packer.dropDraft(drafts[i]!);
     if (!this.reserved) return;
     for (let i = targets.length - 1; i >= 0; i--) {
       const target = targets[i]!;

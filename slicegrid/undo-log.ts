@@ -7,7 +7,8 @@ export class UndoLog {
   private readonly steps: Array<() => void | Promise<void>> = [];
 
   push(undo: () => void | Promise<void>): void {
-    this.steps.push(undo);
+    const steps = this.steps;
+    steps[steps.length] = undo;
   }
 
   /** Drops the inverses: what the call did so far stands whatever happens next (a destroy was done). */

@@ -1,5 +1,5 @@
 import { InvalidSliceGridArgumentError } from './errors.js';
-import { groupOf } from './slice-id.js';
+import { sharedGroupOf } from './slice-id.js';
 import type { SliceState } from './packer.js';
 import type { BlockSpec, Limits, NormalBlock, PlanPolicy, SliceRequest } from './types.js';
 
@@ -9,10 +9,10 @@ export function normalizeSlice(request: SliceRequest): SliceState {
     throw new InvalidSliceGridArgumentError(`a slice must be an object { id, size, tags? }, not ${String(request)}`);
   }
   const id = checkId(request.id, 'slice');
-  const size = checkSize(request.size, `slice "${id}"`);
-  const tags = checkTags(request.tags, `slice "${id}"`);
+  const size = checkSize(request.size, 'slice', id);
+  const tags = checkTags(request.tags, 'slice', id);
   let group: string | null;
-  if (request.group === undefined) group = groupOf(id);
+  if (request.group === undefined) group = sharedGroupOf(id);
   else if (request.group === null) group = null;
   else if (typeof request.group === 'string' && request.group !== '') group = request.group;
   else throw new InvalidSliceGridArgumentError(`slice "${id}": group must be a non-empty string or null`);
@@ -24,17 +24,24 @@ export function normalizeBlock(spec: BlockSpec, what = 'block'): NormalBlock {
     throw new InvalidSliceGridArgumentError(`a ${what} must be an object { id, size, tags? }, not ${String(spec)}`);
   }
   const id = checkId(spec.id, what);
-  const size = checkSize(spec.size, `${what} "${id}"`);
-  const tags = checkTags(spec.tags, `${what} "${id}"`);
+  const size = checkSize(spec.size, what, id);
+  const tags = checkTags(spec.tags, what, id);
   return { id, size, tags, tagKey: tags.join('\n') };
 }
 
-/** Whole megabytes, at least one. */
-export function checkSize(size: unknown, what: string): number {
+/**
+ * Whole megabytes, at least one. `what` (and `id`) name the thing in the error: `slice "a.1"`
+ * (put together only for the error: these checks run for every slice).
+ */
+export function checkSize(size: unknown, what: string, id?: string): number {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) {
-    throw new InvalidSliceGridArgumentError(`${what}: size must be a whole number of MB above 0, not ${String(size)}`);
+    throw new InvalidSliceGridArgumentError(`${named(what, id)}: size must be a whole number of MB above 0, not ${String(size)}`);
   }
   return size;
+}
+
+function named(what: string, id: string | undefined): string {
+  return id === undefined ? what : `${what} "${id}"`;
 }
 
 function checkId(id: unknown, what: string): string {
@@ -46,12 +53,12 @@ function checkId(id: unknown, what: string): string {
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
 
-function checkTags(tags: unknown, what: string): readonly string[] {
+function checkTags(tags: unknown, what: string, id: string): readonly string[] {
   if (tags === undefined || (Array.isArray(tags) && tags.length === 0)) return NO_TAGS;
-  if (!Array.isArray(tags)) throw new InvalidSliceGridArgumentError(`${what}: tags must be a list of names`);
+  if (!Array.isArray(tags)) throw new InvalidSliceGridArgumentError(`${named(what, id)}: tags must be a list of names`);
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag === '' || /[\s,]/.test(tag)) {
-      throw new InvalidSliceGridArgumentError(`${what}: a tag must be a name without spaces or commas, not ${JSON.stringify(tag)}`);
+      throw new InvalidSliceGridArgumentError(`${named(what, id)}: a tag must be a name without spaces or commas, not ${JSON.stringify(tag)}`);
     }
   }
   // Frozen: the grid hands the same array out in every SliceInfo and BlockInfo.
