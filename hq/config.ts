@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import {
-  FieldProblem, integer, list, loadConfig, object, optional, port, string, url, type ConfigOf, type Field, type LoadOptions,
+  FieldProblem, boolean, integer, list, loadConfig, object, optional, port, string, url, type ConfigOf, type Field, type LoadOptions,
 } from '../config/index.js';
 import { quarryHome } from '../home/index.js';
 
@@ -43,7 +43,17 @@ export const hqConfigSchema = {
      * default: for the docker provider, its network's gateway; else the agents are not started.
      */
     advertise: optional(string({ nonEmpty: true })),
+    /**
+     * Every server's firewall (docs/locknet.md): only the grid's hosts reach its ports, anyone
+     * reaches 22. On by default; false leaves the servers' firewalls alone.
+     */
+    locknet: boolean({ default: true }),
   })),
+  /**
+   * locknet on HQ's own host too: only the grid's hosts reach it, anyone reaches 22 and HQ's
+   * push, API and router ports. Off by default: in small mode it would firewall the user's machine.
+   */
+  locknet: boolean({ default: false }),
 };
 
 /** A provider's settings: an object with `provider`; its keys are pacific's to check. */

@@ -58,6 +58,12 @@ export interface ServerRow {
   state: string;
   /** Whether its agent holds its record in etcd now. */
   agent: boolean;
+  /**
+   * Its firewall (locknet), as its agent reports it: `on` (following the grid's members),
+   * `failed` (the last change could not be applied; the rules before it stay), `off` (the agent
+   * does not keep it), or `unknown` (no agent reports; rules stay in force without one).
+   */
+  firewall?: 'on' | 'failed' | 'off' | 'unknown';
 }
 
 /** The allocation of slices onto servers, for `quarry grid`. */

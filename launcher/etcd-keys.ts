@@ -6,6 +6,15 @@ export const keys = {
   unitEndpoints: (stack: string, name: string) => `/quarry/stacks/${stack}/endpoints/${name}/`,
   routes: '/quarry/routes/',
   route: (domain: string, container: string) => `/quarry/routes/${domain}/${container}`,
+  /** The hosts locknet lets in: `{"id", "ip"}` each. */
+  networkHosts: '/quarry/network/hosts/',
+  networkHost: (id: string) => `/quarry/network/hosts/${id}`,
+  /** Files every server keeps in sync; `/etc/hosts`'s quarry block among them. */
+  configFiles: '/quarry/config/files/',
+  hostsFile: '/quarry/config/files/etc/hosts',
+  /** A server's record (its agent's, under the agent's lease), and its firewall's state. */
+  server: (id: string) => `/quarry/servers/${id}`,
+  serverLocknet: (id: string) => `/quarry/servers/${id}/locknet`,
 };
 
 /** What an endpoint key holds: where a member of a unit is reached. */

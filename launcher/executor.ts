@@ -25,6 +25,14 @@ export interface ExecutorContext {
   drainMs: number;
   /** How long new containers get to become healthy. */
   healthTimeoutMs: number;
+  /**
+   * The stack's control secret: every wired container gets it as `QUARRY_CONTROL_KEY`, and the
+   * executor sends it with each change of peers. Stable per stack (HQ keeps it in the stack's
+   * folder), and no part of a container's definition (`quarry.digest`), so it replaces nothing.
+   * Without one (HQ always gives one), containers get none and refuse every control request:
+   * producers then learn new peers only when they restart.
+   */
+  controlKey?: string;
 }
 
 /**
@@ -160,9 +168,10 @@ export class StackExecutor {
    */
   private async peers(leaving: ReadonlySet<string> = new Set()): Promise<Peers> {
     const units = [...this.units.values()];
-    if (this.ctx.cluster.addressing === 'alias') return aliasPeers(this.spec, units, this.members);
-    const { cluster } = this.ctx;
-    return publishedPeers(this.spec, units, this.members, await cluster.list(this.stack), (c, port) => cluster.reach(c, port), leaving);
+    const { cluster, controlKey } = this.ctx;
+    const key = controlKey !== undefined ? { controlKey } : {};
+    if (cluster.addressing === 'alias') return { ...aliasPeers(this.spec, units, this.members), ...key };
+    return { ...publishedPeers(this.spec, units, this.members, await cluster.list(this.stack), (c, port) => cluster.reach(c, port), leaving), ...key };
   }
 
   /**
@@ -284,8 +293,13 @@ export class StackExecutor {
         if (!control) continue;
         const port = memberWiring(this.spec, link.from.name, c.member ?? 0, peers).ports[link.from.port];
         if (port?.dir !== 'out') continue;
+        const key = this.ctx.controlKey;
+        if (key === undefined) {
+          this.ctx.progress.info(`no control key for ${this.stack}: ${c.name} gets its new peers when it restarts`);
+          continue;
+        }
         try {
-          await sendPeers(`tcp://${control.host}:${control.port}`, link.from.port, port.targets);
+          await sendPeers(`tcp://${control.host}:${control.port}`, link.from.port, port.targets, { key });
         } catch (err) {
           this.ctx.progress.info(`could not tell ${c.name} its new peers (${(err as Error).message}); it will get them when it restarts`);
         }

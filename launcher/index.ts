@@ -25,3 +25,5 @@ export { LocalCluster, LOCAL_SERVER } from './local-cluster.js';
 export { StackExecutor, type ExecutorContext } from './executor.js';
 export { keys, type EndpointRecord } from './etcd-keys.js';
 export { buildUnitImages, type UnitImagesReport, type ImageBuild, type PresentImage } from './unit-images.js';
+export { startLocknetSync, memberOf, type LocknetState, type LocknetSync, type LocknetSyncOptions } from './locknet-sync.js';
+export { locknetApplier } from './locknet-apply.js';

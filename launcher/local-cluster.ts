@@ -55,7 +55,7 @@ export class LocalCluster implements Cluster {
     const block = grid.block(LOCAL_SERVER)!;
     return [{
       id: LOCAL_SERVER, provider: 'local', address: '127.0.0.1', size: null,
-      memory: block.size, used: block.used, free: block.free, containers: block.slices.length, state: 'active', agent: false,
+      memory: block.size, used: block.used, free: block.free, containers: block.slices.length, state: 'active', agent: false, firewall: 'off',
     }];
   }
 

@@ -30,6 +30,12 @@ export interface Peers {
   bind(name: string, member: number, port: string): string;
   /** Where a member binds its control socket; absent (or undefined): it has none. */
   control?(name: string, member: number): string | undefined;
+  /**
+   * The secret every element member's control socket answers to, given to it as
+   * `QUARRY_CONTROL_KEY` (HQ's per-stack key, or a local run's own); absent: none is given,
+   * and such a member refuses every control request.
+   */
+  controlKey?: string;
   /** `<NAME>_HOST` and `<NAME>_PORT` of every service. */
   services: Record<string, string>;
 }

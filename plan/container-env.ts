@@ -3,6 +3,9 @@ import { memberWiring, type Peers } from './addressing.js';
 import type { DesiredUnit } from './model.js';
 import { isWired } from './wiring.js';
 
+/** The env var a wired member reads its control secret from (the runtime's `CONTROL_KEY_ENV`). */
+export const CONTROL_KEY_ENV = 'QUARRY_CONTROL_KEY';
+
 export interface ContainerEnvOptions {
   /**
    * The port the member listens on, given to it as `PORT`, when it is not the unit's own port
@@ -16,7 +19,8 @@ export interface ContainerEnvOptions {
  * (the stack's `env`; none for services), the services' `<NAME>_HOST`/`<NAME>_PORT` as
  * `peers` has them, its identity (`QUARRY_STACK`, `QUARRY_NAME`, `QUARRY_MEMBER`), `PORT`
  * (a node's or element's port in its own container, or `options.port`), and for a unit in
- * the topology its wiring in `QUARRY_WIRING`.
+ * the topology its wiring in `QUARRY_WIRING` and, for an element when `peers` has one, the
+ * control secret in `QUARRY_CONTROL_KEY` (an env var only: never an argument nor a label).
  */
 export function containerEnv(spec: StackSpec, unit: DesiredUnit, member: number, peers: Peers,
   options: ContainerEnvOptions = {}): Record<string, string> {
@@ -29,6 +33,10 @@ export function containerEnv(spec: StackSpec, unit: DesiredUnit, member: number,
   };
   const port = options.port ?? (unit.kind !== 'service' ? unit.port : undefined);
   if (port !== undefined) env.PORT = String(port);
-  if (isWired(spec, unit.name)) env.QUARRY_WIRING = JSON.stringify(memberWiring(spec, unit.name, member, peers));
+  if (isWired(spec, unit.name)) {
+    env.QUARRY_WIRING = JSON.stringify(memberWiring(spec, unit.name, member, peers));
+    // Only an element runs the runtime's control socket; a node's own server has none.
+    if (unit.kind === 'element' && peers.controlKey !== undefined) env[CONTROL_KEY_ENV] = peers.controlKey;
+  }
   return env;
 }

@@ -14,3 +14,5 @@ export {
 export { containerEnv, type ContainerEnvOptions } from './container-env.js';
 export { containerRequests, type ContainerRequest, type PlacementOptions } from './placement.js';
 export { imageBuilds, type ImageNeed, type ImageBuilds } from './images.js';
+export { networkHosts, hostsBlock, membershipChanges, HQ_HOST_ID, type NetworkHost, type GridHosts } from './network.js';
+export { CONTROL_KEY_ENV } from './container-env.js';

@@ -9,6 +9,7 @@ import {
 import { buildRunImages, clearLeftovers, sweepStack, UnitContainer } from './docker-mode.js';
 import { CannotRunError } from './errors.js';
 import { freePort } from '../home/index.js';
+import { newControlKey } from '../runtime/index.js';
 import { PrefixedOutput } from './output.js';
 import { ProcessUnit, type Readiness } from './process-unit.js';
 import { runFolder, runtimeImportOptions, runtimeMain } from './runtime-import.js';
@@ -44,6 +45,8 @@ export interface RunningStack {
   urls: string[];
   /** The same through 127.0.0.1 with a Host header, for clients that do not resolve *.localhost. */
   curls: string[];
+  /** The run's control secret: its elements' control sockets answer only requests carrying it. */
+  controlKey: string;
   /** Stops every unit (web nodes first, services last) and removes containers and network. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -80,6 +83,7 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
   output.reserve(units.flatMap((u) => Array.from({ length: u.scale }, (_, m) => `${u.name}.${m}`)));
   const started: Started[] = [];
   const folder = runFolder();
+  const controlKey = newControlKey();
   let routes: LocalRoutes | undefined;
   let docker: Docker | undefined;
   const check = () => {
@@ -116,7 +120,8 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
     // Processes learn a service's address once it has started (a free port, or a container's
     // published one); containers reach services by name, known up front.
     const learned: Record<string, string> = {};
-    const peers = mode === 'docker' ? runContainerPeers(stack, units) : loopbackPeers(units, await loopbackPorts(stack, units), learned);
+    // The run's own control secret: its elements get it in their env (never as an argument, never in a label).
+    const peers = { ...(mode === 'docker' ? runContainerPeers(stack, units) : loopbackPeers(units, await loopbackPorts(stack, units), learned)), controlKey };
 
     for (const unit of units) {
       for (let member = 0; member < unit.scale; member++) {
@@ -171,6 +176,7 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
     routerPort: routes!.port,
     urls,
     curls,
+    controlKey,
     stop: (graceMs = 10_000) => (stopping ??= stopAll(graceMs)),
   };
 }

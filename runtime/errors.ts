@@ -40,3 +40,6 @@ export class NoPeersError extends QuarryError {
 
 /** The element has stopped; its ports take no more logs or queries. */
 export class ElementStoppedError extends QuarryError {}
+
+/** A control request without the element's control key, or with another one: refused, nothing changed. */
+export class ControlRefusedError extends QuarryError {}

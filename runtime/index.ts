@@ -13,10 +13,13 @@ export type {
   InPortWiring, Member, OutPortWiring, PortKind, PortTuning, PortWiring, Target, Wiring,
 } from './wiring-format.js';
 export { ManualPeerSource, type PeerChange, type PeerSource } from './peers.js';
-export { askControl, readStats, sendPeers, type ControlRequest } from './control.js';
+export {
+  askControl, readStats, sendPeers, newControlKey, ControlGate, CONTROL_KEY_ENV, CONTROL_REFUSED, type ControlOptions, type ControlRequest,
+} from './control.js';
 export type { ElementStats, LatencyStats, PortStats } from './counters.js';
 export { mergeAnswers } from './merge.js';
 export {
+  ControlRefusedError,
   ElementCodeError,
   ElementStoppedError,
   NoPeersError,

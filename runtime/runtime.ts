@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AckToken } from './ack-token.js';
 import { HandlerContext, type ContextHost } from './context.js';
-import { answerControl, type Controllable } from './control.js';
+import { answerControl, ControlGate, type Controllable } from './control.js';
 import type { ElementStats, PortCounters } from './counters.js';
 import type { AskOptions, ElementDefinition } from './definition.js';
 import { ElementCodeError, PortError } from './errors.js';
@@ -19,6 +19,13 @@ export interface StartOptions {
   peers?: PeerSource;
   /** How long stop() waits for emitted logs to be acknowledged (default 2000 ms). */
   drainMs?: number;
+  /**
+   * The secret the control socket answers to (the process launcher passes `QUARRY_CONTROL_KEY`).
+   * None: the control socket refuses every request.
+   */
+  controlKey?: string;
+  /** Where lines about the element's own life go (refused control requests); default stderr. */
+  log?: (line: string) => void;
 }
 
 type InPort = PushInPort | QueryInPort;
@@ -100,7 +107,8 @@ export class ElementRuntime implements ContextHost, Controllable {
       await def.start?.(this.context);
       for (const port of this.inPorts) await port.bind();
       if (wiring.control !== undefined) {
-        this.control = new QueryInPort('$control', wiring.control, 4, async (_p, request) => answerControl(this, request));
+        const gate = new ControlGate(this.options.controlKey, this.options.log ?? ((line) => void process.stderr.write(`${line}\n`)));
+        this.control = new QueryInPort('$control', wiring.control, 4, async (_p, request) => answerControl(this, request, gate));
         await this.control.bind();
         this.control.run().catch(() => {});
       }

@@ -5,6 +5,7 @@ import { env } from './env.js';
 import { grid } from './grid.js';
 import { hq } from './hq.js';
 import { keys } from './keys.js';
+import { locknet } from './locknet.js';
 import { logs } from './logs.js';
 import { ps } from './ps.js';
 import { releases } from './releases.js';
@@ -24,6 +25,7 @@ export const commands: Record<string, Command> = {
   grid,
   hq,
   keys,
+  locknet,
   logs,
   ps,
   releases,

@@ -28,8 +28,8 @@ export const servers: Command = {
         return 0;
       }
       io.stdout.write(table(
-        ['ID', 'PROVIDER', 'ADDRESS', 'SIZE', 'MEMORY', 'USED', 'FREE', 'CONTAINERS', 'STATE', 'AGENT'],
-        rows.map((r) => [r.id, r.provider, r.address || '-', r.size ?? '-', mb(r.memory), mb(r.used), mb(r.free), String(r.containers), r.state, r.agent ? 'yes' : 'no']),
+        ['ID', 'PROVIDER', 'ADDRESS', 'SIZE', 'MEMORY', 'USED', 'FREE', 'CONTAINERS', 'STATE', 'AGENT', 'FIREWALL'],
+        rows.map((r) => [r.id, r.provider, r.address || '-', r.size ?? '-', mb(r.memory), mb(r.used), mb(r.free), String(r.containers), r.state, r.agent ? 'yes' : 'no', r.firewall ?? '-']),
       ));
       return 0;
     }

@@ -7,11 +7,12 @@ import { startApi, type Api } from '../api/index.js';
 import { atomicWrite, HomeLayout } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
 import type { ControlHandle } from '../control.js';
-import { startOwnEtcd, type OwnEtcd } from '../etcd/index.js';
+import { etcdTls, startOwnEtcd, type OwnEtcd } from '../etcd/index.js';
 import { gridAdvertise } from '../grid/index.js';
 import { HomeInUseError, ListenError } from '../errors.js';
 import { startHq, type Hq } from './hq.js';
-import { loadOrCreateToken } from '../keys/index.js';
+import { GridCa, loadOrCreateToken } from '../keys/index.js';
+import { startHostLocknet } from './host-locknet.js';
 
 /** What the part that runs stacks gets from the daemon. */
 export interface DaemonContext {
@@ -23,6 +24,10 @@ export interface DaemonContext {
   log: (line: string) => void;
   /** etcd as a grid's servers reach it, for their agents; absent: they run without agents. */
   agentEtcd?: string[];
+  /** The grid's CA: etcd takes only its client certificates on the servers' network. */
+  agentCa?: GridCa;
+  /** HQ's address as the servers see it. */
+  advertise?: string;
 }
 
 /** Starts the part that runs stacks (`startControl` from hq/deploy/, or a test's own). */
@@ -86,11 +91,16 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     const advertise = config.grid ? await gridAdvertise(config.grid, docker) : undefined;
     let endpoints: string[];
     let agentEtcd: string[] | undefined;
+    let agentCa: GridCa | undefined;
     if (config.etcd) {
       endpoints = config.etcd;
       agentEtcd = config.grid ? config.etcd : undefined;
+      if (agentEtcd) log(`grid: the servers' agents use the configured etcd ${config.etcd.join(',')} as it is: lock it yourself (docs/locknet.md)`);
     } else {
-      const own: OwnEtcd = await startOwnEtcd({ home, port: config.etcdPort, log, ...(advertise && { hosts: [advertise] }) });
+      // On the servers' network, etcd takes only clients with a certificate from the grid's CA.
+      agentCa = advertise ? await GridCa.open(home) : undefined;
+      const tls = agentCa && advertise ? await etcdTls(home, agentCa, [advertise]) : undefined;
+      const own: OwnEtcd = await startOwnEtcd({ home, port: config.etcdPort, log, ...(advertise && { hosts: [advertise] }), ...(tls && { tls }) });
       closers.push({ what: 'the own etcd', close: () => own.stop() });
       endpoints = [own.endpoint];
       agentEtcd = own.extra.length > 0 ? own.extra : undefined;
@@ -104,7 +114,10 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
       startRouter({ port: config.routerPort, host: config.host, etcd, log: (line) => log(`router: ${line}`) }));
     closers.push({ what: 'the router', close: () => router.close() });
 
-    const control = await makeControl({ config: { ...config, routerPort: router.port }, home, etcd, docker, log, ...(agentEtcd && { agentEtcd }) });
+    const control = await makeControl({
+      config: { ...config, routerPort: router.port }, home, etcd, docker, log,
+      ...(agentEtcd && { agentEtcd }), ...(agentCa && { agentCa }), ...(advertise && { advertise }),
+    });
     closers.push({ what: 'the stack control', close: () => control.close() });
 
     const hq: Hq = await listening('sshPort', config.host, config.sshPort, () =>
@@ -114,6 +127,12 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     const api: Api = await listening('apiPort', config.apiHost, config.apiPort, () =>
       startApi({ control, home, token, host: config.apiHost, port: config.apiPort, log }));
     closers.push({ what: 'the HTTP API', close: () => api.close() });
+
+    if (config.locknet) {
+      // HQ's own host: the grid's members, and anyone on SSH and HQ's public ports.
+      const firewall = await startHostLocknet({ etcd, publicPorts: [22, hq.sshPort, router.port, api.port], log });
+      closers.push({ what: 'locknet', close: () => firewall.stop() });
+    }
 
     const pushHost = config.host === '0.0.0.0' || config.host === '::' ? 'HQ-HOST' : config.host;
     const info: HqInfo = {

@@ -3,6 +3,7 @@ import type { Etcd3, Lease } from 'etcd3';
 import type { HomeLayout } from '../../home/index.js';
 import type { Cluster, ExecutorContext, Progress } from '../../launcher/index.js';
 import type { HqConfig } from '../config.js';
+import type { GridCa } from '../keys/index.js';
 import type { StackLocks } from '../stack-lock.js';
 import type { StackStore } from './stack-store.js';
 import type { TaskStore } from './task-store.js';
@@ -14,6 +15,10 @@ export interface ControlContext {
   docker: Docker;
   /** etcd as a grid's servers reach it: HQ installs an agent on each server that joins. */
   agentEtcd?: string[];
+  /** The grid's CA: each agent gets a client certificate for etcd from it. */
+  agentCa?: GridCa;
+  /** HQ's address as the servers see it: a member of every server's firewall. */
+  advertise?: string;
   /** Where containers run; default: the local engine (`docker`) as the one server. */
   cluster?: Cluster;
   log: (line: string) => void;

@@ -19,7 +19,7 @@ export async function recover(parts: ControlParts): Promise<void> {
       const target = done ? store.release(stack, version) : store.latest(stack);
       if (target) {
         const spec = withEnv(target.spec, target.env);
-        await new StackExecutor(executorContext(parts, progress, target.version), spec, undefined, target.current).converge();
+        await new StackExecutor({ ...executorContext(parts, progress, target.version), controlKey: store.controlKey(stack) }, spec, undefined, target.current).converge();
       } else {
         await removeStack(parts, stack, progress);
       }

@@ -1,13 +1,15 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWrite, type HomeLayout } from '../../home/index.js';
+import { newControlKey } from '../../runtime/index.js';
 import { ReleaseNotFoundError, StackNotFoundError } from '../errors.js';
 import { isStackName } from '../stack-name.js';
 import type { ReleaseRecord } from './records.js';
 
 /**
- * A stack's records under the home: its releases (`build/v<N>/release.json`), and its env,
- * one file per key (`env/<KEY>`, mode 0600, since values are often secrets). Every write is atomic.
+ * A stack's records under the home: its releases (`build/v<N>/release.json`), its env,
+ * one file per key (`env/<KEY>`, mode 0600, since values are often secrets), and its control
+ * secret (`control.key`, mode 0600). Every write is atomic.
  */
 export class StackStore {
   constructor(private readonly home: HomeLayout) {}
@@ -90,5 +92,22 @@ export class StackStore {
       if (!(key in env)) rmSync(join(dir, key), { force: true });
     }
     for (const [key, value] of Object.entries(env)) atomicWrite(join(dir, key), value, 0o600);
+  }
+
+  /**
+   * The stack's control secret: what its elements' control sockets answer to (given to every
+   * wired container as `QUARRY_CONTROL_KEY`). Made (32 random bytes, hex) the first time it is
+   * asked for, the stack's first deploy, and the same from then on, across pushes and restarts.
+   */
+  controlKey(stack: string): string {
+    const file = join(this.home.stackDir(stack), 'control.key');
+    if (existsSync(file)) {
+      const key = readFileSync(file, 'utf8').trim();
+      if (key !== '') return key;
+    }
+    mkdirSync(this.home.stackDir(stack), { recursive: true, mode: 0o700 });
+    const key = newControlKey();
+    atomicWrite(file, key, 0o600);
+    return key;
   }
 }

@@ -40,7 +40,7 @@ export async function runTask(parts: ControlParts, stack: string, reason: Releas
       progress.step(`Release v${version}: ${description}`);
       for (const notice of change.notices) progress.info(`note: ${notice}`);
       if (plan.length === 0) progress.info('nothing to start or stop');
-      await new StackExecutor(executorContext(parts, progress, version), spec, last?.current, current).run(plan);
+      await new StackExecutor({ ...executorContext(parts, progress, version), controlKey: store.controlKey(stack) }, spec, last?.current, current).run(plan);
       const record: ReleaseRecord = {
         stack, version, at: new Date().toISOString(), reason, description, commit: change.commit,
         spec: change.spec, env: change.env, current, plan,

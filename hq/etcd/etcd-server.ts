@@ -13,6 +13,11 @@ export interface OwnEtcdOptions {
    * agents) reach it. Only addresses of networks quarry's servers are on belong here.
    */
   hosts?: string[];
+  /**
+   * TLS for the `hosts` listeners (files in PEM): etcd's certificate and key, and the CA whose
+   * client certificates it accepts there (and only those). The loopback listener stays plain.
+   */
+  tls?: { cert: string; key: string; ca: string };
   /** The client port on 127.0.0.1 (its peer port is the next one); 0 picks free ports. */
   port: number;
   /** The etcd binary; default `etcd` (Debian's etcd-server package). */
@@ -25,7 +30,7 @@ export interface OwnEtcdOptions {
 export interface OwnEtcd {
   /** `http://127.0.0.1:PORT` */
   endpoint: string;
-  /** `http://HOST:PORT` for each of `hosts`. */
+  /** `http://HOST:PORT` for each of `hosts` (`https://` with `tls`). */
   extra: string[];
   pid: number;
   /** Ends it (SIGTERM, SIGKILL after 10 s) and waits until it has. */
@@ -62,7 +67,8 @@ export async function startOwnEtcd(options: OwnEtcdOptions): Promise<OwnEtcd> {
   const peerPort = options.port === 0 ? await freePort() : options.port + 1;
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
-  const extra = (options.hosts ?? []).map((host) => `http://${host}:${clientPort}`);
+  const scheme = options.tls ? 'https' : 'http';
+  const extra = (options.hosts ?? []).map((host) => `${scheme}://${host.includes(':') ? `[${host}]` : host}:${clientPort}`);
   const args = [
     '--name', 'hq',
     '--data-dir', home.etcdDir,
@@ -71,6 +77,10 @@ export async function startOwnEtcd(options: OwnEtcdOptions): Promise<OwnEtcd> {
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
     '--initial-cluster', `hq=${peer}`,
+    ...(options.tls && extra.length > 0 ? [
+      '--cert-file', options.tls.cert, '--key-file', options.tls.key,
+      '--trusted-ca-file', options.tls.ca, '--client-cert-auth',
+    ] : []),
   ];
   const binary = options.binary ?? 'etcd';
   const logPath = join(home.runDir, 'etcd.log');

@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import {
-  connectEngine, ensureImage, listContainers, removeContainer, startContainer, containerName,
+  connectEngine, ensureImage, keys, listContainers, removeContainer, startContainer, containerName,
   SILENT_PROGRESS, type Cluster, type ContainerSpec, type PlacedContainer, type Progress, type RemoteEngine,
 } from '../../launcher/index.js';
 import { resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
@@ -10,6 +10,7 @@ import { SliceGrid, UnknownSliceError, type BlockInfo } from '../../slicegrid/in
 import type { HomeLayout } from '../../home/index.js';
 import type { GridView, ServerRow } from '../control.js';
 import { BadRequestError } from '../errors.js';
+import type { Membership } from './membership.js';
 import { ServerStore } from './server-store.js';
 import { StackLocks } from '../stack-lock.js';
 
@@ -33,8 +34,13 @@ export interface GridClusterOptions {
   /** The quarry private key: HQ logs in to every server with it. */
   privateKey: string;
   log: (line: string) => void;
-  /** Runs when a server joins, once its engine answers (installs the agent); a failure undoes the join. */
+  /**
+   * Runs when a server joins, once its engine answers (installs the agent); a failure undoes
+   * the join. Run again for every server when the grid opens, so that agents follow HQ's version.
+   */
   onJoin?: (server: Server, engine: Docker, progress: Progress) => Promise<void>;
+  /** The grid's membership in etcd (locknet's hosts, /etc/hosts): kept as servers join and leave. */
+  membership?: Membership;
 }
 
 
@@ -104,7 +110,12 @@ export class GridCluster implements Cluster {
         await this.slices.addBlock({ id: server.id, size: server.size.memory });
       }
     }
-    await Promise.all([...records.values()].map((s) => this.connect(s).catch((err: unknown) => {
+    await this.syncMembership(loud);
+    await Promise.all([...records.values()].map((s) => this.connect(s).then((engine) => {
+      // The agents are checked in the background: one made by an older HQ is replaced.
+      const onJoin = this.options.onJoin;
+      if (onJoin) void onJoin(s, engine.docker, loud).catch((err: unknown) => say(`the agent of ${s.id} could not be checked (${(err as Error).message})`));
+    }, (err: unknown) => {
       this.options.log(`grid: cannot reach ${s.id} at ${s.ssh.host}:${s.ssh.port} yet (${(err as Error).message}); trying again when it is needed`);
     })));
     await this.exclusive(loud, async () => {
@@ -137,6 +148,8 @@ export class GridCluster implements Cluster {
     const server = await this.options.provider.add(size);
     try {
       this.store.save(server);
+      // Members before anything starts on it: every firewall lets it in, its own lets the others in.
+      await this.options.membership?.sync(this.store.all());
       const engine = await this.connect(server);
       if (this.options.onJoin) await this.options.onJoin(server, engine.docker, progress);
       progress.info(`${server.id} joined at ${server.address} (${server.size.slug ?? `${server.size.memory} MB`})`);
@@ -155,8 +168,21 @@ export class GridCluster implements Cluster {
     await engine?.close().catch(() => undefined);
     await this.options.provider.remove(id);
     this.store.forget(id);
-    await this.options.etcd.delete().key(`/quarry/servers/${id}`).catch(() => undefined);
+    await this.syncMembership(progress);
+    for (const key of [keys.server(id), `${keys.server(id)}/load`, keys.serverLocknet(id)]) {
+      await this.options.etcd.delete().key(key).catch(() => undefined);
+    }
     progress.info(`${id} removed`);
+  }
+
+  /** etcd's membership made that of the servers recorded now; a failure is said, not thrown. */
+  private async syncMembership(progress: Progress): Promise<void> {
+    if (!this.options.membership) return;
+    try {
+      await this.options.membership.sync(this.store.all());
+    } catch (err) {
+      progress.error(`cannot write the grid's membership to etcd (${(err as Error).message}); firewalls keep the one they have`);
+    }
   }
 
   private connect(server: Server): Promise<RemoteEngine> {
@@ -246,17 +272,30 @@ export class GridCluster implements Cluster {
   }
 
   async servers(): Promise<ServerRow[]> {
-    const agents = new Set((await this.options.etcd.getAll().prefix('/quarry/servers/').keys().catch(() => []))
-      .map((k) => k.slice('/quarry/servers/'.length)).filter((k) => !k.includes('/')));
-    return this.slices.blocks().map((block) => this.row(block, agents.has(block.id)));
+    const found = await this.options.etcd.getAll().prefix('/quarry/servers/').strings().catch(() => ({} as Record<string, string>));
+    const status = new Map<string, Pick<ServerRow, 'agent' | 'firewall'>>();
+    for (const block of this.slices.blocks()) {
+      const agent = found[keys.server(block.id)] !== undefined;
+      let firewall: ServerRow['firewall'] = agent ? 'off' : 'unknown';
+      const locknet = found[keys.serverLocknet(block.id)];
+      if (agent && locknet !== undefined) {
+        try {
+          firewall = (JSON.parse(locknet) as { state?: string }).state === 'failed' ? 'failed' : 'on';
+        } catch {
+          firewall = 'unknown';
+        }
+      }
+      status.set(block.id, { agent, firewall });
+    }
+    return this.slices.blocks().map((block) => this.row(block, status.get(block.id)!));
   }
 
-  private row(block: BlockInfo, agent: boolean): ServerRow {
+  private row(block: BlockInfo, status: Pick<ServerRow, 'agent' | 'firewall'>): ServerRow {
     const server = this.store.get(block.id);
     return {
       id: block.id, provider: server?.provider ?? '?', address: server?.address ?? '?', size: server?.size.slug ?? null,
       memory: block.size, used: block.used, free: block.free, containers: block.slices.length,
-      state: !server ? 'unknown' : !this.engines.has(block.id) ? 'unreachable' : server.state, agent,
+      state: !server ? 'unknown' : !this.engines.has(block.id) ? 'unreachable' : server.state, ...status,
     };
   }
 
@@ -280,7 +319,7 @@ export class GridCluster implements Cluster {
       progress.step(`Adding a ${asked} server`);
       const server = await this.join(asked, progress);
       const block = await this.slices.addBlock({ id: server.id, size: server.size.memory }, { context: progress });
-      return this.row(block, false);
+      return this.row(block, { agent: false, firewall: 'unknown' });
     });
   }
 
@@ -295,7 +334,7 @@ export class GridCluster implements Cluster {
         throw new BadRequestError(`the grid keeps at least ${this.options.settings.min} server${this.options.settings.min === 1 ? '' : 's'} (grid.min); lower it in HQ's config to remove ${id}`);
       }
       progress.step(`Removing server ${id}`);
-      const row = this.row(block, false);
+      const row = this.row(block, { agent: false, firewall: 'unknown' });
       await this.slices.removeBlock(id, { context: progress });
       await this.leave(id, progress);
       return { ...row, state: 'removed' };

@@ -6,8 +6,9 @@ import { AGENT_IMAGE, AgentInstallError, ensureImage, installAgent, serverKey, t
 import { createProvider, type Server } from '../../pacific/index.js';
 import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
-import { ed25519Pair } from '../keys/index.js';
+import { ed25519Pair, type GridCa } from '../keys/index.js';
 import { GridCluster } from './grid-cluster.js';
+import { Membership } from './membership.js';
 import { ServerStore } from './server-store.js';
 
 export interface OpenGridContext {
@@ -17,6 +18,10 @@ export interface OpenGridContext {
   log: (line: string) => void;
   /** etcd as the servers reach it; with it, every server that joins gets an agent. */
   agentEtcd?: string[];
+  /** The grid's CA, when etcd takes only its client certificates on the servers' network. */
+  agentCa?: GridCa;
+  /** HQ's address as the servers see it: a member of every server's firewall. */
+  advertise?: string;
 }
 
 /**
@@ -30,23 +35,56 @@ export async function openGrid(grid: NonNullable<HqConfig['grid']>, ctx: OpenGri
   const privateKey = typeof settings.privateKey === 'string' ? settings.privateKey : readFileSync(String(settings.privateKeyFile), 'utf8');
   const store = new ServerStore(ctx.home);
   const provider = createProvider(settings, { source: 'grid.provider', known: store.all() });
-  ctx.log(`grid: ${provider.name} servers of ${grid.size}, ${grid.min} to ${grid.max}`);
+  const locknet = ctx.agentEtcd !== undefined && grid.locknet;
+  ctx.log(`grid: ${provider.name} servers of ${grid.size}, ${grid.min} to ${grid.max}` +
+    (ctx.agentEtcd === undefined ? '' : `; locknet ${locknet ? 'on' : 'off (grid.locknet)'}${ctx.agentCa ? ', etcd over TLS' : ''}`));
   return GridCluster.open({
     home: ctx.home, etcd: ctx.etcd, local: ctx.docker, provider, privateKey, log: ctx.log,
     settings: { min: grid.min, max: grid.max, size: grid.size },
-    ...(ctx.agentEtcd && { onJoin: joinAgent(ctx.docker, ctx.etcd, ctx.agentEtcd) }),
+    ...(ctx.agentEtcd && {
+      membership: new Membership(ctx.etcd, ctx.advertise),
+      onJoin: joinAgent({ local: ctx.docker, etcd: ctx.etcd, agentEtcd: ctx.agentEtcd, store, locknet, ...(ctx.agentCa && { ca: ctx.agentCa }) }),
+    }),
   });
 }
 
+/** The TCP ports of a server open to anyone (docs/locknet.md): SSH. */
+export const SERVER_PUBLIC_PORTS = [22];
+
+interface JoinAgentContext {
+  local: Docker;
+  etcd: Etcd3;
+  agentEtcd: string[];
+  store: ServerStore;
+  locknet: boolean;
+  ca?: GridCa;
+}
+
 /**
- * A server's agent, installed when it joins: its image streamed in when missing, the agent
- * started, and the join waits until the agent holds the server's record in etcd.
+ * A server's agent, installed when it joins (and checked again when HQ starts): its image
+ * streamed in when missing, its etcd client certificate made once, the agent started (or left
+ * as it is when nothing changed), and the join waits until the agent holds the server's
+ * record in etcd.
  */
-function joinAgent(local: Docker, etcd: Etcd3, agentEtcd: string[], waitMs = 60_000) {
+function joinAgent(ctx: JoinAgentContext, waitMs = 60_000) {
+  const { local, etcd, agentEtcd } = ctx;
   return async (server: Server, engine: Docker, progress: Progress): Promise<void> => {
     progress.info(`starting the agent on ${server.id}`);
     await ensureImage(local, engine, AGENT_IMAGE, { server: server.id, progress: (m) => progress.info(m) });
-    await installAgent(engine, { server: server.id, address: server.address, etcd: agentEtcd });
+    let tls: { ca: string; cert: string; key: string } | undefined;
+    if (ctx.ca) {
+      let issued = ctx.store.agentCert(server.id);
+      if (!issued) {
+        issued = await ctx.ca.issue({ cn: server.id });
+        ctx.store.saveAgentCert(server.id, issued);
+      }
+      tls = { ca: ctx.ca.cert, ...issued };
+    }
+    await installAgent(engine, {
+      server: server.id, address: server.address, etcd: agentEtcd,
+      ...(tls && { tls }),
+      ...(ctx.locknet && { locknet: { public: SERVER_PUBLIC_PORTS } }),
+    });
     const deadline = Date.now() + waitMs;
     while ((await etcd.get(serverKey(server.id)).string()) === null) {
       if (Date.now() > deadline) {

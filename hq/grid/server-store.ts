@@ -44,6 +44,21 @@ export class ServerStore {
     this.records().delete(id);
   }
 
+  /** The client certificate of a server's agent (for etcd), made once and kept with its record. */
+  agentCert(id: string): { cert: string; key: string } | undefined {
+    try {
+      return { cert: readFileSync(join(this.dir, id, 'agent.crt'), 'utf8'), key: readFileSync(join(this.dir, id, 'agent.key'), 'utf8') };
+    } catch {
+      return undefined;
+    }
+  }
+
+  saveAgentCert(id: string, issued: { cert: string; key: string }): void {
+    mkdirSync(join(this.dir, id), { recursive: true, mode: 0o700 });
+    atomicWrite(join(this.dir, id, 'agent.key'), issued.key, 0o600);
+    atomicWrite(join(this.dir, id, 'agent.crt'), issued.cert, 0o600);
+  }
+
   private file(id: string): string {
     return join(this.dir, id, 'settings.json');
   }

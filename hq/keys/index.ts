@@ -3,3 +3,4 @@ export { addAuthorizedKey, fingerprint, isAuthorized, readAuthorizedKeys, type A
 export { loadHostKey } from './host-key.js';
 export { ed25519Pair } from './key-pair.js';
 export { loadOrCreateToken, tokenMatches } from './token.js';
+export { CertificateError, GridCa, type IssuedCert, type IssueOptions } from './grid-ca.js';

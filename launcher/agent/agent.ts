@@ -2,6 +2,9 @@ import Docker from 'dockerode';
 import { Etcd3, type Lease } from 'etcd3';
 import { machineAddress } from './address.js';
 import { startFileSync, type FileSync } from './files.js';
+import { keys } from '../etcd-keys.js';
+import { startLocknetSync, type LocknetState, type LocknetSync } from '../locknet-sync.js';
+import { locknetApplier } from '../locknet-apply.js';
 import { readHostStats } from './proc.js';
 import { loadKey, loadRecord, recordText, serverKey, serverRecord } from './records.js';
 import type { AgentSettings } from './settings.js';
@@ -17,6 +20,20 @@ export interface AgentOptions {
   etcd?: Etcd3;
   /** Where /proc is (tests); default `/proc`. */
   procRoot?: string;
+}
+
+/** etcd's client for the settings: over TLS with the server's own certificate when given. */
+export function agentEtcd(settings: AgentSettings): Etcd3 {
+  return new Etcd3({
+    hosts: settings.etcd, dialTimeout: 3000,
+    ...(settings.tls && {
+      credentials: {
+        rootCertificate: Buffer.from(settings.tls.ca),
+        certChain: Buffer.from(settings.tls.cert),
+        privateKey: Buffer.from(settings.tls.key),
+      },
+    }),
+  });
 }
 
 export interface Agent {
@@ -85,7 +102,7 @@ export function startAgent(options: AgentOptions): Agent {
   const { settings } = options;
   const log = options.log ?? (() => undefined);
   const docker = options.docker ?? new Docker({ socketPath: settings.dockerSocket });
-  const etcd = options.etcd ?? new Etcd3({ hosts: settings.etcd, dialTimeout: 3000 });
+  const etcd = options.etcd ?? agentEtcd(settings);
   const ownsEtcd = options.etcd === undefined;
   const id = settings.server;
   const address = settings.address ?? machineAddress();
@@ -142,7 +159,15 @@ export function startAgent(options: AgentOptions): Agent {
   async function putServer(lease: Lease): Promise<void> {
     const record = serverRecord({ id, address, version, pid: process.pid, startedAt, dockerVersion });
     await lease.put(serverKey(id)).value(recordText(record));
+    if (firewall) await lease.put(keys.serverLocknet(id)).value(recordText(firewall.state()));
   }
+
+  /** The firewall's state, under the lease, as it changes (for `quarry servers`). */
+  const putLocknet = (state: LocknetState) => {
+    const lease = current;
+    if (!lease || registrations === 0) return;
+    lease.put(keys.serverLocknet(id)).value(recordText(state)).catch(() => undefined);
+  };
 
   async function putLoad(lease: Lease): Promise<void> {
     if (dockerVersion === null) {
@@ -212,10 +237,19 @@ export function startAgent(options: AgentOptions): Agent {
 
   const files: FileSync | undefined = settings.filesRoot === undefined
     ? undefined
-    : startFileSync({ etcd, root: settings.filesRoot, log });
+    : startFileSync({
+      etcd, root: settings.filesRoot, log,
+      ...(settings.hostsFile !== undefined && { hostsFile: { path: settings.hostsFile, lockDir: settings.stateDir } }),
+    });
+  const firewall: LocknetSync | undefined = settings.locknet === undefined
+    ? undefined
+    : startLocknetSync({ etcd, apply: locknetApplier(settings.locknet.public), publicPorts: settings.locknet.public, log, onState: putLocknet });
   log(`agent ${version} for server ${id} (pid ${process.pid}): etcd ${settings.etcd.join(',')}, ` +
     `docker ${settings.dockerSocket}, ttl ${settings.ttlSeconds} s, load every ${settings.loadIntervalMs} ms` +
-    `${settings.filesRoot === undefined ? '' : `, files into ${settings.filesRoot}`}`);
+    `${settings.filesRoot === undefined ? '' : `, files into ${settings.filesRoot}`}` +
+    `${settings.hostsFile === undefined ? '' : `, hosts into ${settings.hostsFile}`}` +
+    `${settings.locknet === undefined ? '' : `, locknet on (public tcp ${settings.locknet.public.join(',')})`}` +
+    `${settings.tls === undefined ? '' : ', etcd over TLS'}`);
   const running = run().catch((err: unknown) => {
     log(`internal error: ${(err as Error)?.stack ?? String(err)}`);
   });
@@ -240,6 +274,8 @@ export function startAgent(options: AgentOptions): Agent {
         }
         await within(running, REVOKE_TIMEOUT_MS, 'agent loop').catch(() => undefined);
         await files?.stop();
+        // The firewall stays as it is: an agent that stops (or dies) leaves its rules in force.
+        await firewall?.stop();
         if (ownsEtcd) etcd.close();
       })();
       return stopped;

@@ -1,12 +1,16 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue } from 'etcd3';
 import { atomicWriteAsync } from '../../home/index.js';
+import { followPrefix } from '../etcd-follow.js';
+import { writeHostsBlock } from './hosts-file.js';
 
 /** Files every server keeps in sync (DESIGN.md, etcd keys): `/quarry/config/files/<path>`. */
 export const FILES_PREFIX = '/quarry/config/files/';
 /** What the sync wrote, kept in its root, so that a file deleted while it was away goes too. */
 export const FILES_MANIFEST = '.quarry-files.json';
+/** The key whose value is quarry's block of the server's `/etc/hosts`. */
+export const HOSTS_PATH = 'etc/hosts';
 
 /**
  * The path under the files root that a key stands for, or undefined when the key is not one
@@ -29,6 +33,11 @@ export interface FileSyncOptions {
   root: string;
   prefix?: string;
   log?: (line: string) => void;
+  /**
+   * The server's hosts file: `etc/hosts` is written there, as quarry's block between its
+   * markers (every other line kept), in place under a lock in `lockDir`, not under the root.
+   */
+  hostsFile?: { path: string; lockDir: string };
 }
 
 export interface FileSync {
@@ -37,7 +46,6 @@ export interface FileSync {
   stop(): Promise<void>;
 }
 
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /**
  * Keeps `<root>/<path>` equal to etcd's `/quarry/config/files/<path>`: the prefix is read
@@ -50,8 +58,6 @@ export function startFileSync(options: FileSyncOptions): FileSync {
   const prefix = options.prefix ?? FILES_PREFIX;
   const log = options.log ?? (() => undefined);
   const manifestPath = join(root, FILES_MANIFEST);
-  let closed = false;
-  let watcher: Watcher | undefined;
   let revision = 0;
   /** The paths written, as the manifest on disk says. */
   let written: Set<string> | undefined;
@@ -87,6 +93,10 @@ export function startFileSync(options: FileSyncOptions): FileSync {
   }
 
   async function put(path: string, value: Buffer): Promise<boolean> {
+    if (path === HOSTS_PATH && options.hostsFile) {
+      (await manifest()).add(path);
+      return writeHostsBlock(options.hostsFile.path, value.toString('utf8'), options.hostsFile.lockDir);
+    }
     const target = join(root, path);
     const now = await readFile(target).catch(() => undefined);
     (await manifest()).add(path);
@@ -97,6 +107,10 @@ export function startFileSync(options: FileSyncOptions): FileSync {
 
   async function remove(path: string): Promise<boolean> {
     const had = (await manifest()).delete(path);
+    if (path === HOSTS_PATH && options.hostsFile) {
+      await writeHostsBlock(options.hostsFile.path, '', options.hostsFile.lockDir);
+      return had;
+    }
     await rm(join(root, path), { force: true });
     return had;
   }
@@ -109,7 +123,7 @@ export function startFileSync(options: FileSyncOptions): FileSync {
   }
 
   /** Reads the prefix whole and makes the folder match it. */
-  function resync(): Promise<void> {
+  function resync(): Promise<number> {
     return serial(async () => {
       const response = await etcd.getAll().prefix(prefix).exec();
       const wanted = new Map<string, Buffer>();
@@ -125,7 +139,7 @@ export function startFileSync(options: FileSyncOptions): FileSync {
       await saveManifest();
       revision = Number(response.header.revision);
       log(`files: ${wanted.size} file(s) in sync under ${root}${changed > 0 ? ` (${changed} changed)` : ''}`);
-    });
+    }).then(() => revision);
   }
 
   function change(kind: 'put' | 'delete', kv: IKeyValue): void {
@@ -144,51 +158,11 @@ export function startFileSync(options: FileSyncOptions): FileSync {
     }).catch((err: unknown) => log(`files: cannot ${kind === 'put' ? 'write' : 'remove'} ${path} (${(err as Error).message})`));
   }
 
-  async function watch(): Promise<void> {
-    let backoff = 250;
-    while (!closed) {
-      try {
-        await resync();
-        const made = await etcd.watch().prefix(prefix).startRevision(String(revision + 1)).create();
-        if (closed) {
-          await made.cancel().catch(() => undefined);
-          return;
-        }
-        watcher = made;
-        made.on('put', (kv: IKeyValue) => change('put', kv));
-        made.on('delete', (kv: IKeyValue) => change('delete', kv));
-        made.on('connected', () => {
-          resync().catch((err: unknown) => log(`files: resync failed (${(err as Error).message})`));
-        });
-        made.on('error', (err: Error) => {
-          log(`files: watch cancelled (${err.message}); watching anew`);
-          if (watcher === made) watcher = undefined;
-          if (!closed) void watch();
-        });
-        resolveSynced();
-        return;
-      } catch (err) {
-        if (closed) return;
-        log(`files: cannot read ${prefix} (${(err as Error).message.split('\n')[0]}); retrying in ${backoff} ms`);
-        await delay(backoff);
-        backoff = Math.min(backoff * 2, 5000);
-      }
-    }
-  }
-
-  const watching = watch();
+  const follower = followPrefix({ etcd, prefix, resync, change, name: 'files', log, watching: resolveSynced });
   return {
     synced,
     async stop() {
-      closed = true;
-      const w = watcher;
-      watcher = undefined;
-      if (w) {
-        w.removeAllListeners();
-        w.on('error', () => undefined);
-        await Promise.race([w.cancel().catch(() => undefined), delay(5000)]);
-      }
-      await Promise.race([watching, delay(5000)]);
+      await follower.stop();
       await queue;
     },
   };

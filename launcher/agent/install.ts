@@ -16,6 +16,10 @@ export const AGENT_LABEL = 'quarry.agent';
 /** A digest of everything the container was made from: image id, settings, create options. */
 const SPEC_LABEL = 'quarry.agent.spec';
 const DOCKER_SOCKET = '/var/run/docker.sock';
+/** The server's folder the agent keeps its state (and synced files) in, at the same path inside. */
+export const AGENT_STATE_DIR = '/var/lib/quarry';
+/** Where the server's /etc/hosts is inside the agent's container. */
+const HOSTS_INSIDE = '/host/etc/hosts';
 
 /** The agent could not be installed on a server's engine. */
 export class AgentInstallError extends QuarryError {}
@@ -29,6 +33,10 @@ export interface InstallAgentOptions {
   etcd: string[];
   /** Default `quarry/agent:latest`; it must be on the engine already. */
   image?: string;
+  /** etcd over TLS: the grid CA and this server's client certificate and key (PEM). */
+  tls?: { ca: string; cert: string; key: string };
+  /** The server's firewall: the TCP ports open to anyone (docs/locknet.md). Absent: off. */
+  locknet?: { public: number[] };
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -37,17 +45,21 @@ function statusOf(err: unknown): number | undefined {
 
 /**
  * (Re)creates the container `quarry-agent` on a server's engine: the agent image on the host
- * network, restarted by docker always, the engine's socket bound in, its settings put at
- * /etc/quarry/agent.json before it starts. Idempotent: an agent made from the same image and
+ * network, restarted by docker always, the engine's socket, the server's /etc/hosts and
+ * /var/lib/quarry bound in (with NET_ADMIN when it keeps the firewall), its settings (0600)
+ * put at /etc/quarry/agent.json before it starts. Idempotent: an agent made from the same image and
  * settings is left as it is (started if it was stopped); any other is replaced. It does not
  * load the image: the caller streams it in first.
  */
-export async function installAgent(
-  docker: Docker,
-  options: { server: string; address: string; etcd: string[]; image?: string },
-): Promise<void> {
+export async function installAgent(docker: Docker, options: InstallAgentOptions): Promise<void> {
   const image = options.image ?? AGENT_IMAGE;
-  const document = { server: options.server, address: options.address, etcd: options.etcd };
+  const document = {
+    server: options.server, address: options.address, etcd: options.etcd,
+    // The config files and the server's /etc/hosts follow /quarry/config/files/.
+    filesRoot: `${AGENT_STATE_DIR}/files`, hostsFile: HOSTS_INSIDE, stateDir: AGENT_STATE_DIR,
+    ...(options.tls && { tls: options.tls }),
+    ...(options.locknet && { locknet: { public: options.locknet.public } }),
+  };
   // The same checks the agent makes when it reads them: a bad id fails here, not on the server.
   validateConfig(agentSettingsSchema, document, `agent settings for ${options.server}`);
   const settings = `${JSON.stringify(document, null, 2)}\n`;
@@ -71,7 +83,9 @@ export async function installAgent(
     HostConfig: {
       NetworkMode: 'host',
       RestartPolicy: { Name: 'always' },
-      Binds: [`${DOCKER_SOCKET}:${DOCKER_SOCKET}`],
+      Binds: [`${DOCKER_SOCKET}:${DOCKER_SOCKET}`, `${AGENT_STATE_DIR}:${AGENT_STATE_DIR}`, `/etc/hosts:${HOSTS_INSIDE}`],
+      // The host's network namespace (above) and the right to change its firewall: no more.
+      ...(options.locknet && { CapAdd: ['NET_ADMIN'] }),
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },
   };

@@ -5,9 +5,10 @@
  */
 import { parseConfigFlag, stopSignal } from '../../config/index.js';
 import { QuarryError } from '../../errors/index.js';
+import { LOCKNET_USAGE, runLocknetCommand } from '../../locknet/index.js';
 import { runAgentDaemon } from './daemon.js';
 
-const USAGE = 'usage: agent --config URL';
+const USAGE = `usage: agent --config URL | ${LOCKNET_USAGE.replaceAll('quarry ', '')}`;
 
 async function main(argv: string[]): Promise<number> {
   const args = argv[0] === 'agent' ? argv.slice(1) : argv;
@@ -16,6 +17,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
+    // `docker exec quarry-agent node /quarry-agent.js locknet show`: the server's firewall, by hand.
+    if (argv[0] === 'locknet') return await runLocknetCommand(argv.slice(1), { stdout: process.stdout });
     const { config } = parseConfigFlag(args);
     await runAgentDaemon(config, {
       cwd: process.cwd(),

@@ -60,6 +60,6 @@ export function loadRecord(at: Date, host: HostStats, containers: number | null)
 }
 
 /** The text put in etcd: one line of JSON. */
-export function recordText(record: ServerRecord | LoadRecord): string {
+export function recordText(record: ServerRecord | LoadRecord | object): string {
   return JSON.stringify(record);
 }

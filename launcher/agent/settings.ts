@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { integer, list, loadConfig, optional, string, url, FieldProblem, type ConfigOf, type Field, type LoadOptions } from '../../config/index.js';
+import { integer, list, loadConfig, object, optional, port, string, url, FieldProblem, type ConfigOf, type Field, type LoadOptions } from '../../config/index.js';
 
 /** A server id as it stands in an etcd key (`/quarry/servers/<id>`): no slash, nothing odd. */
 const SERVER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -51,6 +51,29 @@ export const agentSettingsSchema = {
   dockerSocket: absolutePath({ default: '/var/run/docker.sock' }),
   /** Where `/quarry/config/files/<path>` is kept in sync; absent: no syncing. */
   filesRoot: optional(absolutePath()),
+  /**
+   * The server's `/etc/hosts` (as the agent sees it): `/quarry/config/files/etc/hosts` is kept
+   * there as quarry's block, not under `filesRoot`. Absent: it goes under `filesRoot` like any file.
+   */
+  hostsFile: optional(absolutePath()),
+  /** A folder every agent on the server shares (the hosts file's lock); default `/var/lib/quarry`. */
+  stateDir: absolutePath({ default: '/var/lib/quarry' }),
+  /**
+   * TLS to etcd (PEM text): the grid CA that signed etcd's certificate, and this server's
+   * client certificate and key. etcd's listener on the servers' network takes nothing else.
+   */
+  tls: optional(object({
+    ca: string({ nonEmpty: true }),
+    cert: string({ nonEmpty: true }),
+    key: string({ nonEmpty: true }),
+  })),
+  /**
+   * The server's firewall (docs/locknet.md): the members under `/quarry/network/hosts/` may
+   * reach every port; anyone may reach `public` (TCP). Absent: the agent leaves the firewall alone.
+   */
+  locknet: optional(object({
+    public: list(port(), { default: [22] }),
+  })),
 };
 
 export type AgentSettings = ConfigOf<typeof agentSettingsSchema>;

@@ -164,9 +164,9 @@ test('memory control: servers prints an aligned table, or JSON equal to what HQ 
   const r = await quarry(['servers'], hqEnv);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout,
-    'ID   PROVIDER      ADDRESS   SIZE         MEMORY   USED    FREE    CONTAINERS  STATE   AGENT\n' +
-    'q-1  digitalocean  10.0.0.1  s-1vcpu-1gb  1024 MB  512 MB  512 MB  3           active  yes\n' +
-    'q-2  digitalocean  10.0.0.2  s-1vcpu-1gb  1024 MB  256 MB  768 MB  1           active  yes\n');
+    'ID   PROVIDER      ADDRESS   SIZE         MEMORY   USED    FREE    CONTAINERS  STATE   AGENT  FIREWALL\n' +
+    'q-1  digitalocean  10.0.0.1  s-1vcpu-1gb  1024 MB  512 MB  512 MB  3           active  yes    on\n' +
+    'q-2  digitalocean  10.0.0.2  s-1vcpu-1gb  1024 MB  256 MB  768 MB  1           active  yes    on\n');
   const json = await quarry(['servers', '--json'], hqEnv);
   t.is(json.code, 0, json.stderr);
   t.deepEqual(JSON.parse(json.stdout), await control.servers());

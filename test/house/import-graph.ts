@@ -25,7 +25,7 @@ export const LAYERS: string[][] = [
   ['hq', 'runner'],
   ['launcher'],
   ['plan', 'pacific', 'router'],
-  ['runtime', 'slicegrid', 'compiler', 'config'],
+  ['runtime', 'slicegrid', 'compiler', 'config', 'locknet'],
   ['errors', 'home'],
 ];
 

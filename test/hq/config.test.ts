@@ -18,7 +18,7 @@ test('no config: defaults that run on this machine, home from QUARRY_HOME', asyn
   const config = await loadHqConfig(undefined, { env: { QUARRY_HOME: '/tmp/quarry-home-x' } });
   t.deepEqual(config, {
     home: '/tmp/quarry-home-x', host: '0.0.0.0', sshPort: 2222, apiHost: '127.0.0.1', apiPort: 7070,
-    routerPort: 8080, etcd: undefined, etcdPort: 2479, grid: undefined,
+    routerPort: 8080, etcd: undefined, etcdPort: 2479, grid: undefined, locknet: false,
   });
 });
 
@@ -51,12 +51,12 @@ test('an unknown key names the URL and the key, and lists the known ones', async
   const at = await file(t, '{"sshport": 22}');
   const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
   t.is(err?.message, `config ${at}: key "sshport": is not a known setting ` +
-    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort, grid)');
+    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort, grid, locknet)');
 });
 
 test('grid: defaults, and faults named by their dotted key; the provider\'s own keys are pacific\'s to check', async (t) => {
   const ok = await file(t, '{"grid": {"provider": {"provider": "docker", "fleet": "f"}}}');
-  t.deepEqual((await loadHqConfig(ok)).grid, { provider: { provider: 'docker', fleet: 'f' }, min: 1, max: 10, size: 's-1vcpu-1gb', advertise: undefined });
+  t.deepEqual((await loadHqConfig(ok)).grid, { provider: { provider: 'docker', fleet: 'f' }, min: 1, max: 10, size: 's-1vcpu-1gb', advertise: undefined, locknet: true });
   const none = await file(t, '{"grid": {"min": 2}}');
   t.is((await t.throwsAsync(loadHqConfig(none)))?.message, `config ${none}: key "grid.provider": is required: an object with "provider": docker, static or digitalocean`);
   const bare = await file(t, '{"grid": {"provider": {"fleet": "f"}}}');

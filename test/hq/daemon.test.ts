@@ -14,7 +14,7 @@ import { MemoryControl } from './api-memory-control.js';
 function config(t: { teardown(fn: () => void): void }, more: Partial<HqConfig> = {}): HqConfig {
   const dir = mkdtempSync(join(tmpdir(), 'quarry-daemon-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return { ...hqConfigOf({ home: join(dir, 'home'), host: '127.0.0.1', sshPort: 0, apiHost: '127.0.0.1', apiPort: 0, routerPort: 0, etcd: undefined, etcdPort: 0, grid: undefined }), ...more };
+  return { ...hqConfigOf({ home: join(dir, 'home'), host: '127.0.0.1', sshPort: 0, apiHost: '127.0.0.1', apiPort: 0, routerPort: 0, etcd: undefined, etcdPort: 0, grid: undefined, locknet: false }), ...more };
 }
 
 function running(pid: number): boolean {

@@ -1,10 +1,11 @@
 import test from 'ava';
 import Docker from 'dockerode';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startControl, type ControlHandle } from '../../hq/index.js';
 import { listContainers, removeContainer } from '../../launcher/index.js';
 import { startRouter, type Router } from '../../router/index.js';
+import { readStats } from '../../runtime/index.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { httpGet, httpGetWhenUp } from '../support/http.js';
 import {
@@ -92,12 +93,32 @@ test('a push runs the stack: services, elements and web, routed by domain; the w
   const releases = await control.releases(stack);
   tt.is(releases[0]?.version, 1);
   tt.deepEqual(releases[0]?.scale.web, 2);
+
+  // The stack's control key: made by the first push, 0600 in the stack's folder, in every
+  // element container's env and nowhere else (not a label, not an argument); its control socket answers it alone.
+  const keyFile = join(t.home.stackDir(stack), 'control.key');
+  const key = readFileSync(keyFile, 'utf8');
+  tt.regex(key, /^[0-9a-f]{64}$/);
+  tt.is(statSync(keyFile).mode & 0o777, 0o600);
+  for (const c of await listContainers(docker, stack)) {
+    const info = await docker.getContainer(c.id).inspect();
+    const element = ['crawl', 'categorize', 'index'].includes(c.unit);
+    tt.is(info.Config.Env.includes(`QUARRY_CONTROL_KEY=${key}`), element, `${c.name}: the key in an element's env, in no other`);
+    tt.false(JSON.stringify(info.Config.Labels ?? {}).includes(key), `${c.name}: not in a label`);
+    tt.false(JSON.stringify([info.Path, info.Args, info.Config.Cmd, info.Config.Entrypoint]).includes(key), `${c.name}: not in its arguments`);
+  }
+  const categorize = (await listContainers(docker, stack, 'categorize'))[0]!;
+  const ip = Object.values((await docker.getContainer(categorize.id).inspect()).NetworkSettings.Networks)[0]!.IPAddress;
+  const socket = `tcp://${ip}:7000`;
+  await tt.throwsAsync(readStats(socket, { key: 'f'.repeat(64) }), { message: /refused/ });
+  tt.is((await readStats(socket, { key })).element, 'categorize');
 });
 
 test('a second push under a loop of requests: no request fails, and the new version is served; a broken push changes nothing', async (tt) => {
   const { stack, repo, domain } = await stackRepo('redeploy');
   tt.is((await push(t, repo, stack)).code, 0);
   await httpGetWhenUp(`http://127.0.0.1:${router.port}/healthz`, 20_000, { Host: domain });
+  const keyBefore = readFileSync(join(t.home.stackDir(stack), 'control.key'), 'utf8');
 
   const server = join(repo, 'web', 'server.js');
   writeFileSync(server, readFileSync(server, 'utf8').replace("res.end('ok')", "res.end('ok v2')"));
@@ -125,7 +146,8 @@ test('a second push under a loop of requests: no request fails, and the new vers
   tt.true(served > 0);
   tt.is((await viaRouter(domain, '/healthz')).body, 'ok v2');
   tt.regex(r.stderr, /Deploying web web/);
-  tt.notRegex(r.stderr, /Deploying element/, 'only the changed node is deployed');
+  tt.notRegex(r.stderr, /Deploying element/, 'only the changed node is deployed (the control key, stable per stack, replaces nothing)');
+  tt.is(readFileSync(join(t.home.stackDir(stack), 'control.key'), 'utf8'), keyBefore, 'the control key stays across pushes');
 
   // A push whose web node never becomes healthy fails; v2 keeps serving.
   writeFileSync(server, 'process.exit(3);\n');

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { gridAdvertise } from '../../hq/grid/advertise.js';
 import { HomeLayout } from '../../home/index.js';
-import { startOwnEtcd, type OwnEtcd } from '../../hq/etcd/etcd-server.js';
+import { etcdTls, startOwnEtcd, type OwnEtcd } from '../../hq/etcd/index.js';
+import { GridCa } from '../../hq/keys/index.js';
+import { strangerEtcd, strangerReach, tcpReach } from '../support/probe.js';
+import { until } from '../support/until.js';
 import { startControl, type ControlHandle, type PsRow } from '../../hq/index.js';
 import { startRouter, type Router } from '../../router/index.js';
 import { removeFleet, uniqueFleet, docker as dockerCli } from '../pacific/fleet.js';
@@ -16,6 +19,8 @@ import { commitAll, docsearchRepo, gitEnv, must, push, removeStackImages, run, s
 // the whole file: the tests run in order on one stack and one grid.
 const fleet = uniqueFleet('tgrid');
 let etcd: { client: Etcd3; own: OwnEtcd };
+let ca: GridCa;
+let gateway: string;
 let router: Router;
 let control: ControlHandle;
 let t: TestHq;
@@ -23,18 +28,23 @@ const log: string[] = [];
 const stack = uniqueStack('grid');
 const domain = `${stack}.localhost`;
 
-const gridConfig = { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined };
+const gridConfig = { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true };
 
 test.before(async () => {
-  // etcd as HQ runs it on a grid: on loopback for HQ, and on the servers' network for their agents.
-  const gateway = await gridAdvertise(gridConfig, docker);
-  const own = await startOwnEtcd({ home: new HomeLayout(tempDir('quarry-grid-etcd-')), port: 0, hosts: [gateway!] });
+  // etcd as HQ runs it on a grid: on loopback for HQ, and on the servers' network for their
+  // agents, over TLS with client certificates from the grid's CA.
+  gateway = (await gridAdvertise(gridConfig, docker))!;
+  const etcdHome = new HomeLayout(tempDir('quarry-grid-etcd-'));
+  ca = await GridCa.open(etcdHome);
+  const tls = await etcdTls(etcdHome, ca, [gateway]);
+  const own = await startOwnEtcd({ home: etcdHome, port: 0, hosts: [gateway], tls });
   etcd = { own, client: new Etcd3({ hosts: own.endpoint }) };
   router = await startRouter({ port: 0, host: '127.0.0.1', etcd: etcd.client, admin: { port: 0 } });
   let handle: ControlHandle | undefined;
   t = await startTestHq({ onRelease: (...args) => handle!.onRelease(...args) });
   handle = await startControl({
     home: t.home, etcd: etcd.client, docker, log: (line) => log.push(line), drainMs: 300, agentEtcd: etcd.own.extra,
+    agentCa: ca, advertise: gateway,
     config: { routerPort: router.port, grid: gridConfig },
   });
   control = handle;
@@ -125,6 +135,83 @@ test.serial('a stack that does not fit on one server spreads over several, serve
   for (const s of servers) tt.true(existsSync(join(t.home.root, 'servers', s.id, 'settings.json')), `servers/${s.id}/settings.json`);
 });
 
+/** Runs a shell command inside a docker-provider server (its own container on this machine). */
+const onServerSh = (id: string, command: string) => dockerCli(['exec', `quarry-server-${id}`, 'sh', '-c', command]);
+/** The IPv4 members in force on a server, read from the kernel through its agent's ipset. */
+const membersOn = async (id: string) => (await onServerSh(id, 'docker exec quarry-agent /usr/sbin/ipset list quarry-members4'))
+  .split('\n').filter((l) => /^\d+\.\d+\.\d+\.\d+$/.test(l.trim())).map((l) => l.trim()).sort();
+/** The server's filter rules, without the packet counters that change as traffic flows. */
+const rulesOn = async (id: string) => (await onServerSh(id, 'iptables-save -t filter; ip6tables-save -t filter'))
+  .split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).join('\n');
+const fleetNetwork = `quarry-pacific-${fleet}`;
+
+/** Where the stack's store service and the index element's control socket are published. */
+async function doors(): Promise<{ store: string; control: string; server: string }> {
+  const env = await etcd.client.getAll().prefix(`/quarry/stacks/${stack}/env/`).strings();
+  const store = `${env[`/quarry/stacks/${stack}/env/STORE_HOST`]}:${env[`/quarry/stacks/${stack}/env/STORE_PORT`]}`;
+  const index = (await control.ps(stack)).find((r) => r.name === 'index')!;
+  const published = (await onServerSh(index.server, `docker port ${index.container} 7000/tcp`)).split('\n')[0]!;
+  const server = (await control.servers()).find((x) => x.id === index.server)!;
+  return { store, control: `${server.address}:${published.slice(published.lastIndexOf(':') + 1)}`, server: server.address };
+}
+
+test.serial('locknet: a stranger on the servers\' network reaches port 22 of a server and nothing else, nor anything in etcd; members reach it all', async (tt) => {
+  const servers = await until('every firewall on', async () => {
+    const rows = await control.servers();
+    return rows.every((r) => r.firewall === 'on') ? rows : undefined;
+  });
+  tt.is(servers.length, 2);
+  const { store, control: controlSocket, server } = await doors();
+  const stranger = await strangerReach(fleetNetwork, [`${server}:22`, store, controlSocket]);
+  tt.deepEqual(stranger, { [`${server}:22`]: 'open', [store]: 'dropped', [controlSocket]: 'dropped' },
+    'SSH is public; a service\'s published port and an element\'s control socket are not');
+
+  // Members: HQ's host (this process, at the network's gateway) and the other server.
+  const [storeHost, storePort] = [store.slice(0, store.lastIndexOf(':')), Number(store.slice(store.lastIndexOf(':') + 1))];
+  tt.is(await tcpReach(storeHost, storePort), 'open', 'HQ reaches the store');
+  tt.is(await tcpReach(server, Number(controlSocket.split(':')[1])), 'open', 'HQ reaches the control socket');
+  const other = servers.find((x) => x.address !== storeHost)!;
+  const fromOther = await onServerSh(other.id, `timeout 3 bash -c '</dev/tcp/${storeHost}/${storePort}' && echo open || echo closed`);
+  tt.is(fromOther, 'open', `${other.id} (a member) reaches the store on another server`);
+
+  // etcd on the servers' network: plain gRPC finds nothing listening that way, TLS without
+  // a client certificate from the grid's CA is turned away.
+  const asked = await strangerEtcd(fleetNetwork, etcd.own.extra[0]!, ca.cert);
+  tt.regex(asked.plain, /^error/, JSON.stringify(asked));
+  tt.regex(asked.tls, /^error/, JSON.stringify(asked));
+  tt.true(etcd.own.extra[0]!.startsWith('https://'));
+  // … while every agent, with its certificate, holds its record there.
+  for (const s of servers) tt.truthy(await etcd.client.get(`/quarry/servers/${s.id}`).string(), `${s.id}'s agent reached etcd over TLS`);
+
+  // /etc/hosts on every server lists every server (and HQ), the server's own lines kept.
+  const members = JSON.stringify(await etcd.client.getAll().prefix('/quarry/network/hosts/').strings());
+  for (const s of servers) {
+    const hosts = await until(`/etc/hosts on ${s.id}`, async () => {
+      const text = await onServerSh(s.id, 'cat /etc/hosts');
+      return servers.every((x) => text.includes(`${x.address} ${x.id}`)) && text.includes(`${gateway} hq`) ? text : undefined;
+    });
+    tt.regex(hosts, /localhost/, 'the lines docker wrote are kept');
+    tt.deepEqual(await membersOn(s.id), [gateway, ...servers.map((x) => x.address)].sort(), members);
+  }
+});
+
+test.serial('locknet: the rules stay in force while the agent is dead (fail closed) and are the same after it starts again', async (tt) => {
+  const { store, server } = await doors();
+  const id = (await control.servers()).find((x) => x.address === server)!.id;
+  const before = await rulesOn(id);
+  tt.regex(before, /QUARRY-INPUT/);
+  tt.is(await onServerSh(id, 'docker inspect -f "{{.HostConfig.NetworkMode}} {{.HostConfig.CapAdd}} {{.HostConfig.Privileged}}" quarry-agent'), 'host [NET_ADMIN] false',
+    'the agent has the server\'s network and NET_ADMIN, and no more');
+  await onServerSh(id, 'docker update --restart=no quarry-agent >/dev/null && docker kill -s KILL quarry-agent >/dev/null');
+  tt.teardown(() => onServerSh(id, 'docker update --restart=always quarry-agent >/dev/null; docker start quarry-agent >/dev/null').then(() => undefined, () => undefined));
+  tt.is((await onServerSh(id, 'docker inspect -f {{.State.Running}} quarry-agent')), 'false');
+  tt.is(await rulesOn(id), before, 'nothing changed when the agent died');
+  tt.deepEqual(await strangerReach(fleetNetwork, [store]), { [store]: 'dropped' }, 'still closed to strangers');
+  await onServerSh(id, 'docker update --restart=always quarry-agent >/dev/null && docker start quarry-agent >/dev/null');
+  await until('the agent back', async () => ((await control.servers()).find((x) => x.id === id)?.firewall === 'on' ? true : undefined));
+  tt.is(await rulesOn(id), before, 'the same rules after it started again');
+});
+
 test.serial('scaling beyond the grid makes a new server; scaling down removes the emptied one; the site serves throughout', async (tt) => {
   const before = await control.servers();
   const up = recorder();
@@ -136,6 +223,13 @@ test.serial('scaling beyond the grid makes a new server; scaling down removes th
   const added = grown.find((s) => !before.some((b) => b.id === s.id))!;
   tt.true(added.containers > 0, 'the new server runs some of the new web containers');
   tt.true(added.agent, 'the new server joined with its agent');
+  // Let in by every other server's firewall, and its own lets them in.
+  const { store } = await doors();
+  const joined = Date.now();
+  for (const s of before) await until(`${added.id} a member on ${s.id}`, async () => ((await membersOn(s.id)).includes(added.address) ? true : undefined));
+  tt.log(`${added.id} was a member of every other server's firewall ${Date.now() - joined} ms after its join ended`);
+  const [storeHost, storePort] = [store.slice(0, store.lastIndexOf(':')), store.slice(store.lastIndexOf(':') + 1)];
+  tt.is(await onServerSh(added.id, `timeout 3 bash -c '</dev/tcp/${storeHost}/${storePort}' && echo open || echo closed`), 'open', 'the new server reaches the store');
   tt.truthy(await etcd.client.get(`/quarry/servers/${added.id}`).string());
   tt.is(Object.keys(await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).keys()).length, 5);
   tt.is((await httpGet(`http://127.0.0.1:${router.port}/healthz`, 5000, { Host: domain })).status, 200);
@@ -148,6 +242,10 @@ test.serial('scaling beyond the grid makes a new server; scaling down removes th
   tt.deepEqual(shrunk.map((s) => s.id).sort(), before.map((s) => s.id).sort());
   tt.false(existsSync(join(t.home.root, 'servers', added.id)), 'its record is gone');
   tt.is(await etcd.client.get(`/quarry/servers/${added.id}`).string(), null, 'and so is its record in etcd');
+  tt.is(await etcd.client.get(`/quarry/network/hosts/${added.id}`).string(), null, 'and its membership');
+  for (const s of shrunk) {
+    await until(`${added.id} shut out on ${s.id}`, async () => ((await membersOn(s.id)).includes(added.address) ? undefined : true));
+  }
   tt.is((await fleetContainers()).length, 2, 'the provider removed the server itself');
   tt.is((await httpGet(`http://127.0.0.1:${router.port}/healthz`, 5000, { Host: domain })).status, 200);
 });

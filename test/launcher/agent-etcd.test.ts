@@ -198,6 +198,7 @@ test('stopped before etcd ever answered: no record, and it stops at once', async
   const settings: AgentSettings = {
     server: serverId(), etcd: [`http://127.0.0.1:${await freePort()}`], address: '192.0.2.1', ttlSeconds: 2,
     loadIntervalMs: 200, dockerSocket: '/var/run/docker.sock', filesRoot: undefined,
+    hostsFile: undefined, stateDir: scratch, tls: undefined, locknet: undefined,
   };
   const lines: string[] = [];
   const agent = startAgent({ settings, log: (l) => lines.push(l) });
@@ -219,6 +220,7 @@ test('files: /quarry/config/files/<path> is kept in sync under filesRoot, also a
   const settings: AgentSettings = {
     server: serverId(), etcd: [etcd.endpoint], address: '192.0.2.1', ttlSeconds: 5,
     loadIntervalMs: 1000, dockerSocket: '/var/run/docker.sock', filesRoot: root,
+    hostsFile: undefined, stateDir: scratch, tls: undefined, locknet: undefined,
   };
   const lines: string[] = [];
   const hosts = join(root, 'etc/hosts');

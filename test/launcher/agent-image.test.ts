@@ -130,11 +130,12 @@ test.serial('installAgent runs the agent on the server; its record appears in et
   const info = await engine.getContainer(AGENT_CONTAINER).inspect();
   t.is(info.HostConfig.NetworkMode, 'host');
   t.is(info.HostConfig.RestartPolicy?.Name, 'always');
-  t.deepEqual(info.HostConfig.Binds, ['/var/run/docker.sock:/var/run/docker.sock']);
+  t.deepEqual(info.HostConfig.Binds, ['/var/run/docker.sock:/var/run/docker.sock', '/var/lib/quarry:/var/lib/quarry', '/etc/hosts:/host/etc/hosts']);
+  t.falsy(info.HostConfig.CapAdd, 'no capability beyond docker\'s defaults without locknet');
   t.is(info.Config.Labels['quarry.agent'], '1');
   t.deepEqual(info.Config.Cmd, ['agent', '--config', 'file:///etc/quarry/agent.json']);
   t.deepEqual(JSON.parse(await onServer('docker', 'exec', AGENT_CONTAINER, 'cat', '/etc/quarry/agent.json')),
-    { server: server.id, address: server.address, etcd: [gridEtcd] });
+    { server: server.id, address: server.address, etcd: [gridEtcd], filesRoot: '/var/lib/quarry/files', hostsFile: '/host/etc/hosts', stateDir: '/var/lib/quarry' });
   t.regex(await onServer('docker', 'logs', AGENT_CONTAINER), /registered \/quarry\/servers\//);
 });
 

@@ -18,10 +18,10 @@ const good = { server: 'demo-3fa2c1', etcd: ['http://10.0.0.1:2379'] };
 test('settings: defaults for everything but server and etcd', (t) => {
   t.deepEqual(validateConfig(agentSettingsSchema, good, URL_SHOWN), {
     server: 'demo-3fa2c1', etcd: ['http://10.0.0.1:2379'], address: undefined, ttlSeconds: 10, loadIntervalMs: 5000,
-    dockerSocket: '/var/run/docker.sock', filesRoot: undefined,
+    dockerSocket: '/var/run/docker.sock', filesRoot: undefined, hostsFile: undefined, stateDir: '/var/lib/quarry', tls: undefined, locknet: undefined,
   });
   t.deepEqual(validateConfig(agentSettingsSchema, { ...good, etcd: 'http://a:2379', address: '172.30.0.2', ttlSeconds: 2, filesRoot: '/srv/files' }, URL_SHOWN),
-    { ...good, etcd: ['http://a:2379'], address: '172.30.0.2', ttlSeconds: 2, loadIntervalMs: 5000, dockerSocket: '/var/run/docker.sock', filesRoot: '/srv/files' });
+    { ...good, etcd: ['http://a:2379'], address: '172.30.0.2', ttlSeconds: 2, loadIntervalMs: 5000, dockerSocket: '/var/run/docker.sock', filesRoot: '/srv/files', hostsFile: undefined, stateDir: '/var/lib/quarry', tls: undefined, locknet: undefined });
 });
 
 const faults: Array<[string, unknown, string, RegExp]> = [
@@ -39,6 +39,9 @@ const faults: Array<[string, unknown, string, RegExp]> = [
   ['files root relative', { ...good, filesRoot: 'files' }, 'filesRoot', /absolute path/],
   ['address empty', { ...good, address: '' }, 'address', /non-empty string/],
   ['unknown key', { ...good, ttl: 5 }, 'ttl', /not a known setting/],
+  ['hosts file relative', { ...good, hostsFile: 'etc/hosts' }, 'hostsFile', /absolute path/],
+  ['tls without its key', { ...good, tls: { ca: 'C', cert: 'X' } }, 'tls.key', /is required/],
+  ['a public port that is no port', { ...good, locknet: { public: [22, 70000] } }, 'locknet.public.1', /0 to 65535|port/],
 ];
 for (const [what, document, key, problem] of faults) {
   test(`settings: ${what} is an error naming the URL and "${key}"`, (t) => {

@@ -3,10 +3,10 @@
 // sockets; the grid's live containers are a fake list.
 import test from 'ava';
 import {
-  aliasPeers, containerEnv, desiredUnits, loopbackKey, loopbackPeers, memberWiring, publishedPeers, runContainerPeers,
+  CONTROL_KEY_ENV, aliasPeers, containerEnv, desiredUnits, loopbackKey, loopbackPeers, memberWiring, publishedPeers, runContainerPeers,
   serviceAddresses, wiredPorts, type DesiredUnit, type LiveContainer, type Peers,
 } from '../../plan/index.js';
-import { parseWiring, type OutPortWiring, type Wiring } from '../../runtime/index.js';
+import { CONTROL_KEY_ENV as RUNTIME_CONTROL_KEY_ENV, parseWiring, type OutPortWiring, type Wiring } from '../../runtime/index.js';
 import { base, compile, stackWith } from '../compiler/fixture.js';
 
 // base: service db (postgres:16, port 5432), web node (port 8080, out port ask => sink.query),
@@ -162,6 +162,25 @@ const envCases: EnvCase[] = [
     wiring: (w) => outTargets(w, 'out'),
     want: [{ element: 'mid', port: 'in', endpoints: ['mid.0=tcp://10.0.0.5:37001', 'mid.1=tcp://10.0.0.4:37001'] }],
   },
+  {
+    name: 'a wired member gets the control key in its env (QUARRY_CONTROL_KEY), not in its wiring',
+    unit: 'src', peers: () => ({ ...publishedPeers(stack, units, scales({ mid: 2 }), fakeLive, fakeReach), controlKey: 'k3y' }),
+    env: { MODE: 'test', DB_HOST: '10.0.0.1', DB_PORT: '35432', ...identity('src'), QUARRY_CONTROL_KEY: 'k3y' },
+    wiring: (w) => JSON.stringify(w).includes('k3y'),
+    want: false,
+  },
+  {
+    name: 'a wired web node gets no control key: its own server has no control socket',
+    unit: 'web', member: 1, peers: () => ({ ...aliases(), controlKey: 'k3y' }),
+    env: { MODE: 'test', DB_HOST: 'db', DB_PORT: '5432', ...identity('web', 1), PORT: '8080' },
+    wiring: (w) => JSON.stringify(w).includes('k3y'),
+    want: false,
+  },
+  {
+    name: 'a service gets no control key: it has no control socket',
+    unit: 'db', peers: () => ({ ...aliases(), controlKey: 'k3y' }),
+    env: { DB_HOST: 'db', DB_PORT: '5432', ...identity('db') },
+  },
 ];
 
 for (const c of envCases) {
@@ -185,6 +204,11 @@ test('memberWiring: a member that does not run (a fake live list) is left out of
   t.deepEqual(outTargets(wiring, 'out'), [{ element: 'mid', port: 'in', endpoints: ['mid.0=tcp://10.0.0.5:37001', 'mid.1=tcp://10.0.0.4:37001'] }]);
   t.is(wiring.members, 1);
   t.is(wiring.control, 'tcp://0.0.0.0:7000');
+});
+
+test('the plan and the runtime name the control key\'s env var alike', (t) => {
+  t.is(CONTROL_KEY_ENV, RUNTIME_CONTROL_KEY_ENV);
+  t.is(CONTROL_KEY_ENV, 'QUARRY_CONTROL_KEY');
 });
 
 test('serviceAddresses and wiredPorts: services by name; a wired unit\'s control socket and in ports', (t) => {

@@ -2,7 +2,7 @@
 // search through the local port (routing by Host) with real results, and Ctrl-C leaves no
 // process, container or network behind.
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABELS, networkName } from '../../launcher/index.js';
 import { docker } from '../support/docker.js';
@@ -40,6 +40,20 @@ test('--processes: the example answers a search; Ctrl-C stops every process', as
   t.is(unknown.status, 404, 'a host no web node serves is 404');
 
   t.true(processesUnder(dir).length >= 6, 'store, index, categorize, crawl and two web members run');
+  // The run's control key reaches its element processes through the env, never their arguments.
+  const keys = new Set<string>();
+  for (const pid of processesUnder(dir)) {
+    try {
+      const key = /(?:^|\0)QUARRY_CONTROL_KEY=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1];
+      if (key === undefined) continue;
+      keys.add(key);
+      t.false(readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(key), `${pid}: the key is not in its arguments`);
+    } catch {
+      // a process gone meanwhile
+    }
+  }
+  t.is(keys.size, 1, 'one key for the run, given to its element processes');
+  t.regex([...keys][0] ?? '', /^[0-9a-f]{64}$/);
   run.child.kill('SIGINT');
   t.is(await run.exited, 0, run.stderr());
   t.regex(run.stderr(), /stopped; nothing of it is left running/);
@@ -67,6 +81,19 @@ test('containers: the example answers a search; Ctrl-C removes every container a
   t.deepEqual(body.results.map((r) => [r.path, r.category]), [['rivers.txt', 'nature']]);
   const names = (await leftovers()).map((c) => c.Names[0]!.replace(/^\//, '')).sort();
   t.deepEqual(names, ['categorize.0', 'crawl.0', 'index.0', 'store.0', 'web.0', 'web.1'].map((n) => `${name}.${n}`));
+  // The run's control key: in each element container's env, in no label and no argument.
+  const keys = new Set<string>();
+  for (const c of await leftovers()) {
+    const info = await docker.getContainer(c.Id).inspect();
+    const key = info.Config.Env.find((e) => e.startsWith('QUARRY_CONTROL_KEY='))?.slice('QUARRY_CONTROL_KEY='.length);
+    const element = /\.(categorize|crawl|index)\.0$/.test(info.Name);
+    t.is(key !== undefined, element, `${info.Name}: a key only in an element's env`);
+    if (key === undefined) continue;
+    keys.add(key);
+    t.false(JSON.stringify(info.Config.Labels ?? {}).includes(key), `${info.Name}: the key is in no label`);
+    t.false(JSON.stringify([info.Path, info.Args, info.Config.Cmd, info.Config.Entrypoint]).includes(key), `${info.Name}: nor in its arguments`);
+  }
+  t.is(keys.size, 1, 'one key for the run');
 
   run.child.kill('SIGINT');
   t.is(await run.exited, 0, run.stderr());

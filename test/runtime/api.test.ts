@@ -64,13 +64,14 @@ test('the control socket gives the counters and takes new peers: the producer re
       },
     }),
     { ...sourceWiring([target([first])], { batch: 10 }), control },
+    { controlKey: 'the-secret' },
   );
   await until(() => gotFirst.length === 100, 'the first hundred');
-  const stats = await readStats(control);
+  const stats = await readStats(control, { key: 'the-secret' });
   t.is(stats.element, 'source');
   t.is(stats.ports.out!.logsOut, 100);
   t.deepEqual(stats.ports.out!.peers, [first]);
-  await sendPeers(control, 'out', [target([second])]);
+  await sendPeers(control, 'out', [target([second])], { key: 'the-secret' });
   release();
   await source.sourceDone;
   t.is(gotFirst.length, 100);

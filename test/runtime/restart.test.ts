@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { element, readStats, type Wiring } from '../../runtime/index.js';
+import { element, newControlKey, readStats, type Wiring } from '../../runtime/index.js';
 import { freePort } from '../support/ports.js';
 import { spawnElement } from './process.js';
 import { range, sinkWiring, sourceWiring, target, until, run } from './wiring.js';
@@ -73,19 +73,20 @@ test('a middle element killed mid-stream and restarted loses no log (acknowledge
       out: { kind: 'push', dir: 'out', targets: [target([end])], batch: 50, queue: 8 },
     },
   };
-  let categorize = await spawnElement(t, 'test/runtime/elements/categorizer', wiring);
+  const key = newControlKey();
+  let categorize = await spawnElement(t, 'test/runtime/elements/categorizer', wiring, { QUARRY_CONTROL_KEY: key });
   const source = await run(t, 
     element({ *generate() { for (let i = 0; i < N; i += 50) yield range(50).map((j) => ({ i: i + j, path: `f${i + j}.md`, size: 1 })); } }),
     sourceWiring([target([mid])], { batch: 50, queue: 8 }),
   );
   await until(() => got.size >= N / 4, 'a quarter of the logs');
-  const stats = await readStats(control);
+  const stats = await readStats(control, { key });
   t.is(stats.element, 'categorize');
   t.true(stats.ports.in!.logsIn >= N / 4, 'the control socket gives the counters');
   categorize.child.kill('SIGKILL');
   await categorize.exited;
   t.true(got.size < N, 'killed mid-stream');
-  categorize = await spawnElement(t, 'test/runtime/elements/categorizer', wiring);
+  categorize = await spawnElement(t, 'test/runtime/elements/categorizer', wiring, { QUARRY_CONTROL_KEY: key });
   t.not(categorize.ready.incarnation, stats.incarnation, 'a new incarnation');
   await source.sourceDone;
   await until(() => got.size === N, 'every log at the sink');
