@@ -125,3 +125,9 @@ test('an element in this process takes its key as a start option', async (t) => 
   t.is((await readStats(control, { key: 'k' })).element, 'source');
   await t.throwsAsync(readStats(control, { key: 'K' }), { message: new RegExp(CONTROL_REFUSED) });
 });
+
+test('the plan names the same env var as the runtime reads (the plan keeps its own copy so as not to load the runtime\'s code)', async (t) => {
+  const plan = await import('../../plan/index.js');
+  const runtime = await import('../../runtime/index.js');
+  t.is(plan.CONTROL_KEY_ENV, runtime.CONTROL_KEY_ENV);
+});
