@@ -11,6 +11,16 @@ export type ContainerKind = UnitKind;
 export interface ContainerSpec extends ContainerRequest {
   /** Where the container's ports are published; default 127.0.0.1 (loopback only). */
   publishHost?: string;
+  /**
+   * The host port each published container port is bound to, chosen by the caller and kept
+   * across restarts; a port not named gets one docker picks (which changes when it restarts).
+   */
+  hostPorts?: Record<number, number>;
+}
+
+/** The container ports a spec publishes: its port and `publish`, once each. */
+export function publishedPorts(spec: Pick<ContainerSpec, 'port' | 'publish'>): number[] {
+  return [...new Set([...(spec.port !== undefined ? [spec.port] : []), ...(spec.publish ?? [])])];
 }
 
 export interface RunningContainer {
@@ -73,8 +83,8 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
   if (spec.member !== undefined) labels[LABELS.member] = String(spec.member);
   if (spec.port !== undefined) labels[LABELS.port] = String(spec.port);
   const port = spec.port !== undefined ? `${spec.port}/tcp` : undefined;
-  const published = [...new Set([...(spec.port !== undefined ? [spec.port] : []), ...(spec.publish ?? [])])].map((p) => `${p}/tcp`);
-  const binding = [{ HostIp: spec.publishHost ?? '127.0.0.1', HostPort: '' }];
+  const published = publishedPorts(spec).map((p) => `${p}/tcp`);
+  const binding = (p: string) => [{ HostIp: spec.publishHost ?? '127.0.0.1', HostPort: String(spec.hostPorts?.[Number.parseInt(p, 10)] ?? '') }];
   const container = await docker.createContainer({
     name,
     Image: spec.image,
@@ -89,7 +99,7 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
       Memory: spec.memoryMb * 1024 * 1024,
       NetworkMode: network,
       RestartPolicy: { Name: 'unless-stopped' },
-      ...(published.length > 0 && { PortBindings: Object.fromEntries(published.map((p) => [p, binding])) }),
+      ...(published.length > 0 && { PortBindings: Object.fromEntries(published.map((p) => [p, binding(p)])) }),
     },
     NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name, name, ...(spec.aliases ?? [])] } } },
   });

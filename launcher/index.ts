@@ -2,7 +2,7 @@ export { LABELS, containerName, networkName } from './labels.js';
 export { ImageBuildError, UnhealthyError, EngineError } from './errors.js';
 export { buildImage, hasImage, type BuildOptions } from './images.js';
 export {
-  ensureNetwork, startContainer, listContainers, removeContainer,
+  ensureNetwork, startContainer, publishedPorts, listContainers, removeContainer,
   type ContainerSpec, type RunningContainer, type ContainerKind,
 } from './containers.js';
 export { waitHealthy, lastOutput, probe, type HealthCheck } from './health.js';

@@ -2,9 +2,10 @@ import { dirname } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import {
-  connectEngine, ensureImage, keys, listContainers, removeContainer, startContainer, containerName,
+  connectEngine, ensureImage, keys, listContainers, publishedPorts, removeContainer, startContainer, containerName,
   SILENT_PROGRESS, type Cluster, type ContainerSpec, type PlacedContainer, type Progress, type RemoteEngine,
 } from '../../launcher/index.js';
+import { HOST_PORT_RANGE, pickHostPorts } from '../../plan/index.js';
 import { resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
 import { SliceGrid, UnknownSliceError, type BlockInfo } from '../../slicegrid/index.js';
 import type { HomeLayout } from '../../home/index.js';
@@ -60,6 +61,10 @@ export class GridCluster implements Cluster {
   private readonly connecting = new Map<string, Promise<RemoteEngine>>();
   /** Grid changes run one at a time, each with the progress of the task that asked. */
   private readonly gate = new StackLocks();
+  /** Host ports picked for containers still starting, per server (not yet seen on its engine). */
+  private readonly pending = new Map<string, Set<number>>();
+  /** Where the next host port is looked for, per server (after the last one handed out). */
+  private readonly nextPort = new Map<string, number>();
 
   private constructor(private readonly options: GridClusterOptions) {
     this.store = new ServerStore(options.home);
@@ -232,13 +237,43 @@ export class GridCluster implements Cluster {
         const server = this.record(serverId);
         const engine = await this.engineOf(serverId);
         await ensureImage(this.options.local, engine, spec.image, { server: serverId, progress: (m) => progress.info(m) });
-        const started = await startContainer(engine, { ...spec, publishHost: server.address });
-        return { ...started, server: serverId };
+        const hostPorts = await this.reservePorts(serverId, engine, spec);
+        try {
+          const started = await startContainer(engine, { ...spec, publishHost: server.address, hostPorts });
+          return { ...started, server: serverId };
+        } finally {
+          for (const port of Object.values(hostPorts)) this.pending.get(serverId)?.delete(port);
+        }
       } catch (err) {
         await this.exclusive(progress, () => this.free(id, progress));
         throw err;
       }
     }));
+  }
+
+  /**
+   * Host ports for a container's published ports on a server, chosen now and kept for its
+   * life: docker's restart policy starts a crashed container on the same ports, so the routes,
+   * endpoints and env that name them stay right. Picked from what the server's containers hold
+   * and what other starts on it have just taken, one server at a time.
+   */
+  private async reservePorts(serverId: string, engine: Docker, spec: ContainerSpec): Promise<Record<number, number>> {
+    const wanted = publishedPorts(spec);
+    if (wanted.length === 0) return {};
+    const unlock = await this.gate.acquire(`ports:${serverId}`);
+    try {
+      const held = (await listContainers(engine)).flatMap((c) => Object.values(c.hostPorts));
+      const pending = this.pending.get(serverId) ?? new Set<number>();
+      this.pending.set(serverId, pending);
+      const next = this.nextPort.get(serverId) ?? Math.max(HOST_PORT_RANGE.from - 1, ...held) + 1;
+      const ports = pickHostPorts(wanted.length, new Set([...held, ...pending]), next);
+      if (!ports) throw new BadRequestError(`server ${serverId} has no host ports left for ${spec.name}`);
+      this.nextPort.set(serverId, ports.at(-1)! + 1);
+      for (const port of ports) pending.add(port);
+      return Object.fromEntries(wanted.map((p, i) => [p, ports[i]!]));
+    } finally {
+      unlock();
+    }
   }
 
   async remove(container: PlacedContainer, progress: Progress, graceSeconds?: number): Promise<void> {

@@ -212,6 +212,34 @@ test.serial('locknet: the rules stay in force while the agent is dead (fail clos
   tt.is(await rulesOn(id), before, 'the same rules after it started again');
 });
 
+test.serial('a web container whose process is killed comes back on the same host ports: the routes stay right and the site serves', async (tt) => {
+  const webs = (await control.ps(stack)).filter((r) => r.name === 'web');
+  tt.is(webs.length, 2);
+  const routesBefore = await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).strings();
+  for (const web of webs) {
+    await onServerSh(web.server, `kill -9 $(docker inspect -f '{{.State.Pid}}' ${web.container})`);
+  }
+  for (const web of webs) {
+    await until(`${web.container} running again`, async () => {
+      const [state, restarts] = (await onServerSh(web.server, `docker inspect -f '{{.State.Running}} {{.RestartCount}}' ${web.container}`)).split(' ');
+      return state === 'true' && Number(restarts) >= 1 ? true : undefined;
+    });
+  }
+  tt.deepEqual(await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).strings(), routesBefore, 'the routes did not have to change');
+  for (const url of Object.values(routesBefore)) {
+    const res = await until(`${url} answers`, async () => {
+      const r = await httpGet(`${url}/healthz`, 2000);
+      return r.status === 200 ? r : undefined;
+    });
+    tt.is(res.status, 200, `${url}: the restarted container listens where its route says`);
+  }
+  const res = await until('a search through the router', async () => {
+    const r = await httpGet(`http://127.0.0.1:${router.port}/search?q=danube`, 5000, { Host: domain });
+    return r.status === 200 ? r : undefined;
+  });
+  tt.regex(res.body, /rivers\.txt/);
+});
+
 test.serial('scaling beyond the grid makes a new server; scaling down removes the emptied one; the site serves throughout', async (tt) => {
   const before = await control.servers();
   const up = recorder();
