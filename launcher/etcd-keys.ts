@@ -15,7 +15,35 @@ export const keys = {
   /** A server's record (its agent's, under the agent's lease), and its firewall's state. */
   server: (id: string) => `/quarry/servers/${id}`,
   serverLocknet: (id: string) => `/quarry/servers/${id}/locknet`,
+  /** What a server's caretaker knows of each container it looks after (a `CareRecord`), under its lease. */
+  care: (stack: string) => `/quarry/stacks/${stack}/care/`,
+  containerCare: (stack: string, container: string) => `/quarry/stacks/${stack}/care/${container}`,
 };
+
+/**
+ * What a caretaker (a server's agent, or HQ in small mode) reports of one container it looks
+ * after: how often it restarted it, how it last ended, and whether it gave up.
+ */
+export interface CareRecord {
+  /** `<stack>.<name>.<n>` */
+  container: string;
+  stack: string;
+  unit: string;
+  /** The server it runs on (`local` in small mode). */
+  server: string;
+  /**
+   * `running` (up, or never seen die), `backoff` (died; restarting after `nextRestartAt`),
+   * `failed` (died too often within the policy's window: left stopped until a deploy replaces it).
+   */
+  state: 'running' | 'backoff' | 'failed';
+  /** Restarts made by the caretaker since the container was created. */
+  restarts: number;
+  /** How it last ended: its exit code, when, and whether the kernel's OOM killer ended it. */
+  lastExit?: { code: number; at: string; oom?: boolean };
+  nextRestartAt?: string;
+  /** Why it is `failed`. */
+  reason?: string;
+}
 
 /** What an endpoint key holds: where a member of a unit is reached. */
 export interface EndpointRecord {

@@ -17,3 +17,6 @@ export { imageBuilds, type ImageNeed, type ImageBuilds } from './images.js';
 export { networkHosts, hostsBlock, membershipChanges, HQ_HOST_ID, type NetworkHost, type GridHosts } from './network.js';
 export { CONTROL_KEY_ENV } from './container-env.js';
 export { pickHostPorts, HOST_PORT_RANGE } from './host-ports.js';
+export {
+  restartDecision, restartLabel, parseRestartLabel, DEFAULT_RESTART, type RestartPolicy, type RestartDecision,
+} from './restart.js';
