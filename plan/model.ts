@@ -1,4 +1,5 @@
 import type { ShardSpec } from '../compiler/index.js';
+import type { RestartPolicy } from './restart.js';
 
 /** What a unit of a stack is: how it is started and whether it is routed. */
 export type UnitKind = 'service' | 'web' | 'worker' | 'element';
@@ -20,6 +21,8 @@ export interface DesiredUnit {
   domains: string[];
   env: Record<string, string>;
   config?: Record<string, unknown>;
+  /** How a crashed container of the unit is restarted (quarry.yml `restart:`); default DEFAULT_RESTART. */
+  restart?: RestartPolicy;
   /** Everything that, when it changes, needs new containers (not scale, not domains). */
   digest: string;
 }

@@ -2,6 +2,7 @@ import type { StackSpec } from '../compiler/index.js';
 import { memberAlias, wiredPorts, type Peers } from './addressing.js';
 import { containerEnv } from './container-env.js';
 import type { DesiredUnit, UnitKind } from './model.js';
+import type { RestartPolicy } from './restart.js';
 
 /** One container to start for a member of a unit: what the launcher places and starts. */
 export interface ContainerRequest {
@@ -28,6 +29,8 @@ export interface ContainerRequest {
   member?: number;
   /** More names it answers to on the stack's network (besides `<name>` and `<stack>.<name>.<n>`). */
   aliases?: string[];
+  /** How its caretaker restarts it when it dies (labelled `quarry.restart`); default DEFAULT_RESTART. */
+  restart?: RestartPolicy;
 }
 
 export interface PlacementOptions {
