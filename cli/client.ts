@@ -164,6 +164,16 @@ export class HqClient {
     return this.operation('DELETE', `/v1/servers/${encodeURIComponent(id)}`, undefined, onProgress, 'see quarry servers');
   }
 
+  /** Drains a server (its containers move elsewhere); with `remove`, then removes it. */
+  drainServer(id: string, remove: boolean, onProgress: (line: ProgressLine) => void): Promise<ServerRow> {
+    return this.operation('POST', `/v1/servers/${encodeURIComponent(id)}/drain`, { remove }, onProgress, 'see quarry servers');
+  }
+
+  /** Puts a drained server back into use. */
+  undrainServer(id: string, onProgress: (line: ProgressLine) => void): Promise<ServerRow> {
+    return this.operation('POST', `/v1/servers/${encodeURIComponent(id)}/undrain`, {}, onProgress, 'see quarry servers');
+  }
+
   /** Streams containers' output; with `follow`, until HQ ends it or the caller stops. */
   async logs(stack: string, name: string | undefined, options: { follow: boolean; tail?: number }, onLine: (line: LogLine) => void): Promise<void> {
     const query = new URLSearchParams();

@@ -28,6 +28,21 @@ export interface NodeSpec {
   ports: Record<string, PortSpec>;
   /** sha256 of the build folder's content (files, their paths and modes); absent for `image`. */
   buildDigest?: string;
+  /** `restart:` as quarry.yml gives it; absent when it gives none. */
+  restart?: RestartSpec;
+}
+
+/**
+ * How a unit's crashed containers are restarted (quarry.yml `restart:`), each part as given:
+ * a part left out takes the plan's default (plan/restart.ts, DEFAULT_RESTART).
+ */
+export interface RestartSpec {
+  /** Restarts allowed within `intervalMs` before a container is marked failed. */
+  attempts?: number;
+  intervalMs?: number;
+  /** The wait before the second restart (the first is at once); doubled for each one after. */
+  delayMs?: number;
+  maxDelayMs?: number;
 }
 
 export interface ShardSpec {
@@ -61,6 +76,8 @@ export interface ElementSpec {
   /** A fixed number of members (`scale`), or the starting number of a load shard. */
   scale: number;
   shard?: ShardSpec;
+  /** `restart:` as the topology gives it; absent when it gives none. */
+  restart?: RestartSpec;
 }
 
 export interface ConnectionSpec {

@@ -4,11 +4,12 @@ import { MapReader } from './map-reader.js';
 import type { NodeSpec, NodeType } from './model.js';
 import { DOMAIN, ENV_KEY, IMAGE, NAME, NAME_RULE, serviceEnvNames } from './names.js';
 import { readPorts } from './ports.js';
+import { readRestart } from './restart.js';
 import { normalize, type SourceTree } from './source-tree.js';
 import { describe, entries, type YamlFile } from './yaml-file.js';
 
 const TOP_KEYS = ['version', 'name', 'env', 'nodes', 'topology'] as const;
-const NODE_KEYS = ['type', 'image', 'build', 'command', 'port', 'memory', 'domains', 'health', 'scale', 'ports'] as const;
+const NODE_KEYS = ['type', 'image', 'build', 'command', 'port', 'memory', 'domains', 'health', 'scale', 'ports', 'restart'] as const;
 export const DEFAULT_MEMORY = 128;
 
 /** What quarry.yml says, each part with the place it was said. */
@@ -175,6 +176,9 @@ function readNodes(top: MapReader, tree: SourceTree, faults: FaultList, out: Qua
       else if (!health.startsWith('/')) faults.add(r.valueAt('health'), `${what}: 'health' must be a path starting with /, such as /healthz, not '${health}'`);
       else node.health = health;
     }
+
+    const restart = readRestart(r, what);
+    if (restart) node.restart = restart;
 
     if (r.has('ports')) {
       if (type === 'service') {

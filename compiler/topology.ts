@@ -4,11 +4,12 @@ import type { FaultList, Position } from './faults.js';
 import { MapReader } from './map-reader.js';
 import type { ElementSpec, PortKind, ShardSpec } from './model.js';
 import { NAME, NAME_RULE } from './names.js';
+import { readRestart } from './restart.js';
 import { didYouMean } from './suggest.js';
 import { describe, entries, type YamlFile } from './yaml-file.js';
 
 const TOPOLOGY_KEYS = ['elements', 'connections'] as const;
-const ELEMENT_KEYS = ['class', 'config', 'scale', 'shard', 'memory'] as const;
+const ELEMENT_KEYS = ['class', 'config', 'scale', 'shard', 'memory', 'restart'] as const;
 const SHARD_KEYS = ['min', 'max', 'by'] as const;
 
 /** One side of a connection as written, with the place of each part. */
@@ -109,6 +110,8 @@ function readElement(
   if (r.has('shard') && r.has('scale')) {
     faults.add(r.keyAt('shard'), `${what}: has both 'scale' (a fixed number of members) and 'shard' (members by load); give one`);
   }
+  const restart = readRestart(r, what);
+  if (restart) element.restart = restart;
   const shard = readShard(r, faults, what, name, out);
   if (shard) {
     element.shard = shard;

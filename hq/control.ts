@@ -33,6 +33,13 @@ export interface HqControl {
   addServer(size: string | undefined, progress: Progress): Promise<ServerRow>;
   /** Removes an empty server (never below the grid's `min`); a task. */
   removeServer(id: string, progress: Progress): Promise<ServerRow>;
+  /**
+   * Drains a server: nothing new goes there, and every container on it starts elsewhere,
+   * healthy and routed before the old one stops; with `remove`, the server is then removed.
+   */
+  drainServer(id: string, remove: boolean, progress: Progress): Promise<ServerRow>;
+  /** A drained server takes containers again. */
+  undrainServer(id: string, progress: Progress): Promise<ServerRow>;
 }
 
 /** What the daemon holds of the part that runs stacks: HqControl, the push's hand-off, and its end. */
@@ -81,7 +88,10 @@ export interface PsRow {
   container: string;
   /** The server it runs on (`local` in small mode). */
   server: string;
-  /** docker's state: running, restarting, exited, … */
+  /**
+   * docker's state (running, exited, …), or what its caretaker says: `restarting` while it
+   * waits to restart it (back-off), `failed` once it gave up (the restart policy's attempts).
+   */
   state: string;
   /** healthy, unhealthy, starting, or '-' when the unit has no health check. */
   health: string;
@@ -89,6 +99,13 @@ export interface PsRow {
   release: string;
   /** Where it is reached from the server: `127.0.0.1:49153`, when it has a port. */
   address?: string;
+  /**
+   * Restarts its caretaker made (0 when it has no care record); null when the care records
+   * could not be read in time (etcd slow or away), shown `?`.
+   */
+  restarts: number | null;
+  /** How it last ended, when its caretaker saw it die: its exit code and when (ISO time). */
+  lastExit?: { code: number; at: string };
 }
 
 export type ReleaseReason = 'push' | 'scale' | 'env' | 'rollback';

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { ContainerSpec, RunningContainer } from './containers.js';
 import type { Progress } from './progress.js';
+import type { ServerSight } from '../plan/index.js';
 
 /** A container of a stack and the server it runs on. */
 export interface PlacedContainer extends RunningContainer {
@@ -38,8 +39,28 @@ export interface Cluster {
   servers(): Promise<ServerRow[]>;
   grid(stack?: string): Promise<GridView>;
   addServer(size: string | undefined, progress: Progress): Promise<ServerRow>;
+  /** What HQ's heal loop may do to the servers: a grid's; undefined in small mode (one machine, nothing to move to). */
+  healing(): GridHealing | undefined;
   removeServer(id: string, progress: Progress): Promise<ServerRow>;
   close(): Promise<void>;
+}
+
+/** A grid's servers as HQ's heal loop sees and changes them (plan/heal.ts decides). */
+export interface GridHealing {
+  /** Each server: its agent's lease, its drain, its stacks. */
+  sight(): Promise<ServerSight[]>;
+  /** Whether a server's engine answers within a few seconds. */
+  probe(id: string): Promise<boolean>;
+  /** Notes a probe's answer (`quarry servers` shows a server whose engine is silent as `unreachable`). */
+  noteProbe(id: string, answered: boolean): void;
+  /** Takes a lost server out of the grid at once: nothing is listed, placed or reached there any more. */
+  loseServer(id: string, progress: Progress): Promise<void>;
+  /** Removes a lost server through its provider, the membership and etcd. */
+  forgetServer(id: string, progress: Progress): Promise<void>;
+  /** Takes a server out of placement (room for its containers made elsewhere); its containers are then moved by the caller. */
+  drainServer(id: string, remove: boolean, progress: Progress): Promise<void>;
+  /** Puts a drained server back into placement. */
+  undrainServer(id: string, progress: Progress): Promise<ServerRow>;
 }
 
 /** One server as `quarry servers` shows it. */
@@ -54,7 +75,10 @@ export interface ServerRow {
   used: number;
   free: number;
   containers: number;
-  /** `active`, `joining`, `leaving`, or what the provider says (`off`). */
+  /**
+   * `active`, `joining`, `leaving`, `unreachable` (its engine does not answer), `lost` (being
+   * replaced), `draining`, `drained`, or what the provider says (`off`).
+   */
   state: string;
   /** Whether its agent holds its record in etcd now. */
   agent: boolean;

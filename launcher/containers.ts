@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import type { ContainerRequest, UnitKind } from '../plan/index.js';
+import { DEFAULT_RESTART, parseRestartLabel, restartLabel, type ContainerRequest, type RestartPolicy, type UnitKind } from '../plan/index.js';
 import { containerName, LABELS, networkName } from './labels.js';
 
 export type ContainerKind = UnitKind;
@@ -42,6 +42,11 @@ export interface RunningContainer {
   hostPorts: Record<number, number>;
   /** Its memory limit, MB (its slice's size). */
   memoryMb: number;
+  /**
+   * How it is restarted when it dies: its `quarry.restart` policy, which the server's caretaker
+   * follows; `docker` for a container made by an older quarry that docker itself restarts.
+   */
+  restart: RestartPolicy | 'docker';
 }
 
 const making = new Map<string, Promise<string>>();
@@ -77,6 +82,7 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
   const name = containerName(spec.stack, spec.name, spec.n);
   const labels: Record<string, string> = {
     [LABELS.stack]: spec.stack, [LABELS.name]: spec.name, [LABELS.kind]: spec.kind, [LABELS.slice]: name,
+    [LABELS.restart]: restartLabel(spec.restart ?? DEFAULT_RESTART),
   };
   if (spec.release) labels[LABELS.release] = spec.release;
   if (spec.digest) labels[LABELS.digest] = spec.digest;
@@ -98,7 +104,9 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
       Init: true,
       Memory: spec.memoryMb * 1024 * 1024,
       NetworkMode: network,
-      RestartPolicy: { Name: 'unless-stopped' },
+      // Not docker's: the server's caretaker (launcher/caretaker.ts) restarts a crashed container
+      // in place, with back-off, following its `quarry.restart` label, and gives up on a crash loop.
+      RestartPolicy: { Name: 'no' },
       ...(published.length > 0 && { PortBindings: Object.fromEntries(published.map((p) => [p, binding(p)])) }),
     },
     NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name, name, ...(spec.aliases ?? [])] } } },
@@ -163,5 +171,12 @@ export function describe(info: Docker.ContainerInspectInfo): RunningContainer {
     ...(hostPort !== undefined && { hostPort }),
     hostPorts,
     memoryMb: Math.round((info.HostConfig.Memory ?? 0) / (1024 * 1024)),
+    restart: restartedByDocker(info) ? 'docker' : parseRestartLabel(labels[LABELS.restart]),
   };
+}
+
+/** Whether docker's own restart policy restarts the container (one made before the caretaker did). */
+export function restartedByDocker(info: Pick<Docker.ContainerInspectInfo, 'HostConfig'>): boolean {
+  const name = info.HostConfig.RestartPolicy?.Name ?? '';
+  return name !== '' && name !== 'no';
 }

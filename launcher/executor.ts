@@ -2,7 +2,7 @@ import type { Etcd3, Lease } from 'etcd3';
 import type { StackSpec } from '../compiler/index.js';
 import { waitHealthy } from './health.js';
 import {
-  CONTROL_PORT, aliasPeers, containerRequests, desiredUnits, inPortNumbers, isWired, memberWiring, publishedPeers,
+  CONTROL_PORT, memberAlias, aliasPeers, containerRequests, desiredUnits, inPortNumbers, isWired, memberWiring, publishedPeers,
   type CurrentState, type DesiredUnit, type Instruction, type Peers,
 } from '../plan/index.js';
 import { sendPeers } from '../runtime/index.js';
@@ -262,7 +262,9 @@ export class StackExecutor {
     const wanted = new Map<string, EndpointRecord>();
     for (const c of running.sort((a, b) => a.n - b.n)) {
       const reached = Object.entries(ports).map(([port, n]) => [port, cluster.reach(c, n)] as const);
-      const host = cluster.host(c);
+      // On one engine, by the member's stable name on the stack's network (what the wiring
+      // names; its address there changes when it restarts); on a grid, its server's address.
+      const host = cluster.addressing === 'alias' ? (unit.kind === 'service' ? unit.name : memberAlias(name, c.member ?? 0)) : cluster.host(c);
       if (!host || reached.some(([, at]) => !at)) continue;
       wanted.set(keys.endpoint(this.stack, name, c.member ?? 0), {
         container: c.name, host, ports: Object.fromEntries(reached.map(([port, at]) => [port, at!.port])),
@@ -318,20 +320,64 @@ export class StackExecutor {
   }
 
   /**
+   * Moves the stack's containers off `server` (a drain): for each unit with containers there,
+   * containers for the same members start elsewhere (where the grid places them) and are
+   * healthy before the old ones leave the routes and the producers' peers, drain and stop. A
+   * service that moves has a new address: every unit that reads it starts again with it (as
+   * after ENSURE), and the old service stops only then.
+   */
+  async moveOff(server: string): Promise<void> {
+    const { progress, cluster } = this.ctx;
+    const before = (await this.peers()).services;
+    const all = await cluster.list(this.stack);
+    const there = all.filter((c) => c.server === server);
+    const services: RunningContainer[] = [];
+    const order = [...this.units.values()].sort((a, b) => Number(a.kind !== 'service') - Number(b.kind !== 'service'));
+    for (const unit of order) {
+      const old = there.filter((c) => c.unit === unit.name);
+      if (old.length === 0) continue;
+      const want = this.after.units.find((u) => u.name === unit.name);
+      const members = [...new Set(old.map((c) => c.member ?? 0))].filter((m) => m < (want?.scale ?? 0)).sort((a, b) => a - b);
+      progress.step(`Moving ${unit.name} off ${server}: ${old.map((c) => c.name).join(', ')}`);
+      if (members.length > 0) {
+        const fresh = await this.startHealthy(unit, members, all.filter((c) => c.unit === unit.name));
+        progress.info(`${fresh.map((c) => `${c.name} on ${c.server}`).join(', ')} healthy`);
+      }
+      if (unit.kind === 'service') {
+        services.push(...old);
+        await this.writeEndpoints(unit.name);
+        continue;
+      }
+      if (cluster.addressing === 'published') await this.rewireProducersOf(unit.name, new Set(old.map((c) => c.id)));
+      await this.retire(unit.name, old);
+      await this.writeEndpoints(unit.name);
+    }
+    await this.followMovedServices(before, []);
+    for (const name of new Set(services.map((c) => c.unit))) await this.retire(name, services.filter((c) => c.unit === name));
+    // Containers there of units the release no longer has.
+    for (const c of there.filter((x) => !this.units.has(x.unit))) await cluster.remove(c, progress, 2);
+    await this.writeEnv();
+  }
+
+  /**
    * Brings the stack to `after` whatever state its containers are in: used when HQ restarts
    * and finds a task it did not finish. Containers of the right definition are kept (one per
    * member), missing members are started, everything else goes; routes and endpoints follow.
    */
   async converge(): Promise<void> {
     const { cluster, progress } = this.ctx;
-    const all = await this.ctx.cluster.list(this.stack);
+    // The services' addresses as the stack's containers were told them (the env in etcd): a
+    // service started anew elsewhere (its server lost) must be followed by those that read it.
+    const told = await this.toldEnv();
+    const all = (await this.ctx.cluster.list(this.stack)).filter((c) => c.state !== 'unreachable');
     for (const c of all) {
       if (!this.units.has(c.unit) || !this.after.units.some((u) => u.name === c.unit)) {
         progress.info(`removing ${c.name}: not part of the release`);
         await cluster.remove(c, progress, 2);
       }
     }
-    for (const want of this.after.units) {
+    // In launch order (services first: the others boot with their addresses).
+    for (const want of this.launchOrder()) {
       const unit = this.units.get(want.name);
       if (!unit) continue;
       const mine = all.filter((c) => c.unit === unit.name);
@@ -352,7 +398,21 @@ export class StackExecutor {
       await this.rewriteRoutes(unit.name);
       await this.writeEndpoints(unit.name);
     }
+    if (this.after.units.some((u) => this.units.get(u.name)?.kind === 'service')) await this.followMovedServices(told, []);
     await this.writeEnv();
+  }
+
+  /** The release's units in the order the stack launches them (desiredUnits: services, then elements consumers first, then nodes). */
+  private launchOrder(): CurrentState['units'] {
+    const order = [...this.units.keys()];
+    return [...this.after.units].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  }
+
+  /** The stack's env as last written to etcd (the services' addresses its containers booted with). */
+  private async toldEnv(): Promise<Record<string, string>> {
+    const prefix = keys.env(this.stack);
+    const found = await this.ctx.etcd.getAll().prefix(prefix).strings().catch(() => ({} as Record<string, string>));
+    return Object.fromEntries(Object.entries(found).map(([k, v]) => [k.slice(prefix.length), v]));
   }
 }
 

@@ -10,6 +10,8 @@ export const LABELS = {
   member: 'quarry.member',
   /** The container port it serves on (`port:` of its node), when it has one. */
   port: 'quarry.port',
+  /** Its restart policy (plan/restart.ts's `restartLabel`), which the server's caretaker follows. */
+  restart: 'quarry.restart',
 } as const;
 
 /** `<stack>.<name>.<n>`: the name of a container, and the slice it fills. */

@@ -71,6 +71,10 @@ export class LocalCluster implements Cluster {
     };
   }
 
+  healing(): undefined {
+    return undefined;
+  }
+
   async addServer(): Promise<ServerRow> {
     throw smallMode();
   }

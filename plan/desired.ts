@@ -1,5 +1,6 @@
-import { dataDigest, type ConnectionSpec, type StackSpec } from '../compiler/index.js';
+import { dataDigest, type ConnectionSpec, type RestartSpec, type StackSpec } from '../compiler/index.js';
 import type { DesiredUnit } from './model.js';
+import { DEFAULT_RESTART, type RestartPolicy } from './restart.js';
 
 /**
  * The units a stack wants, in launch order: services first (others need their address),
@@ -20,12 +21,14 @@ export function desiredUnits(stack: StackSpec): DesiredUnit[] {
 
   for (const node of stack.nodes.filter((n) => n.type === 'service')) {
     const image = node.image ?? buildTag(stack.name, node.name, node.buildDigest!);
-    const identity = { kind: 'service', image, command: node.command, port: node.port, memory: node.memory };
+    const restart = restartPolicy(node.restart);
+    const identity = { kind: 'service', image, command: node.command, port: node.port, memory: node.memory, restart };
     units.push({
       name: node.name, kind: 'service', image, memory: node.memory, scale: 1, domains: [], env: {},
       ...(node.build !== undefined && { build: { folder: node.build, dockerfile: true } }),
       ...(node.command && { command: node.command }),
       ...(node.port !== undefined && { port: node.port }),
+      ...(restart && { restart }),
       digest: dataDigest(identity),
     });
   }
@@ -34,12 +37,14 @@ export function desiredUnits(stack: StackSpec): DesiredUnit[] {
   for (const element of consumersFirst(stack)) {
     const cls = classes.get(element.class)!;
     const image = buildTag(stack.name, `class-${cls.name}`, cls.digest);
-    const identity = { kind: 'element', image, class: cls.name, main: cls.main, memory: element.memory, env: stack.env, config: element.config, shardBy: element.shard?.by, wiring: wiring(element.name) };
+    const restart = restartPolicy(element.restart);
+    const identity = { kind: 'element', image, class: cls.name, main: cls.main, memory: element.memory, env: stack.env, config: element.config, shardBy: element.shard?.by, wiring: wiring(element.name), restart };
     units.push({
       name: element.name, kind: 'element', image, memory: element.memory, scale: element.scale, domains: [],
       build: { folder: cls.folder, dockerfile: cls.dockerfile, class: cls.name, ...(cls.main !== undefined && { main: cls.main }) },
       ...(element.shard && { shard: element.shard }),
       env: stack.env, config: element.config,
+      ...(restart && { restart }),
       digest: dataDigest(identity),
     });
   }
@@ -47,17 +52,36 @@ export function desiredUnits(stack: StackSpec): DesiredUnit[] {
   for (const node of stack.nodes.filter((n) => n.type !== 'service')) {
     const image = node.image ?? buildTag(stack.name, node.name, node.buildDigest!);
     const kind = node.type === 'web' ? 'web' : 'worker';
-    const identity = { kind, image, command: node.command, port: node.port, health: node.health, memory: node.memory, env: stack.env, ports: node.ports, wiring: wiring(node.name) };
+    const restart = restartPolicy(node.restart);
+    const identity = { kind, image, command: node.command, port: node.port, health: node.health, memory: node.memory, env: stack.env, ports: node.ports, wiring: wiring(node.name), restart };
     units.push({
       name: node.name, kind, image, memory: node.memory, scale: node.scale, domains: node.domains, env: stack.env,
       ...(node.build !== undefined && { build: { folder: node.build, dockerfile: true } }),
       ...(node.command && { command: node.command }),
       ...(node.port !== undefined && { port: node.port }),
       ...(node.health !== undefined && { health: node.health }),
+      ...(restart && { restart }),
       digest: dataDigest(identity),
     });
   }
   return units;
+}
+
+/**
+ * The policy a unit's `restart:` asks for, its missing parts from DEFAULT_RESTART (a `delay`
+ * above the default's longest wait raises that too); undefined when quarry.yml gives none,
+ * which means DEFAULT_RESTART wherever a policy is read. A unit's digest covers it only when
+ * given, so a stack without `restart:` keeps the digests it had before there was one.
+ */
+export function restartPolicy(spec: RestartSpec | undefined): RestartPolicy | undefined {
+  if (spec === undefined) return undefined;
+  const delayMs = spec.delayMs ?? DEFAULT_RESTART.delayMs;
+  return {
+    attempts: spec.attempts ?? DEFAULT_RESTART.attempts,
+    intervalMs: spec.intervalMs ?? DEFAULT_RESTART.intervalMs,
+    delayMs,
+    maxDelayMs: spec.maxDelayMs ?? Math.max(DEFAULT_RESTART.maxDelayMs, delayMs),
+  };
 }
 
 /** The tag a built image gets: named by its stack and unit, tagged by its content. */

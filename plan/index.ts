@@ -20,3 +20,4 @@ export { pickHostPorts, HOST_PORT_RANGE } from './host-ports.js';
 export {
   restartDecision, restartLabel, parseRestartLabel, DEFAULT_RESTART, type RestartPolicy, type RestartDecision,
 } from './restart.js';
+export { healPlan, stackOf, type ServerSight, type HealAction, type HealOptions } from './heal.js';

@@ -57,5 +57,6 @@ export function containerRequests(spec: StackSpec, unit: DesiredUnit, members: r
     ...(publish.length > 0 && { publish }),
     memoryMb: unit.memory, release: options.release, digest: unit.digest, member,
     ...(unit.kind !== 'service' && { aliases: [memberAlias(unit.name, member)] }),
+    ...(unit.restart && { restart: unit.restart }),
   }));
 }

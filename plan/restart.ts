@@ -34,7 +34,8 @@ export function restartDecision(previous: readonly number[], policy: RestartPoli
   if (recent >= policy.attempts) {
     return { action: 'fail', reason: `it died ${recent + 1} times within ${formatMs(policy.intervalMs)} (restart: attempts ${policy.attempts})` };
   }
-  const delayMs = recent === 0 ? 0 : Math.min(policy.maxDelayMs, policy.delayMs * 2 ** (recent - 1));
+  // The exponent is capped: 2 ** 1024 is Infinity, and 0 * Infinity (a delay of 0) is NaN.
+  const delayMs = recent === 0 ? 0 : Math.min(policy.maxDelayMs, policy.delayMs * 2 ** Math.min(recent - 1, 52));
   return { action: 'restart', delayMs, attempt: recent + 1 };
 }
 
@@ -46,8 +47,10 @@ export function restartLabel(policy: RestartPolicy): string {
 /** The policy a label names; the default for a container without one (or a label not understood). */
 export function parseRestartLabel(label: string | undefined): RestartPolicy {
   if (label === undefined) return DEFAULT_RESTART;
-  const parts = label.split('/').map((p) => Number(p));
-  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0)) return DEFAULT_RESTART;
+  const texts = label.split('/');
+  // Plain decimal digits only: Number() would also take '' (as 0), ' 5', '0x10' and '1e3'.
+  if (texts.length !== 4 || texts.some((p) => !/^\d{1,15}$/.test(p))) return DEFAULT_RESTART;
+  const parts = texts.map((p) => Number(p));
   const [attempts, intervalMs, delayMs, maxDelayMs] = parts as [number, number, number, number];
   return { attempts, intervalMs, delayMs, maxDelayMs };
 }

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import {
-  buildUnitImages, LABELS, listContainers, networkName, removeContainer, startContainer, waitHealthy,
-  type ImageBuild, type RunningContainer,
+  buildUnitImages, LABELS, listContainers, networkName, removeContainer, startCaretaker, startContainer, waitHealthy,
+  type Caretaker, type CareRecord, type ImageBuild, type RunningContainer,
 } from '../launcher/index.js';
 import type { DesiredUnit } from '../plan/index.js';
 import { AlreadyRunningError, CannotRunError } from './errors.js';
@@ -40,9 +40,12 @@ export async function clearLeftovers(docker: Docker, stack: string, say: (line: 
   for (const c of found) await removeContainer(docker, c.id, 0);
 }
 
-/** One running container of the run, with its output followed. */
+/** One running container of the run, with its output followed (again after each restart). */
 export class UnitContainer {
-  private constructor(readonly docker: Docker, readonly container: RunningContainer, private readonly logs: NodeJS.ReadableStream) {}
+  private logs: NodeJS.ReadableStream | undefined;
+  private stopped = false;
+
+  private constructor(readonly docker: Docker, readonly container: RunningContainer, private readonly write: (chunk?: string) => void) {}
 
   static async start(
     docker: Docker,
@@ -51,22 +54,9 @@ export class UnitContainer {
     write: (chunk?: string) => void,
   ): Promise<UnitContainer> {
     const container = await startContainer(docker, { ...spec, release: RUN_RELEASE });
-    const raw = (await docker.getContainer(container.id).logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
-    const text = new PassThrough();
-    docker.modem.demuxStream(raw, text, text);
-    text.setEncoding('utf8');
-    let held = '';
-    text.on('data', (chunk: string) => {
-      held += chunk;
-      const at = held.lastIndexOf('\n');
-      if (at < 0) return;
-      const lines = held.slice(0, at + 1).split('\n').filter((l) => !l.startsWith('{"quarry":"stats"'));
-      held = held.slice(at + 1);
-      write(lines.map((l) => (l.startsWith('{"quarry":"ready"') ? 'ready' : l)).join('\n'));
-    });
-    raw.on('end', () => { if (held) write(`${held}\n`); write(); });
-    const unit = new UnitContainer(docker, container, raw);
+    const unit = new UnitContainer(docker, container, write);
     try {
+      await unit.follow();
       await waitHealthy(docker, container.id, {
         ...(health.port !== undefined && { port: health.port }),
         ...(health.path !== undefined && { path: health.path }),
@@ -80,9 +70,35 @@ export class UnitContainer {
     return unit;
   }
 
+  /**
+   * Follows the container's output (docker ends a follow when the container stops): from its
+   * start, or, after a restart, from `sinceMs` (its death) on, so no line is shown twice.
+   */
+  async follow(sinceMs?: number): Promise<void> {
+    if (this.stopped) return;
+    (this.logs as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    const options = { follow: true as const, stdout: true, stderr: true, ...(sinceMs !== undefined && { since: (sinceMs / 1000).toFixed(3) as unknown as number }) };
+    const raw = (await this.docker.getContainer(this.container.id).logs(options)) as unknown as NodeJS.ReadableStream;
+    this.logs = raw;
+    const text = new PassThrough();
+    this.docker.modem.demuxStream(raw, text, text);
+    text.setEncoding('utf8');
+    let held = '';
+    text.on('data', (chunk: string) => {
+      held += chunk;
+      const at = held.lastIndexOf('\n');
+      if (at < 0) return;
+      const lines = held.slice(0, at + 1).split('\n').filter((l) => !l.startsWith('{"quarry":"stats"'));
+      held = held.slice(at + 1);
+      this.write(lines.map((l) => (l.startsWith('{"quarry":"ready"') ? 'ready' : l)).join('\n'));
+    });
+    raw.on('end', () => { if (held) this.write(`${held}\n`); held = ''; this.write(); });
+  }
+
   async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
     await removeContainer(this.docker, this.container.id, Math.ceil(graceMs / 1000));
-    (this.logs as unknown as { destroy?: () => void }).destroy?.();
+    (this.logs as unknown as { destroy?: () => void } | undefined)?.destroy?.();
   }
 }
 
@@ -98,4 +114,60 @@ export async function sweepStack(docker: Docker, stack: string): Promise<void> {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
   }
+}
+
+/** What the run's caretaker tells the runner about one container: a line for its unit, and whether it failed. */
+export interface CareLine {
+  /** The container's `<stack>.<name>.<n>`. */
+  container: string;
+  text: string;
+  failed?: string;
+  /** It was restarted after it died at this time (ms): its output is to be followed again from then. */
+  restartedAfter?: number;
+}
+
+/**
+ * The caretaker of the run's containers (the launcher's, as on every server: containers are
+ * made with no docker restart policy, so nothing else restarts them): it restarts a container
+ * that dies by its unit's `quarry.restart` policy and gives it up as failed after too many
+ * deaths. Each change of a container's record becomes one line for its unit: its exit and the
+ * restart, the back-off it waits, or that it failed. Its own problems (the engine away) go to `say`.
+ */
+export async function startRunCaretaker(docker: Docker, stack: string, tell: (line: CareLine) => void, say: (line: string) => void): Promise<Caretaker> {
+  const last = new Map<string, CareRecord>();
+  const caretaker = startCaretaker({
+    docker, server: 'local', stack,
+    report: (record) => {
+      const before = last.get(record.container);
+      last.set(record.container, record);
+      const line = careLine(before, record, Date.now());
+      if (line) tell(line);
+    },
+    forget: (_stack, container) => { last.delete(container); },
+    // Deaths and restarts are said by the records' lines; the rest (the engine away and back) as it is.
+    log: (line) => { if (!/ died \(|could not be started/.test(line)) say(line); },
+  });
+  await caretaker.ready;
+  return caretaker;
+}
+
+/** The line a change of a container's care record makes, if it says anything new. */
+export function careLine(before: CareRecord | undefined, record: CareRecord, now: number): CareLine | undefined {
+  const exit = record.lastExit ? `exited (code ${record.lastExit.code}${record.lastExit.oom ? ', out of memory' : ''})` : 'exited';
+  const container = record.container;
+  if (record.state === 'failed') {
+    if (before?.state === 'failed') return undefined;
+    const reason = record.reason ?? 'it died too often';
+    return { container, text: `${exit}; failed: ${reason}; it stays stopped, the rest of the stack keeps running`, failed: reason };
+  }
+  if (record.state === 'backoff') {
+    if (before?.state === 'backoff' && before.nextRestartAt === record.nextRestartAt) return undefined;
+    const wait = record.nextRestartAt ? Math.max(0, Date.parse(record.nextRestartAt) - now) : 0;
+    return { container, text: `${exit}; restarting in ${(wait / 1000).toFixed(1)} s (restarts so far: ${record.restarts})` };
+  }
+  if (record.restarts > (before?.restarts ?? 0)) {
+    const died = record.lastExit ? Date.parse(record.lastExit.at) : Number.NaN;
+    return { container, text: `${exit}; restarted (restart ${record.restarts})`, restartedAfter: Number.isFinite(died) ? died : now };
+  }
+  return undefined;
 }

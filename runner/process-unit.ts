@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { DEFAULT_RESTART, restartDecision, type RestartPolicy } from '../plan/index.js';
 import { UnitFailedError } from './errors.js';
 
 /** How a unit shows that it is up. */
@@ -25,14 +26,21 @@ export interface ProcessUnitSpec {
   timeoutMs?: number;
   /** True once the whole run is stopping: an exit then is no crash (Ctrl-C reaches children too). */
   stopping?: () => boolean;
+  /** How a crash after it was up is restarted (the unit's `restart:`); default DEFAULT_RESTART. */
+  restart?: RestartPolicy;
+  /** Called when it crashed too often and was given up: it stays stopped, the run goes on. */
+  onFailed?: (reason: string) => void;
 }
 
-const RESTART_DELAY_MS = 1000;
+/** Where a process unit is in its life once it was up. */
+export type ProcessState = 'running' | 'backoff' | 'failed';
 
 /**
- * One child process of a stack run: started, watched until ready, restarted after a crash
- * (elements are made to survive that: their producers resend what was not acknowledged), and
- * stopped with SIGTERM, then SIGKILL after a grace period.
+ * One child process of a stack run: started, watched until ready, restarted after a crash as
+ * its unit's restart policy says (`restartDecision`: the first restart at once, then with
+ * back-off, and given up as failed after too many within the policy's window; elements are
+ * made to survive a restart: their producers resend what was not acknowledged), and stopped
+ * with SIGTERM, then SIGKILL after a grace period.
  */
 export class ProcessUnit {
   private child: ChildProcess | undefined;
@@ -42,6 +50,9 @@ export class ProcessUnit {
   private readonly tail: string[] = [];
   private exited: Promise<number | null> = Promise.resolve(null);
   private restartTimer: NodeJS.Timeout | undefined;
+  /** When each restart was made (ms), for the policy's window. */
+  private readonly restartTimes: number[] = [];
+  private lifeState: ProcessState = 'running';
 
   private constructor(private readonly spec: ProcessUnitSpec) {}
 
@@ -62,6 +73,16 @@ export class ProcessUnit {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Running (or never seen die), waiting to restart, or given up. */
+  get state(): ProcessState {
+    return this.lifeState;
+  }
+
+  /** Restarts made since it started. */
+  get restarts(): number {
+    return this.restartTimes.length;
   }
 
   private spawn(onReadyLine: () => void): void {
@@ -102,13 +123,36 @@ export class ProcessUnit {
       child.once('exit', (code, signal) => {
         if (held) spec.write(`${held}\n`);
         held = '';
-        if (this.up && !this.stopping && !spec.stopping?.()) {
-          spec.say(`exited (${signal ?? `code ${code}`}); restarting in ${RESTART_DELAY_MS / 1000} s`);
-          this.restartTimer = setTimeout(() => { if (!this.stopping && !spec.stopping?.()) this.spawn(() => undefined); }, RESTART_DELAY_MS);
-        }
+        if (this.up && !this.stopping && !spec.stopping?.()) this.crashed(signal ?? `code ${code}`);
         resolve(code);
       });
     });
+  }
+
+  /** It died after it was up: restart it as the policy says, or give it up. */
+  private crashed(how: string): void {
+    const { spec } = this;
+    const policy = spec.restart ?? DEFAULT_RESTART;
+    const now = Date.now();
+    const decision = restartDecision(this.restartTimes, policy, now);
+    if (decision.action === 'fail') {
+      this.lifeState = 'failed';
+      spec.say(`exited (${how}); failed: ${decision.reason}; it stays stopped, the rest of the stack keeps running`);
+      spec.onFailed?.(decision.reason);
+      return;
+    }
+    this.lifeState = 'backoff';
+    const which = `restart ${decision.attempt} of ${policy.attempts} within ${window(policy.intervalMs)}`;
+    spec.say(`exited (${how}); ${decision.delayMs === 0 ? `restarting now (${which})` : `restarting in ${seconds(decision.delayMs)} (${which})`}`);
+    const restart = () => {
+      this.restartTimer = undefined;
+      if (this.stopping || spec.stopping?.()) return;
+      this.restartTimes.push(Date.now());
+      this.lifeState = 'running';
+      this.spawn(() => undefined);
+    };
+    if (decision.delayMs === 0) restart();
+    else this.restartTimer = setTimeout(restart, decision.delayMs);
   }
 
   private async waitReady(sawReady: Promise<void>): Promise<void> {
@@ -153,6 +197,15 @@ export class ProcessUnit {
     clearTimeout(killer);
     this.spec.write();
   }
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function window(ms: number): string {
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return seconds(ms);
 }
 
 function accepts(port: number): Promise<boolean> {

@@ -6,7 +6,8 @@ import { QuarryError } from '../errors/index.js';
 import {
   containerEnv, desiredUnits, inPortNumbers, isWired, loopbackKey, loopbackPeers, runContainerPeers, serviceEnv, type DesiredUnit,
 } from '../plan/index.js';
-import { buildRunImages, clearLeftovers, sweepStack, UnitContainer } from './docker-mode.js';
+import { buildRunImages, clearLeftovers, startRunCaretaker, sweepStack, UnitContainer } from './docker-mode.js';
+import type { Caretaker } from '../launcher/index.js';
 import { CannotRunError } from './errors.js';
 import { freePort } from '../home/index.js';
 import { newControlKey } from '../runtime/index.js';
@@ -86,6 +87,9 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
   const controlKey = newControlKey();
   let routes: LocalRoutes | undefined;
   let docker: Docker | undefined;
+  let caretaker: Caretaker | undefined;
+  /** The unit line of each container started (`<stack>.<name>.<n>`), for the caretaker's lines. */
+  const unitLines = new Map<string, { tell: (line: string) => void; container: UnitContainer }>();
   const check = () => {
     if (options.signal?.aborted) throw new RunAbortedError('stopped while starting; everything started is gone again');
   };
@@ -96,6 +100,8 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
     stopCalled = true;
     // Unit by unit in the reverse of the start order (web first, producers before their
     // consumers, services last); the members of one unit together.
+    // First the caretaker: nothing is restarted while the run stops.
+    await caretaker?.stop().catch((err: Error) => say(`stopping the caretaker failed: ${err.message}`));
     const all = started.splice(0);
     const order = [...new Set(all.map((s) => s.unit))].reverse();
     for (const name of order) {
@@ -113,6 +119,18 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
       docker = options.docker!;
       await clearLeftovers(docker, stack.name, say);
       await buildRunImages(docker, dir, mode === 'docker' ? units : units.filter((u) => plan.inDocker.has(u.name)), say);
+      check();
+      // Containers have no docker restart policy: the caretaker restarts them, by their unit's policy.
+      caretaker = await startRunCaretaker(docker, stack.name, (line) => {
+        const label = line.container.slice(stack.name.length + 1);
+        const unit = unitLines.get(line.container);
+        if (unit) unit.tell(line.text);
+        else say(`${label}: ${line.text}`);
+        if (unit && line.restartedAfter !== undefined) {
+          unit.container.follow(line.restartedAfter).catch((err: Error) => say(`${label}: following its output again failed: ${err.message}`));
+        }
+        if (line.failed !== undefined) say(`${label} failed: ${line.failed}; it stays stopped until the next run, the rest of ${stack.name} keeps running`);
+      }, say);
     }
     check();
     routes = await LocalRoutes.start(options.port);
@@ -144,8 +162,10 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
             ...(unit.command && { command: unit.command }),
             ...(unit.port !== undefined && { port: unit.port }),
             memoryMb: unit.memory, digest: unit.digest,
+            ...(unit.restart && { restart: unit.restart }),
           }, definedOnly(health), write);
           started.push({ unit: unit.name, label, stop: (g) => c.stop(unit.kind === 'element' ? g : Math.min(g, NODE_CONTAINER_GRACE_MS)) });
+          unitLines.set(c.container.name, { tell, container: c });
           if (unit.kind === 'service' && mode === 'processes') Object.assign(learned, serviceEnv(unit.name, '127.0.0.1', c.container.hostPort));
           if (unit.kind === 'web') routes.add(unit.domains, label, `http://127.0.0.1:${c.container.hostPort}`);
           continue;
@@ -156,6 +176,8 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
           label, command: program.command, args: program.args, cwd: program.cwd,
           env: { ...(options.env ?? process.env), ...env, ...program.env },
           readiness: readinessOf(unit, port), write, say: tell, stopping: isStopping,
+          ...(unit.restart && { restart: unit.restart }),
+          onFailed: (reason) => say(`${label} failed: ${reason}; it stays stopped until the next run, the rest of ${stack.name} keeps running`),
         });
         started.push({ unit: unit.name, label, stop: (g) => p.stop(g) });
         if (unit.kind === 'service') Object.assign(learned, serviceEnv(unit.name, '127.0.0.1', port));

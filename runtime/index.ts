@@ -28,3 +28,7 @@ export {
   QueryTimeoutError,
   WiringError,
 } from './errors.js';
+export {
+  endpointTargets, endpointMemberId, sameTargets, EndpointPeerSource,
+  type EndpointFeed, type EndpointRecordLike, type MemberRecords,
+} from './endpoint-peers.js';

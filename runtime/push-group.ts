@@ -147,6 +147,9 @@ export class PushGroup {
     const again = [...orphans, ...waiting, ...unsealed];
     for (const batch of again) this.respread(batch);
     this.flush();
+    // Hand them out now: a port that was full (its member gone silent) gets neither a new batch
+    // nor an acknowledgement that would otherwise do it.
+    this.place();
     return orphans.length;
   }
 

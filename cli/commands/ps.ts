@@ -1,9 +1,10 @@
 import { UsageError } from '../../errors/index.js';
+import type { PsRow } from '../../hq/index.js';
 import { clientFor, parseHqArgs, table } from '../client.js';
 import type { Command } from '../command.js';
 
 export const ps: Command = {
-  summary: 'the containers of every stack or of one: kind, state, health, release, server',
+  summary: 'the containers of every stack or of one: kind, state, health, restarts, last exit, release, server',
   usage: 'quarry ps [STACK] [--json] [--hq URL] [--token TOKEN]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' } });
@@ -17,10 +18,35 @@ export const ps: Command = {
       io.stderr.write(positionals[0] ? `no containers of ${positionals[0]} run\n` : 'no containers run\n');
       return 0;
     }
-    io.stdout.write(table(
-      ['CONTAINER', 'KIND', 'STATE', 'HEALTH', 'RELEASE', 'SERVER', 'ADDRESS'],
-      rows.map((r) => [r.container, r.kind, r.state, r.health, r.release, r.server, r.address ?? '-']),
-    ));
+    io.stdout.write(psTable(rows, Date.now()));
     return 0;
   },
 };
+
+/**
+ * The table `quarry ps` prints. RESTARTS is `?` when HQ could not read its caretakers' records
+ * in time (and `-` from an HQ that does not count them); LAST EXIT is the code and how long
+ * ago, `137 2m ago`, or `-`.
+ */
+export function psTable(rows: PsRow[], now: number): string {
+  return table(
+    ['CONTAINER', 'KIND', 'STATE', 'HEALTH', 'RESTARTS', 'LAST EXIT', 'RELEASE', 'SERVER', 'ADDRESS'],
+    rows.map((r) => [
+      r.container, r.kind, r.state, r.health,
+      r.restarts === null ? '?' : r.restarts === undefined ? '-' : String(r.restarts),
+      r.lastExit ? `${r.lastExit.code} ${ago(Date.parse(r.lastExit.at), now)}` : '-',
+      r.release, r.server, r.address ?? '-',
+    ]),
+  );
+}
+
+/** `just now`, `40s ago`, `2m ago`, `3h ago`, `5d ago`. */
+export function ago(at: number, now: number): string {
+  if (!Number.isFinite(at)) return '?';
+  const s = Math.max(0, Math.floor((now - at) / 1000));
+  if (s < 1) return 'just now';
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86_400)}d ago`;
+}

@@ -9,10 +9,10 @@ import type { Command } from '../command.js';
  * progress as it streams (a server takes a while to boot and join).
  */
 export const servers: Command = {
-  summary: "the grid's servers: size, memory used and free, containers, state; add [SIZE] or remove ID",
-  usage: 'quarry servers [--json] | quarry servers add [SIZE] [--json] | quarry servers remove ID [--json]  [--hq URL] [--token TOKEN]',
+  summary: "the grid's servers: size, memory used and free, containers, state; add [SIZE], remove ID, drain ID [--remove], undrain ID",
+  usage: 'quarry servers [--json] | quarry servers add [SIZE] | quarry servers remove ID | quarry servers drain ID [--remove] | quarry servers undrain ID  [--json] [--hq URL] [--token TOKEN]',
   async run(argv, io) {
-    const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' } });
+    const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' }, remove: { type: 'boolean' } });
     const [verb, ...rest] = positionals;
     const client = clientFor(values, io);
     const json = values.json === true;
@@ -50,7 +50,22 @@ export const servers: Command = {
       return 0;
     }
 
-    throw new UsageError(`unknown servers command '${verb}': use add or remove`);
+    if (verb === 'drain' || verb === 'undrain') {
+      const [id, ...more] = rest;
+      if (!id) throw new UsageError(`name the server to ${verb} (see quarry servers)`);
+      if (more.length > 0) throw new UsageError('one server at a time');
+      if (verb === 'undrain' && values.remove === true) throw new UsageError('--remove goes with drain');
+      const remove = values.remove === true;
+      const row = verb === 'drain'
+        ? await client.drainServer(id, remove, printProgress(io, json))
+        : await client.undrainServer(id, printProgress(io, json));
+      io.stdout.write(json ? `${JSON.stringify(row, null, 2)}\n` : verb === 'undrain' ? `server ${row.id} takes containers again\n`
+        : remove ? `server ${row.id} drained and removed\n` : `server ${row.id} drained: nothing runs there\n`);
+      return 0;
+    }
+
+    if (values.remove === true) throw new UsageError('--remove goes with drain');
+    throw new UsageError(`unknown servers command '${verb}': use add, remove, drain or undrain`);
   },
 };
 

@@ -217,6 +217,15 @@ export function apiRoutes(control: HqControl, token: string, log: (line: string)
     const id = String(req.params.id);
     await operate(res, log, (progress) => control.removeServer(id, progress));
   }));
+  api.post('/servers/:id/drain', handle(async (req, res) => {
+    const id = String(req.params.id);
+    const remove = (req.body as { remove?: unknown } | undefined)?.remove === true;
+    await operate(res, log, (progress) => control.drainServer(id, remove, progress));
+  }));
+  api.post('/servers/:id/undrain', handle(async (req, res) => {
+    const id = String(req.params.id);
+    await operate(res, log, (progress) => control.undrainServer(id, progress));
+  }));
   api.get('/grid', handle(async (_req, res) => {
     res.json({ grid: await control.grid() } satisfies GridBody);
   }));

@@ -27,6 +27,8 @@ export interface ControlContext {
   healthTimeoutMs?: number;
   /** How long the router gets to stop using a container before it stops; default 1.5 s. */
   drainMs?: number;
+  /** How often the heal loop looks at the grid's servers; default 2 s. */
+  healIntervalMs?: number;
 }
 
 /**

@@ -1,4 +1,7 @@
-import { LocalCluster } from '../../launcher/index.js';
+import { join } from 'node:path';
+import {
+  LocalCluster, LOCAL_SERVER, SmallModeError, keys, startCaretaker, startPeerRelay, type Caretaker, type PeerRelay,
+} from '../../launcher/index.js';
 import type { ControlHandle } from '../control.js';
 import { openGrid } from '../grid/index.js';
 import { StackLocks } from '../stack-lock.js';
@@ -6,6 +9,7 @@ import type { ControlContext, ControlParts } from './context.js';
 import { stackLogs } from './logs.js';
 import { psRows } from './ps.js';
 import { recover } from './recover.js';
+import { startHealer } from './heal.js';
 import { releaseInfo } from './release-info.js';
 import { envRequest, pushRelease, rollbackRequest, scaleRequest } from './requests.js';
 import { StackStore } from './stack-store.js';
@@ -53,12 +57,45 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
     },
     addServer: async (size, progress) => cluster.addServer(size, progress),
     removeServer: async (id, progress) => cluster.removeServer(id, progress),
+    drainServer: async (id, remove, progress) => {
+      if (!healer) throw new SmallModeError('this HQ runs in small mode: its one server has nowhere to move containers to; see docs/hq.md');
+      return healer.drain(id, remove, progress);
+    },
+    undrainServer: async (id, progress) => {
+      if (!healer) throw new SmallModeError('this HQ runs in small mode: its one server is never drained');
+      return healer.undrain(id, progress);
+    },
     close: async () => {
+      await healer?.stop();
+      await caretaker?.stop();
+      await relay?.stop();
       await lease.revoke().catch(() => undefined);
       await cluster.close();
     },
   };
 
+  // Small mode: HQ is the caretaker of its own engine's containers (on a grid, each server's agent is).
+  const caretaker: Caretaker | undefined = cluster.addressing === 'alias' ? smallModeCaretaker(parts) : undefined;
+  const relay: PeerRelay | undefined = cluster.addressing === 'alias' ? startPeerRelay({ etcd: ctx.etcd, docker: ctx.docker, log: ctx.log }) : undefined;
   await recover(parts);
+  // After recovery: the loop then starts from releases that are whole.
+  const healer = startHealer(parts, ctx.healIntervalMs !== undefined ? { intervalMs: ctx.healIntervalMs } : {});
   return control;
+}
+
+/**
+ * The caretaker of the local engine in small mode: restarts HQ's stacks' crashed containers by
+ * their restart policy (not those of `quarry run` on the same engine), its records in etcd under
+ * HQ's lease (`quarry ps` shows them), its history in `<home>/caretaker.json`.
+ */
+function smallModeCaretaker(parts: ControlParts): Caretaker {
+  const { ctx, store, lease } = parts;
+  const put = (key: string, value: string) => lease.put(key).value(value).catch(() => undefined);
+  return startCaretaker({
+    docker: ctx.docker, server: LOCAL_SERVER, stateFile: join(ctx.home.root, 'caretaker.json'),
+    cares: (stack) => store.stacks().includes(stack),
+    report: (record) => void put(keys.containerCare(record.stack, record.container), JSON.stringify(record)),
+    forget: (stack, container) => void ctx.etcd.delete().key(keys.containerCare(stack, container)).catch(() => undefined),
+    log: (line) => ctx.log(line),
+  });
 }

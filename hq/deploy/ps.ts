@@ -1,14 +1,25 @@
+import type { Etcd3 } from 'etcd3';
 import type { StackSpec } from '../../compiler/index.js';
-import { probe, type Cluster, type PlacedContainer } from '../../launcher/index.js';
+import { keys, probe, type CareRecord, type Cluster, type PlacedContainer } from '../../launcher/index.js';
 import type { PsRow } from '../control.js';
 import type { ControlParts } from './context.js';
 
-/** The containers of one stack, or of every stack this HQ has, as `quarry ps` shows them, each probed for health. */
-export async function psRows(parts: ControlParts, stack: string | undefined): Promise<PsRow[]> {
+/** How long `ps` waits for the care records: past it, ps answers without them (restarts `?`). */
+export const CARE_READ_MS = 2000;
+
+/** What the caretakers say of a stack's containers, by container name; undefined: not read in time. */
+type CareOf = Map<string, CareRecord> | undefined;
+
+/**
+ * The containers of one stack, or of every stack this HQ has, as `quarry ps` shows them, each
+ * probed for health, with what its caretaker says (restarts, last exit, given up).
+ */
+export async function psRows(parts: ControlParts, stack: string | undefined, careReadMs = CARE_READ_MS): Promise<PsRow[]> {
   const { cluster, store } = parts;
   if (stack !== undefined) store.check(stack);
   // Only this HQ's stacks: the engine may also run `quarry run` stacks or other things.
   const mine = new Set(stack !== undefined ? [stack] : store.stacks());
+  const care = readCare(parts.ctx.etcd, [...mine], careReadMs);
   const containers = (await cluster.list(stack)).filter((c) => mine.has(c.stack));
   const specs = new Map<string, StackSpec | undefined>();
   const rows: PsRow[] = [];
@@ -16,7 +27,60 @@ export async function psRows(parts: ControlParts, stack: string | undefined): Pr
     if (!specs.has(c.stack)) specs.set(c.stack, store.latest(c.stack)?.spec);
     rows.push(await psRow(cluster, c, specs.get(c.stack)));
   }
-  return rows;
+  const records = await care;
+  return rows.map((row) => withCare(row, records.get(row.stack)));
+}
+
+/**
+ * The care records of each stack (one prefix read per stack, all at once), bounded by
+ * `withinMs`: etcd3's calls wait and retry while etcd is away, and ps must answer anyway. A
+ * stack whose records did not come in time (or could not be read) maps to undefined.
+ */
+async function readCare(etcd: Etcd3, stacks: string[], withinMs: number): Promise<Map<string, CareOf>> {
+  const out = new Map<string, CareOf>(stacks.map((s) => [s, undefined]));
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, withinMs); });
+  const reads = stacks.map(async (stack) => {
+    const values = await etcd.getAll().prefix(keys.care(stack)).options({ deadline: Date.now() + withinMs }).strings();
+    const records = new Map<string, CareRecord>();
+    for (const text of Object.values(values)) {
+      const record = parseCare(text);
+      if (record) records.set(record.container, record);
+    }
+    out.set(stack, records);
+  });
+  // A read that fails (or finishes after the race) leaves its stack unknown; it is never unhandled.
+  await Promise.race([Promise.allSettled(reads), late]);
+  clearTimeout(timer);
+  return new Map(out);
+}
+
+function parseCare(text: string): CareRecord | undefined {
+  try {
+    const record = JSON.parse(text) as Partial<CareRecord>;
+    if (typeof record.container !== 'string' || typeof record.restarts !== 'number') return undefined;
+    return record as CareRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A row with its care record: its restarts (0 with no record), how it last ended, and its
+ * state as the caretaker knows it: `failed` once it gave up, `restarting` while it waits out a
+ * back-off (unless docker already runs it again: the record lags the restart by a moment).
+ */
+function withCare(row: PsRow, records: CareOf): PsRow {
+  if (records === undefined) return { ...row, restarts: null };
+  const record = records.get(row.container);
+  if (!record) return { ...row, restarts: 0 };
+  let state = row.state;
+  if (record.state === 'failed') state = 'failed';
+  else if (record.state === 'backoff' && row.state !== 'running') state = 'restarting';
+  return {
+    ...row, state, restarts: record.restarts,
+    ...(record.lastExit && { lastExit: { code: record.lastExit.code, at: record.lastExit.at } }),
+  };
 }
 
 /** One container's row: a running node with a port is probed (its `health` path for web nodes). */
@@ -31,6 +95,6 @@ async function psRow(cluster: Cluster, c: PlacedContainer, spec: StackSpec | und
   const address = published ? (at && `${at.host}:${at.port}`) : (c.hostPort !== undefined ? `127.0.0.1:${c.hostPort}` : undefined);
   return {
     stack: c.stack, name: c.unit, kind: c.kind, container: c.name, server: c.server, state: c.state, health,
-    release: c.release ?? '-', ...(address !== undefined && { address }),
+    release: c.release ?? '-', ...(address !== undefined && { address }), restarts: 0,
   };
 }

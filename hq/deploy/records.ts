@@ -37,7 +37,8 @@ export interface TaskMessage {
 export interface TaskRecord {
   id: string;
   stack: string;
-  reason: ReleaseReason;
+  /** What asked for it; `heal`: the heal loop or a drain, on the stack's last release (it makes none). */
+  reason: ReleaseReason | 'heal';
   description: string;
   state: TaskState;
   startedAt: string;

@@ -6,6 +6,7 @@ import type { ReleaseInfo, ReleaseReason } from '../control.js';
 import { executorContext, type ControlParts } from './context.js';
 import type { ReleaseRecord } from './records.js';
 import { releaseInfo } from './release-info.js';
+import { undo, unitsOf } from './undo.js';
 
 /** How a task gets from the last release to its own: the stack, env and plan it releases. */
 export interface Change {
@@ -21,7 +22,9 @@ export interface Change {
 /**
  * One change of a stack, as a task: plan (`make`, given the last release once the stack's
  * lock is held), carry out, record the release. Changes of a stack run one at a time. The
- * release is the commit point: a task that fails records none, and what ran keeps running.
+ * release is the commit point: a task that fails records none, and is undone (`undo`): a
+ * plan that failed part way leaves nothing of it running, the stack is back on its last
+ * release (or, after a failed first push, removed).
  */
 export async function runTask(parts: ControlParts, stack: string, reason: ReleaseReason, description: string, to: Progress,
   make: (last: ReleaseRecord | undefined) => Change): Promise<ReleaseInfo> {
@@ -33,9 +36,11 @@ export async function runTask(parts: ControlParts, stack: string, reason: Releas
     const version = store.nextVersion(stack, tasks.versionsTaken(stack));
     const task = tasks.begin({ stack, reason, description, version, ...(last && { previous: last.version }) });
     const progress = task.progress(to);
+    let plan = change.plan;
+    let recorded = false;
     try {
       const spec = withEnv(change.spec, change.env);
-      const plan = change.scales ? withScales(change.plan, last?.current, change.scales, spec.name) : change.plan;
+      plan = change.scales ? withScales(change.plan, last?.current, change.scales, spec.name) : change.plan;
       const current = applyPlan(spec, last?.current, plan);
       progress.step(`Release v${version}: ${description}`);
       for (const notice of change.notices) progress.info(`note: ${notice}`);
@@ -46,6 +51,7 @@ export async function runTask(parts: ControlParts, stack: string, reason: Releas
         spec: change.spec, env: change.env, current, plan,
       };
       store.saveRelease(record);
+      recorded = true;
       if (reason === 'env') store.writeEnv(stack, change.env);
       task.end('done');
       const released = releaseInfo(record, parts.ctx.config?.routerPort);
@@ -53,11 +59,41 @@ export async function runTask(parts: ControlParts, stack: string, reason: Releas
       return released;
     } catch (err) {
       progress.error(err instanceof QuarryError ? err.message : `internal error: ${(err as Error)?.stack ?? String(err)}`);
-      progress.error(`v${version} failed; what ran keeps running`);
+      if (recorded) progress.error(`v${version} was recorded and runs; it is the stack's release`);
+      else await putBack(parts, stack, version, last, plan, progress);
       task.end('failed');
       throw err;
     }
   } finally {
     unlock();
+  }
+}
+
+/**
+ * After a failed plan: puts the stack back on the last release, still under the stack's lock
+ * and while the task runs (an HQ that dies now leaves a running task, which recovery undoes).
+ * If that fails too, the task says which units may still run the failed release's code.
+ */
+async function putBack(parts: ControlParts, stack: string, version: number, last: ReleaseRecord | undefined,
+  plan: Instruction[], progress: Progress): Promise<void> {
+  progress.error(`v${version} failed; ${last ? `putting ${stack} back on v${last.version}` : `removing what it started`}`);
+  try {
+    await undo(parts, stack, last, progress);
+  } catch (err) {
+    progress.error(`could not put ${stack} back ${last ? `on v${last.version}` : 'to nothing'}: ${(err as Error)?.message ?? String(err)}`);
+    progress.error(`${await stillNew(parts, stack, version, plan)}; see quarry ps ${stack}, then push again${last ? ` or quarry rollback ${stack} v${last.version}` : ''}`);
+    parts.ctx.log(`${stack}: undoing v${version} failed: ${(err as Error)?.stack ?? String(err)}`);
+  }
+}
+
+/** What may still run a failed release's code: its containers by name, or the plan's units when they cannot be listed. */
+async function stillNew(parts: ControlParts, stack: string, version: number, plan: Instruction[]): Promise<string> {
+  try {
+    const mine = (await parts.cluster.list(stack)).filter((c) => c.release === `v${version}` && c.state !== 'exited' && c.state !== 'dead');
+    if (mine.length === 0) return `no container of v${version} runs, but the stack may not be whole`;
+    return `still on v${version}'s code: ${mine.map((c) => `${c.name} (${c.unit})`).join(', ')}`;
+  } catch {
+    const units = unitsOf(plan);
+    return units.length > 0 ? `${units.join(', ')} may still run v${version}'s code` : `the stack may not be whole`;
   }
 }

@@ -3,9 +3,9 @@ import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import {
   connectEngine, ensureImage, keys, listContainers, publishedPorts, removeContainer, startContainer, containerName,
-  SILENT_PROGRESS, type Cluster, type ContainerSpec, type PlacedContainer, type Progress, type RemoteEngine,
+  SILENT_PROGRESS, type Cluster, type ContainerSpec, type GridHealing, type PlacedContainer, type Progress, type RemoteEngine,
 } from '../../launcher/index.js';
-import { HOST_PORT_RANGE, pickHostPorts } from '../../plan/index.js';
+import { HOST_PORT_RANGE, pickHostPorts, stackOf, type ServerSight } from '../../plan/index.js';
 import { resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
 import { SliceGrid, UnknownSliceError, type BlockInfo } from '../../slicegrid/index.js';
 import type { HomeLayout } from '../../home/index.js';
@@ -53,7 +53,7 @@ export interface GridClusterOptions {
  * from HQ's engine to a server only when it lacks them. Containers publish their ports on
  * their server's address, where HQ, the router and the other servers reach them.
  */
-export class GridCluster implements Cluster {
+export class GridCluster implements Cluster, GridHealing {
   readonly addressing = 'published' as const;
   private readonly store: ServerStore;
   private readonly slices: SliceGrid<Progress>;
@@ -65,6 +65,12 @@ export class GridCluster implements Cluster {
   private readonly pending = new Map<string, Set<number>>();
   /** Where the next host port is looked for, per server (after the last one handed out). */
   private readonly nextPort = new Map<string, number>();
+  /** Servers being drained (or drained and kept): out of slicegrid, still reached until empty. */
+  private readonly draining = new Map<string, { remove: boolean }>();
+  /** Servers found lost: out of slicegrid, no longer listed nor reached; removed once their work runs elsewhere. */
+  private readonly lost = new Set<string>();
+  /** Each server's containers as last listed: shown (as `unreachable`) while its engine does not answer. */
+  private readonly lastListed = new Map<string, PlacedContainer[]>();
 
   private constructor(private readonly options: GridClusterOptions) {
     this.store = new ServerStore(options.home);
@@ -110,6 +116,12 @@ export class GridCluster implements Cluster {
       if (!records.has(block.id)) this.options.log(`grid: block ${block.id} has no record under servers/; its containers cannot be reached`);
     }
     for (const server of records.values()) {
+      const drain = this.store.draining(server.id);
+      if (drain && !this.slices.block(server.id)) {
+        this.draining.set(server.id, drain);
+        this.options.log(`grid: server ${server.id} is being drained${drain.remove ? ' (then removed)' : ''}; its containers move on`);
+        continue;
+      }
       if (!this.slices.block(server.id)) {
         this.options.log(`grid: server ${server.id} was recorded but not placed in the grid; adding it back`);
         await this.slices.addBlock({ id: server.id, size: server.size.memory });
@@ -180,6 +192,15 @@ export class GridCluster implements Cluster {
     progress.info(`${id} removed`);
   }
 
+  /** Servers whose engine did not answer the last probe (shown `unreachable`). */
+  private readonly unanswered = new Set<string>();
+
+  /** Notes a probe's answer for `quarry servers`. */
+  noteProbe(id: string, answered: boolean): void {
+    if (answered) this.unanswered.delete(id);
+    else this.unanswered.add(id);
+  }
+
   /** etcd's membership made that of the servers recorded now; a failure is said, not thrown. */
   private async syncMembership(progress: Progress): Promise<void> {
     if (!this.options.membership) return;
@@ -217,13 +238,145 @@ export class GridCluster implements Cluster {
     return (await this.connect(this.record(id))).docker;
   }
 
+  /** The servers whose containers are listed: the grid's, and those being drained. */
+  private listedServers(): string[] {
+    return [...this.slices.blocks().map((b) => b.id), ...this.draining.keys()].filter((id) => this.store.get(id) && !this.lost.has(id));
+  }
+
+  /**
+   * Every quarry container on the grid's servers. A server whose engine does not answer within
+   * a few seconds does not hold the listing up: its containers are given as last seen, in
+   * state `unreachable`, so `ps`, deploys and the heal loop go on.
+   */
   async list(stack?: string, unit?: string): Promise<PlacedContainer[]> {
-    const servers = this.slices.blocks().map((b) => b.id).filter((id) => this.store.get(id));
-    const found = await Promise.all(servers.map(async (id) => {
-      const containers = await listContainers(await this.engineOf(id), stack, unit);
-      return containers.map((c) => ({ ...c, server: id }));
+    const found = await Promise.all(this.listedServers().map(async (id) => {
+      try {
+        const engine = await withinMs(this.engineOf(id), ENGINE_ANSWER_MS, `${id}'s engine`);
+        const containers = await withinMs(listContainers(engine, stack, unit), ENGINE_ANSWER_MS, `${id}'s engine`);
+        const placed = containers.map((c) => ({ ...c, server: id }));
+        if (stack === undefined && unit === undefined) this.lastListed.set(id, placed);
+        else this.lastListed.set(id, [...(this.lastListed.get(id) ?? []).filter((c) => !placed.some((p) => p.name === c.name) && !matches(c, stack, unit)), ...placed]);
+        return placed;
+      } catch {
+        return (this.lastListed.get(id) ?? []).filter((c) => matches(c, stack, unit)).map((c) => ({ ...c, state: 'unreachable' }));
+      }
     }));
     return found.flat().sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+  }
+
+  healing(): GridHealing {
+    return this;
+  }
+
+  /** What HQ sees of each server for healing: its agent's record, its drain, its stacks (its engine is not asked here). */
+  async sight(): Promise<ServerSight[]> {
+    let records: Record<string, string>;
+    try {
+      records = await withinMs(this.options.etcd.getAll().prefix('/quarry/servers/').strings(), ENGINE_ANSWER_MS, 'etcd');
+    } catch {
+      return []; // etcd does not answer: no lease says anything now
+    }
+    const sights: ServerSight[] = [];
+    for (const block of this.slices.blocks()) {
+      if (!this.store.get(block.id)) continue;
+      sights.push({ id: block.id, agent: records[keys.server(block.id)] !== undefined, stacks: block.slices.map(stackOf) });
+    }
+    for (const [id, drain] of this.draining) {
+      if (this.lost.has(id)) continue;
+      const listed = await this.list().then((all) => all.filter((c) => c.server === id && c.state !== 'unreachable'), () => undefined);
+      sights.push({ id, agent: records[keys.server(id)] !== undefined, draining: drain, stacks: (listed ?? this.lastListed.get(id) ?? []).map((c) => c.stack) });
+    }
+    return sights;
+  }
+
+  /** Whether a server's docker engine answers within a few seconds (over its SSH connection, made again if it dropped). */
+  async probe(id: string): Promise<boolean> {
+    try {
+      await withinMs((async () => (await this.engineOf(id)).ping())(), ENGINE_ANSWER_MS, `${id}'s engine`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A server found lost: out of the grid at once (its slices freed, nothing placed or listed
+   * there, its connection closed), and the grid topped up to `min`. Its containers are then
+   * started elsewhere by whoever asked (each stack converged), and `forgetServer` removes it.
+   */
+  async loseServer(id: string, progress: Progress): Promise<void> {
+    await this.exclusive(progress, async () => {
+      this.lost.add(id);
+      const block = this.slices.block(id);
+      if (block) {
+        for (const slice of block.slices) await this.slices.remove(slice, { context: progress }).catch(() => undefined);
+        await this.slices.removeBlock(id, { context: progress }).catch(() => undefined);
+      }
+      this.draining.delete(id);
+      const engine = this.engines.get(id);
+      this.engines.delete(id);
+      void engine?.close().catch(() => undefined);
+      while (this.slices.blocks().length < this.options.settings.min) {
+        const server = await this.join(this.options.settings.size, progress);
+        await this.slices.addBlock({ id: server.id, size: server.size.memory }, { context: progress });
+      }
+    });
+  }
+
+  /** Removes a lost server through its provider, and from the membership and etcd. */
+  async forgetServer(id: string, progress: Progress): Promise<void> {
+    await this.exclusive(progress, async () => {
+      try {
+        await this.leave(id, progress);
+      } finally {
+        this.lost.delete(id);
+        this.lastListed.delete(id);
+      }
+    });
+  }
+
+  /**
+   * Starts draining a server: it leaves the grid's placement (slicegrid re-plans its slices on
+   * the others, growing the grid through the provider within `max` when they do not fit, and
+   * the room is held for their replacements), and stays reached until its containers have
+   * moved. Kept under its record, so a drain goes on after HQ restarts.
+   */
+  async drainServer(id: string, remove: boolean, progress: Progress): Promise<void> {
+    await this.exclusive(progress, async () => {
+      this.record(id);
+      const already = this.draining.get(id);
+      if (already) {
+        this.draining.set(id, { remove: remove || already.remove });
+        this.store.saveDraining(id, this.draining.get(id));
+        return;
+      }
+      const block = this.slices.block(id);
+      if (!block) throw new BadRequestError(`no server '${id}' in the grid (quarry servers lists them)`);
+      if (this.slices.blocks().length - 1 < 1 && block.slices.length > 0) {
+        throw new BadRequestError(`server ${id} is the grid's only server: nowhere to move its containers; add one (quarry servers add) first`);
+      }
+      const moving = [...block.slices];
+      if (moving.length > 0) progress.step(`Making room elsewhere for ${moving.length} container${moving.length === 1 ? '' : 's'} of ${id}`);
+      // The plan moves each slice onto another server (or a new one); the moved slices are then
+      // freed, so that the containers that replace them find that room.
+      await this.slices.removeBlock(id, { context: progress });
+      for (const slice of moving) await this.slices.remove(slice, { context: progress }).catch(() => undefined);
+      this.draining.set(id, { remove });
+      this.store.saveDraining(id, { remove });
+    });
+  }
+
+  /** A drained server back in the grid's placement. */
+  async undrainServer(id: string, progress: Progress): Promise<ServerRow> {
+    return this.exclusive(progress, async () => {
+      const server = this.record(id);
+      if (!this.draining.has(id)) throw new BadRequestError(`server ${id} is not drained`);
+      const block = await this.slices.addBlock({ id, size: server.size.memory }, { context: progress });
+      this.draining.delete(id);
+      this.store.saveDraining(id, undefined);
+      progress.info(`${id} takes containers again`);
+      return this.row(block, { agent: true, firewall: 'unknown' });
+    });
   }
 
   async start(specs: ContainerSpec[], progress: Progress): Promise<PromiseSettledResult<PlacedContainer>[]> {
@@ -277,7 +430,16 @@ export class GridCluster implements Cluster {
   }
 
   async remove(container: PlacedContainer, progress: Progress, graceSeconds?: number): Promise<void> {
-    await removeContainer(await this.engineOf(container.server), container.id, graceSeconds);
+    if (!this.lost.has(container.server)) {
+      const grace = graceSeconds ?? 10;
+      try {
+        await withinMs((async () => removeContainer(await this.engineOf(container.server), container.id, grace))(),
+          (grace + 5) * 1000 + ENGINE_ANSWER_MS, `${container.server}'s engine`);
+      } catch (err) {
+        if (container.state !== 'unreachable' && (await this.probe(container.server))) throw err;
+        progress.info(`${container.server} does not answer: ${container.name} is given up (it stops with its server)`);
+      }
+    }
     await this.exclusive(progress, () => this.free(container.name, progress));
   }
 
@@ -307,7 +469,7 @@ export class GridCluster implements Cluster {
   }
 
   async servers(): Promise<ServerRow[]> {
-    const found = await this.options.etcd.getAll().prefix('/quarry/servers/').strings().catch(() => ({} as Record<string, string>));
+    const found = await withinMs(this.options.etcd.getAll().prefix('/quarry/servers/').strings(), ENGINE_ANSWER_MS, 'etcd').catch(() => ({} as Record<string, string>));
     const status = new Map<string, Pick<ServerRow, 'agent' | 'firewall'>>();
     for (const block of this.slices.blocks()) {
       const agent = found[keys.server(block.id)] !== undefined;
@@ -322,7 +484,20 @@ export class GridCluster implements Cluster {
       }
       status.set(block.id, { agent, firewall });
     }
-    return this.slices.blocks().map((block) => this.row(block, status.get(block.id)!));
+    const rows = this.slices.blocks().map((block) => this.row(block, status.get(block.id)!));
+    for (const [id, drain] of this.draining) {
+      const server = this.store.get(id);
+      if (!server || this.lost.has(id)) continue;
+      const containers = (this.lastListed.get(id) ?? []).length;
+      const used = (this.lastListed.get(id) ?? []).reduce((sum, c) => sum + c.memoryMb, 0);
+      rows.push({
+        id, provider: server.provider, address: server.address, size: server.size.slug ?? null,
+        memory: server.size.memory, used, free: server.size.memory - used, containers,
+        state: containers > 0 ? `draining${drain.remove ? ' (then removed)' : ''}` : 'drained', agent: found[keys.server(id)] !== undefined,
+        firewall: found[keys.serverLocknet(id)] !== undefined ? 'on' : 'unknown',
+      });
+    }
+    return rows;
   }
 
   private row(block: BlockInfo, status: Pick<ServerRow, 'agent' | 'firewall'>): ServerRow {
@@ -330,7 +505,7 @@ export class GridCluster implements Cluster {
     return {
       id: block.id, provider: server?.provider ?? '?', address: server?.address ?? '?', size: server?.size.slug ?? null,
       memory: block.size, used: block.used, free: block.free, containers: block.slices.length,
-      state: !server ? 'unknown' : !this.engines.has(block.id) ? 'unreachable' : server.state, ...status,
+      state: !server ? 'unknown' : this.lost.has(block.id) ? 'lost' : (!this.engines.has(block.id) || (!status.agent && this.unanswered.has(block.id))) ? 'unreachable' : server.state, ...status,
     };
   }
 
@@ -360,6 +535,19 @@ export class GridCluster implements Cluster {
 
   async removeServer(id: string, progress: Progress): Promise<ServerRow> {
     return this.exclusive(progress, async () => {
+      const drained = this.draining.get(id);
+      if (drained) {
+        const left = (await this.list()).filter((c) => c.server === id);
+        if (left.length > 0) throw new BadRequestError(`server ${id} is still draining (${left.map((c) => c.name).join(', ')}); wait for quarry servers drain to finish`);
+        const server = this.record(id);
+        progress.step(`Removing drained server ${id}`);
+        await this.leave(id, progress);
+        this.draining.delete(id);
+        return {
+          id, provider: server.provider, address: server.address, size: server.size.slug ?? null, memory: server.size.memory,
+          used: 0, free: server.size.memory, containers: 0, state: 'removed', agent: false, firewall: 'unknown',
+        };
+      }
       const block = this.slices.block(id);
       if (!block) throw new BadRequestError(`no server '${id}' in the grid (quarry servers lists them)`);
       if (block.slices.length > 0) {
@@ -382,4 +570,19 @@ export class GridCluster implements Cluster {
     this.engines.clear();
     await this.options.provider.close();
   }
+}
+
+/** How long a server's engine (or etcd) gets to answer a look before it counts as not answering. */
+const ENGINE_ANSWER_MS = 4000;
+
+function matches(c: PlacedContainer, stack: string | undefined, unit: string | undefined): boolean {
+  return (stack === undefined || c.stack === stack) && (unit === undefined || c.unit === unit);
+}
+
+function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -59,6 +59,21 @@ export class ServerStore {
     atomicWrite(join(this.dir, id, 'agent.crt'), issued.cert, 0o600);
   }
 
+  /** A server's drain (`quarry servers drain`), kept across HQ's restarts until it is undrained or removed. */
+  draining(id: string): { remove: boolean } | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, id, 'drain.json'), 'utf8')) as { remove: boolean };
+    } catch {
+      return undefined;
+    }
+  }
+
+  saveDraining(id: string, drain: { remove: boolean } | undefined): void {
+    const file = join(this.dir, id, 'drain.json');
+    if (drain === undefined) rmSync(file, { force: true });
+    else atomicWrite(file, `${JSON.stringify(drain)}\n`, 0o600);
+  }
+
   private file(id: string): string {
     return join(this.dir, id, 'settings.json');
   }

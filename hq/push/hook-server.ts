@@ -36,7 +36,7 @@ const MAX_REQUEST = 1 << 20;
 export class HookServer {
   readonly socketPath: string;
   private readonly server: Server;
-  private readonly pushes = new Map<string, PendingPush>();
+  private readonly pushes = new Map<string, PendingPush & { answered(): void }>();
 
   constructor(home: HomeLayout, private readonly decide: (call: HookCall) => Promise<number>) {
     this.socketPath = hookSocketPath(home);
@@ -58,11 +58,16 @@ export class HookServer {
     chmodSync(this.socketPath, 0o600);
   }
 
-  /** A token for one receive-pack run; `forget` once it has exited. */
-  register(push: PendingPush): { token: string; forget(): void } {
+  /**
+   * A token for one receive-pack run; `forget` once it has exited. `answered` resolves once
+   * HQ has sent that run's hook its verdict (never, if the hook is not called).
+   */
+  register(push: PendingPush): { token: string; forget(): void; answered: Promise<void> } {
     const token = randomBytes(24).toString('hex');
-    this.pushes.set(token, push);
-    return { token, forget: () => this.pushes.delete(token) };
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => { answer = resolve; });
+    this.pushes.set(token, { ...push, answered: answer });
+    return { token, forget: () => this.pushes.delete(token), answered };
   }
 
   async close(): Promise<void> {
@@ -87,9 +92,11 @@ export class HookServer {
       const push = request && this.pushes.get(request.token);
       if (!request || !push) return finish(1, 'quarry: this push is not one HQ started; rejected\n');
       this.pushes.delete(request.token);
+      const { answered, ...pending } = push;
       const progress = progressTo((out) => send({ out }), (err) => send({ err }));
-      this.decide({ push, updates: request.updates, quarantine: request.git, progress, hookWaiting: () => open })
-        .then((code) => finish(code), (err: unknown) => finish(1, `quarry: internal error: ${(err as Error)?.message ?? String(err)}\n`));
+      this.decide({ push: pending, updates: request.updates, quarantine: request.git, progress, hookWaiting: () => open })
+        .then((code) => finish(code), (err: unknown) => finish(1, `quarry: internal error: ${(err as Error)?.message ?? String(err)}\n`))
+        .finally(answered);
     };
     const finish = (code: number, err?: string) => {
       if (err) send({ err });

@@ -44,7 +44,10 @@ export interface PushRequest {
   docker: Docker;
   onRelease: OnRelease;
   progress: Progress;
-  /** False once the pusher is gone (the ref will not move): the code is then not published. */
+  /**
+   * False once the hook is gone: git's receive-pack ended (HQ stopping), so the ref will not
+   * move. A pusher that goes away does not end it: its push carries on (`GitSshServer`).
+   */
   pusherWaiting(): boolean;
 }
 
@@ -73,11 +76,16 @@ export async function receivePush(push: PushRequest): Promise<number> {
 
     const info = pushInfo(update.newSha, push.quarantine);
     await buildImages(push.docker, folder, spec, progress);
+    if (!push.pusherWaiting()) throw new QuarryError('git receive-pack went away before the deploy; nothing was changed');
     await push.onRelease(push.stack, folder, spec, progress, info);
 
-    if (!push.pusherWaiting()) throw new QuarryError('the pusher went away before the push was accepted; nothing was changed');
+    // The release runs now, so its code is published even if git can no longer move the ref.
     publishSrc(push.home, push.stack, folder);
     folder = undefined;
+    if (!push.pusherWaiting()) {
+      progress.error(`git receive-pack went away after the deploy: ${push.stack} runs ${update.newSha.slice(0, 7)}, but ${update.ref} was not moved; push again`);
+      return 1;
+    }
     progress.step(`${push.stack} accepted at ${update.newSha.slice(0, 7)}`);
     return 0;
   } catch (err) {

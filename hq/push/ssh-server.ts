@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
@@ -36,6 +36,7 @@ export class GitSshServer {
   private readonly clients = new Set<ssh2.Connection>();
   private readonly children = new Set<ChildProcess>();
   private readonly locks = new StackLocks();
+  private closing = false;
 
   constructor(private readonly options: SshEndpointOptions) {
     this.server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'quarry' }, (client, info) => this.connection(client, info.ip));
@@ -53,6 +54,7 @@ export class GitSshServer {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const child of this.children) child.kill('SIGTERM');
     for (const client of this.clients) client.end();
@@ -143,12 +145,12 @@ export class GitSshServer {
     try {
       if (!open) return;
       const repo = await ensureRepo(home, stack);
-      const { token, forget } = hooks.register({ stack, repo });
+      const { token, forget, answered } = hooks.register({ stack, repo });
       log(`push ${stack} by ${keyPrint}`);
       try {
         await this.runGit(channel, ['receive-pack', repo], {
           GIT_PROTOCOL: gitProtocol, QUARRY_HOOK_SOCKET: hooks.socketPath, QUARRY_PUSH_TOKEN: token,
-        });
+        }, { stack, repo, answered });
       } finally {
         forget();
       }
@@ -157,8 +159,11 @@ export class GitSshServer {
     }
   }
 
-  /** Runs a git service with the channel as its stdin, stdout and stderr; resolves when it exits. */
-  private runGit(channel: Channel, args: string[], extraEnv: Record<string, string | undefined>): Promise<void> {
+  /**
+   * Runs a git service with the channel as its stdin, stdout and stderr; resolves when it exits.
+   * A fetch whose client goes away is ended. A push (`push`) is not: see `carryOn`.
+   */
+  private runGit(channel: Channel, args: string[], extraEnv: Record<string, string | undefined>, push?: PushRun): Promise<void> {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: this.options.home.root, LANG: 'C.UTF-8' };
     for (const [key, value] of Object.entries(extraEnv)) if (value !== undefined) env[key] = value;
     const child = spawn('git', args, { env, cwd: this.options.home.root, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -167,22 +172,91 @@ export class GitSshServer {
     channel.pipe(child.stdin);
     child.stdout.pipe(channel, { end: false });
     child.stderr.pipe(channel.stderr, { end: false });
-    const gone = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); };
+    let open = true;
+    let left: (() => void) | undefined;
+    const gone = () => {
+      open = false;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (push && !this.closing) left = this.carryOn(channel, child, push);
+      else child.kill('SIGTERM');
+    };
     channel.on('close', gone);
     return new Promise((resolve) => {
       child.on('error', (err) => {
-        channel.stderr.write(`quarry: could not run git: ${err.message}\n`);
+        if (open) channel.stderr.write(`quarry: could not run git: ${err.message}\n`);
+        else this.options.log(`quarry: could not run git: ${err.message}`);
       });
-      child.on('close', (code) => {
+      child.on('close', (code, signal) => {
         this.children.delete(child);
         channel.off('close', gone);
-        channel.exit(code ?? 1);
-        channel.end();
-        resolve();
+        left?.();
+        if (open) {
+          channel.exit(code ?? 1);
+          channel.end();
+          resolve();
+        } else if (push && left) {
+          void this.reportLeftPush(push, code, signal).finally(resolve);
+        } else {
+          resolve();
+        }
       });
     });
   }
+
+  /**
+   * A pusher went away while its receive-pack runs. Before the pack has arrived, receive-pack
+   * gets end of input and gives up (the hook never runs: nothing changes). Once it has, the
+   * push goes on to its end without the pusher, as Heroku's does: the hook's deploy finishes
+   * or fails, and receive-pack moves the ref if the hook accepts, so that the ref, the release
+   * and what runs agree. What git would have shown the pusher is read and dropped, so that
+   * receive-pack (and the hook, which writes through it) never blocks on a pipe nobody reads.
+   * Should receive-pack still run long after the hook's verdict, it is ended: the stack's push
+   * lock must not be held forever. Returns what to do once receive-pack has exited.
+   */
+  private carryOn(channel: Channel, child: ChildProcess, push: PushRun): () => void {
+    const { log } = this.options;
+    log(`push ${push.stack}: the pusher left; the push carries on to its end without it (a pack not yet received is dropped)`);
+    channel.unpipe(child.stdin!);
+    child.stdin!.end();
+    child.stdout!.unpipe(channel);
+    child.stderr!.unpipe(channel.stderr);
+    child.stdout!.resume();
+    child.stderr!.resume();
+    let timer: NodeJS.Timeout | undefined;
+    let exited = false;
+    void push.answered.then(() => {
+      if (exited) return;
+      timer = setTimeout(() => {
+        log(`push ${push.stack}: git receive-pack still runs ${LEFT_PUSH_GRACE_MS / 1000} s after the hook's verdict, with no pusher; ending it`);
+        child.kill('SIGTERM');
+      }, LEFT_PUSH_GRACE_MS);
+      timer.unref();
+    });
+    return () => {
+      exited = true;
+      if (timer) clearTimeout(timer);
+    };
+  }
+
+  /** HQ's log line for a push that ended without its pusher: where the deployed branch is now. */
+  private async reportLeftPush(push: PushRun, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    const refs = await new Promise<string>((resolve) => {
+      execFile('git', ['--git-dir', push.repo, 'for-each-ref', '--format=%(refname:short) %(objectname:short)', 'refs/heads/main', 'refs/heads/master'],
+        (err, stdout) => resolve(err ? `(could not read the refs: ${err.message})` : stdout.trim().split('\n').filter(Boolean).join(', ') || 'no branch yet'));
+    });
+    this.options.log(`push ${push.stack}: git receive-pack ended ${signal ? `by ${signal}` : `with exit code ${code}`} after the pusher left; ${refs}`);
+  }
 }
+
+/** A push being received: its stack and repo, and when its hook got HQ's verdict. */
+interface PushRun {
+  stack: string;
+  repo: string;
+  answered: Promise<void>;
+}
+
+/** How long receive-pack may run on after its hook's verdict once the pusher has left: it needs milliseconds. */
+const LEFT_PUSH_GRACE_MS = 60_000;
 
 /** Answers a request quarry does not serve: the reason on stderr, exit status 1. */
 function refuse(channel: Channel, message: string): void {

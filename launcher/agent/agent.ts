@@ -1,8 +1,11 @@
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Etcd3, type Lease } from 'etcd3';
+import { startCaretaker, type Caretaker } from '../caretaker.js';
+import { startPeerRelay, type PeerRelay } from '../peer-relay.js';
 import { machineAddress } from './address.js';
 import { startFileSync, type FileSync } from './files.js';
-import { keys } from '../etcd-keys.js';
+import { keys, type CareRecord } from '../etcd-keys.js';
 import { startLocknetSync, type LocknetState, type LocknetSync } from '../locknet-sync.js';
 import { locknetApplier } from '../locknet-apply.js';
 import { readHostStats } from './proc.js';
@@ -20,6 +23,8 @@ export interface AgentOptions {
   etcd?: Etcd3;
   /** Where /proc is (tests); default `/proc`. */
   procRoot?: string;
+  /** The caretaker looks after this stack's containers only (tests); default: every quarry container. */
+  careStack?: string;
 }
 
 /** etcd's client for the settings: over TLS with the server's own certificate when given. */
@@ -112,6 +117,8 @@ export function startAgent(options: AgentOptions): Agent {
   const signal = stopping.signal;
 
   let current: Lease | undefined;
+  /** The lease granted last: the caretaker's records go under it as they change. */
+  let granted: Lease | undefined;
   let registrations = 0;
   let dockerVersion: string | null = null;
   let dockerProblem: string | undefined;
@@ -169,6 +176,22 @@ export function startAgent(options: AgentOptions): Agent {
     lease.put(keys.serverLocknet(id)).value(recordText(state)).catch(() => undefined);
   };
 
+  /** A container's care record, under the lease; all of them are put again on each new lease. */
+  const putCare = (record: CareRecord) => {
+    const lease = granted;
+    if (!lease) return;
+    lease.put(keys.containerCare(record.stack, record.container)).value(recordText(record)).catch(() => undefined);
+  };
+
+  const deleteCare = (stack: string, container: string) => {
+    etcd.delete().key(keys.containerCare(stack, container)).catch(() => undefined);
+  };
+
+  async function putCares(lease: Lease): Promise<void> {
+    if (!care) return;
+    await Promise.all(care.records().map((record) => lease.put(keys.containerCare(record.stack, record.container)).value(recordText(record))));
+  }
+
   async function putLoad(lease: Lease): Promise<void> {
     if (dockerVersion === null) {
       dockerVersion = await readDockerVersion();
@@ -210,8 +233,10 @@ export function startAgent(options: AgentOptions): Agent {
       let leaseId: string;
       try {
         leaseId = await lease.grant();
+        granted = lease;
         await putServer(lease);
         await putLoad(lease);
+        await putCares(lease);
       } catch (err) {
         lease.release();
         if (signal.aborted) break;
@@ -244,12 +269,23 @@ export function startAgent(options: AgentOptions): Agent {
   const firewall: LocknetSync | undefined = settings.locknet === undefined
     ? undefined
     : startLocknetSync({ etcd, apply: locknetApplier(settings.locknet.public), publicPorts: settings.locknet.public, log, onState: putLocknet });
+  // The caretaker: crashed containers restarted by their policy, each one's record in etcd.
+  const care: Caretaker | undefined = settings.caretaker === false
+    ? undefined
+    : startCaretaker({
+      docker, server: id, stateFile: join(settings.stateDir, `caretaker-${id}.json`), log,
+      report: putCare, forget: deleteCare,
+      ...(options.careStack !== undefined && { stack: options.careStack }),
+    });
+  // The producers of the element containers here follow their consumers' endpoints in etcd.
+  const relay: PeerRelay | undefined = settings.caretaker === false ? undefined : startPeerRelay({ etcd, docker, log });
   log(`agent ${version} for server ${id} (pid ${process.pid}): etcd ${settings.etcd.join(',')}, ` +
     `docker ${settings.dockerSocket}, ttl ${settings.ttlSeconds} s, load every ${settings.loadIntervalMs} ms` +
     `${settings.filesRoot === undefined ? '' : `, files into ${settings.filesRoot}`}` +
     `${settings.hostsFile === undefined ? '' : `, hosts into ${settings.hostsFile}`}` +
     `${settings.locknet === undefined ? '' : `, locknet on (public tcp ${settings.locknet.public.join(',')})`}` +
-    `${settings.tls === undefined ? '' : ', etcd over TLS'}`);
+    `${settings.tls === undefined ? '' : ', etcd over TLS'}` +
+    `${care === undefined ? ', caretaker off' : `, caretaker on (history in ${settings.stateDir})`}`);
   const running = run().catch((err: unknown) => {
     log(`internal error: ${(err as Error)?.stack ?? String(err)}`);
   });
@@ -262,6 +298,9 @@ export function startAgent(options: AgentOptions): Agent {
       stopped ??= (async () => {
         stopping.abort();
         rejectRegistered(new Error(`the agent for ${id} stopped before it registered`));
+        // The containers stay as they are; their records go with the lease.
+        await within(care?.stop() ?? Promise.resolve(), REVOKE_TIMEOUT_MS, 'caretaker stop').catch(() => undefined);
+        await within(relay?.stop() ?? Promise.resolve(), REVOKE_TIMEOUT_MS, 'peer relay stop').catch(() => undefined);
         const lease = current;
         if (lease) {
           try {

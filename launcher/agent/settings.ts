@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { integer, list, loadConfig, object, optional, port, string, url, FieldProblem, type ConfigOf, type Field, type LoadOptions } from '../../config/index.js';
+import { boolean, integer, list, loadConfig, object, optional, port, string, url, FieldProblem, type ConfigOf, type Field, type LoadOptions } from '../../config/index.js';
 
 /** A server id as it stands in an etcd key (`/quarry/servers/<id>`): no slash, nothing odd. */
 const SERVER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -56,8 +56,16 @@ export const agentSettingsSchema = {
    * there as quarry's block, not under `filesRoot`. Absent: it goes under `filesRoot` like any file.
    */
   hostsFile: optional(absolutePath()),
-  /** A folder every agent on the server shares (the hosts file's lock); default `/var/lib/quarry`. */
+  /**
+   * A folder every agent on the server shares (the hosts file's lock, the caretaker's restart
+   * history); default `/var/lib/quarry`.
+   */
   stateDir: absolutePath({ default: '/var/lib/quarry' }),
+  /**
+   * Whether the agent looks after the server's quarry containers: restarts a crashed one by its
+   * `quarry.restart` policy and reports each under `/quarry/stacks/<stack>/care/<container>`.
+   */
+  caretaker: boolean({ default: true }),
   /**
    * TLS to etcd (PEM text): the grid CA that signed etcd's certificate, and this server's
    * client certificate and key. etcd's listener on the servers' network takes nothing else.

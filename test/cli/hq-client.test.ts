@@ -54,10 +54,10 @@ test('memory control: ps prints an aligned table, or JSON; an unknown stack exit
   const r = await quarry(['ps', 'demo'], hqEnv);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout,
-    'CONTAINER     KIND     STATE    HEALTH   RELEASE  SERVER  ADDRESS\n' +
-    'demo.web.1    web      running  healthy  v2       local   127.0.0.1:49151\n' +
-    'demo.web.2    web      running  healthy  v2       local   127.0.0.1:49152\n' +
-    'demo.redis.1  service  running  -        v2       local   127.0.0.1:49151\n');
+    'CONTAINER     KIND     STATE    HEALTH   RESTARTS  LAST EXIT  RELEASE  SERVER  ADDRESS\n' +
+    'demo.web.1    web      running  healthy  0         -          v2       local   127.0.0.1:49151\n' +
+    'demo.web.2    web      running  healthy  0         -          v2       local   127.0.0.1:49152\n' +
+    'demo.redis.1  service  running  -        0         -          v2       local   127.0.0.1:49151\n');
   const json = await quarry(['ps', '--json'], hqEnv);
   t.deepEqual((JSON.parse(json.stdout) as { container: string }[]).map((c) => c.container), ['demo.web.1', 'demo.web.2', 'demo.redis.1', 'empty.worker.1']);
   const missing = await quarry(['ps', 'ghost'], hqEnv);

@@ -174,13 +174,14 @@ test.serial('ps: the pushed container, running and healthy, from v1; as a table 
   const running = await listContainers(docker, stack);
   t.deepEqual(rows.map((r) => r.container), running.map((c) => c.name), 'what docker runs');
   t.is(rows.length, 1);
-  t.like(rows[0], { stack, name: 'web', kind: 'web', state: 'running', health: 'healthy', release: 'v1', server: 'local' });
+  t.like(rows[0], { stack, name: 'web', kind: 'web', state: 'running', health: 'healthy', release: 'v1', server: 'local', restarts: 0 });
+  t.is(rows[0]!.lastExit, undefined, 'it never died');
 
   const table = await quarry(['ps', stack]);
   t.is(table.code, 0, table.stderr);
   const [header, row, ...more] = table.stdout.split('\n');
-  t.regex(header!, /^CONTAINER +KIND +STATE +HEALTH +RELEASE +SERVER +ADDRESS$/);
-  t.is(row!.split(/ {2,}/).slice(0, 6).join(' '), `${rows[0]!.container} web running healthy v1 local`);
+  t.regex(header!, /^CONTAINER +KIND +STATE +HEALTH +RESTARTS +LAST EXIT +RELEASE +SERVER +ADDRESS$/);
+  t.is(row!.split(/ {2,}/).slice(0, 8).join(' '), `${rows[0]!.container} web running healthy 0 - v1 local`);
   t.deepEqual(more, ['']);
 });
 

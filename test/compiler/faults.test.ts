@@ -235,6 +235,33 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'restart: a negative attempts, an interval that is no duration, a max_delay below the delay',
+    files: { 'quarry.yml': q.replace('    health: /healthz\n', '    health: /healthz\n    restart: { attempts: -1, interval: soon, delay: 10s, max_delay: 2s }\n') },
+    faults: [
+      ['quarry.yml:15:26', /node 'web', restart: 'attempts' must be a whole number from 0 to 1000, not -1/],
+      ['quarry.yml:15:40', /node 'web', restart: 'interval' must be a duration such as 30s, 5m or 500ms \(or a number of seconds\), not "soon"/],
+      ['quarry.yml:15:69', /node 'web': restart 'max_delay' \(2s\) is below 'delay' \(10s\)/],
+    ],
+  },
+  {
+    name: 'restart: a docker restart policy word instead of a mapping',
+    files: { 'quarry.yml': q.replace('    port: 5432\n', '    port: 5432\n    restart: always\n') },
+    faults: [['quarry.yml:9:14', /node 'db': 'restart' is a mapping such as \{ attempts: 5, interval: 5m, delay: 1s \}, not "always"/]],
+  },
+  {
+    name: 'restart: an interval of 0 and a delay over a day',
+    files: { 'quarry.yml': q.replace('    port: 5432\n', '    port: 5432\n    restart:\n      interval: 0\n      delay: 25h\n') },
+    faults: [
+      ['quarry.yml:10:17', /node 'db', restart: 'interval' must be more than 0 and at most 24h, not 0/],
+      ['quarry.yml:11:14', /node 'db', restart: 'delay' must be 0 or more and at most 24h, not "25h"/],
+    ],
+  },
+  {
+    name: 'restart: a typo in an element\'s restart key',
+    files: { 'topology.yml': topo.replace('    class: sink\n', '    class: sink\n    restart: { attemps: 2 }\n') },
+    faults: [['topology.yml:9:16', /element 'sink', restart: unknown key 'attemps'; did you mean 'attempts'\?/]],
+  },
+  {
     name: 'no quarry.yml',
     files: { 'quarry.yml': null },
     faults: [['quarry.yml:1:1', /there is no quarry\.yml at the root of the stack/]],

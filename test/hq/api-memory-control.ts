@@ -77,7 +77,7 @@ export class MemoryControl implements HqControl {
           rows.push({
             stack: name, name: unit, kind: unit === 'redis' ? 'service' : unit === 'web' ? 'web' : 'worker',
             container: `${name}.${unit}.${i}`, server: 'local', state: 'running', health: unit === 'web' ? 'healthy' : '-',
-            release: `v${last.version}`, ...(unit === 'worker' ? {} : { address: `127.0.0.1:${49150 + i}` }),
+            release: `v${last.version}`, ...(unit === 'worker' ? {} : { address: `127.0.0.1:${49150 + i}` }), restarts: 0,
           });
         }
       }
@@ -195,6 +195,16 @@ export class MemoryControl implements HqControl {
     server.state = 'active';
     progress.step(`Server ${server.id} joined the grid`);
     return this.row(server);
+  }
+
+  async drainServer(id: string, _remove: boolean, _progress: Progress): Promise<ServerRow> {
+    this.calls.push(`drainServer ${id}`);
+    throw new BadRequestError('the in-memory control does not drain servers');
+  }
+
+  async undrainServer(id: string, _progress: Progress): Promise<ServerRow> {
+    this.calls.push(`undrainServer ${id}`);
+    throw new BadRequestError('the in-memory control does not drain servers');
   }
 
   async removeServer(id: string, progress: Progress): Promise<ServerRow> {

@@ -51,6 +51,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  // HQ's own log, for a look after a failure: QUARRY_TEST_HQ_LOG=FILE.
+  if (process.env.QUARRY_TEST_HQ_LOG) writeFileSync(process.env.QUARRY_TEST_HQ_LOG, `${log.join('\n')}\n`);
   await control?.close();
   await t?.close();
   await router?.close();
@@ -220,10 +222,17 @@ test.serial('a web container whose process is killed comes back on the same host
     await onServerSh(web.server, `kill -9 $(docker inspect -f '{{.State.Pid}}' ${web.container})`);
   }
   for (const web of webs) {
-    await until(`${web.container} running again`, async () => {
-      const [state, restarts] = (await onServerSh(web.server, `docker inspect -f '{{.State.Running}} {{.RestartCount}}' ${web.container}`)).split(' ');
-      return state === 'true' && Number(restarts) >= 1 ? true : undefined;
+    // Its server's caretaker (the agent) restarted the same container, and says so in etcd.
+    const care = await until(`${web.container} restarted by its caretaker`, async () => {
+      const text = await etcd.client.get(`/quarry/stacks/${stack}/care/${web.container}`).string();
+      const record = text ? JSON.parse(text) as { restarts: number; state: string; lastExit?: { code: number } } : undefined;
+      return record && record.restarts >= 1 && record.state === 'running' ? record : undefined;
     });
+    tt.is(care.lastExit?.code, 137, 'killed by SIGKILL');
+    tt.is(await onServerSh(web.server, `docker inspect -f '{{.State.Running}}' ${web.container}`), 'true', 'the same container runs again');
+    const row = (await control.ps(stack)).find((r) => r.container === web.container);
+    tt.is(row?.restarts, 1, 'quarry ps counts the restart');
+    tt.is(row?.lastExit?.code, 137);
   }
   tt.deepEqual(await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).strings(), routesBefore, 'the routes did not have to change');
   for (const url of Object.values(routesBefore)) {
@@ -305,4 +314,85 @@ test.serial('a service started anew on a grid has a new address, and the units t
   const res = await httpGet(`http://127.0.0.1:${router.port}/search?q=danube`, 5000, { Host: domain });
   tt.is(res.status, 200, res.body);
   tt.true((JSON.parse(res.body) as { searches: number }).searches >= 1, res.body);
+});
+
+/** Asks the router for `path` every `everyMs` until stopped: how many answers were not 200, and what they were. */
+function requestLoop(path: string, everyMs = 50): { stop(): Promise<{ ok: number; failed: string[] }> } {
+  let running = true;
+  const failed: string[] = [];
+  let ok = 0;
+  const loop = (async () => {
+    while (running) {
+      const r = await httpGet(`http://127.0.0.1:${router.port}${path}`, 5000, { Host: domain }).catch((err: Error) => ({ status: 0, body: err.message }));
+      if (r.status === 200) ok += 1;
+      else failed.push(`${new Date().toISOString()} ${r.status} ${String(r.body).slice(0, 100)}`);
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return { async stop() { running = false; await loop; return { ok, failed }; } };
+}
+
+test.serial('drain: every container of a server starts elsewhere (the grid grows to make room), healthy and routed before the old one stops; no request fails; --remove then removes it', async (tt) => {
+  const before = await control.servers();
+  const rows = await control.ps(stack);
+  const [drained] = serverOf(rows, 'web');
+  const moving = rows.filter((r) => r.server === drained).map((r) => r.container);
+  tt.true(moving.length > 0);
+  const loop = requestLoop('/healthz');
+  const r = recorder();
+  const row = await control.drainServer(drained!, true, r.progress);
+  const { ok, failed } = await loop.stop();
+  tt.is(row.state, 'removed', r.lines.join('\n'));
+  tt.deepEqual(failed, [], `${ok} requests answered 200 while ${drained} drained; these did not:\n${failed.join('\n')}\n${r.lines.join('\n')}`);
+  tt.true(ok > 10, `the loop ran throughout (${ok} answers)`);
+  tt.true(r.lines.some((l) => l.includes(`Moving web off ${drained}`)), r.lines.join('\n'));
+  const after = await control.ps(stack);
+  tt.is(after.length, rows.length, 'every member runs again');
+  tt.false(after.some((x) => x.server === drained), 'nothing is listed on the drained server');
+  for (const x of after) tt.is(x.state, 'running', `${x.container} runs`);
+  const servers = await control.servers();
+  tt.false(servers.some((s) => s.id === drained), `${drained} was removed`);
+  tt.true(servers.some((s) => !before.some((b) => b.id === s.id)), 'a server was added to take what did not fit');
+  tt.is(await etcd.client.get(`/quarry/network/hosts/${drained}`).string(), null, 'it left the membership');
+  tt.false((await fleetContainers()).length > servers.length, 'the provider removed it');
+  const routes = await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).strings();
+  const addresses = new Set(servers.map((s) => s.address));
+  for (const url of Object.values(routes)) tt.true(addresses.has(new URL(url).hostname), `${url} names a server that is still there`);
+});
+
+test.serial('a server that dies: HQ finds it lost, its containers start on the others, the stack serves again, and ps and servers answer throughout', async (tt) => {
+  const rows = await control.ps(stack);
+  const [victim] = serverOf(rows, 'web');
+  const lostOnes = rows.filter((r) => r.server === victim);
+  tt.true(lostOnes.length > 0);
+  const killedAt = Date.now();
+  await dockerCli(['kill', `quarry-server-${victim}`]);
+  const looks: string[] = [];
+  const failures: string[] = [];
+  let sawUnreachable = false;
+  const served = await until(`the stack serves again without ${victim}`, async () => {
+    let ps: PsRow[];
+    let servers: Awaited<ReturnType<typeof control.servers>>;
+    try {
+      [ps, servers] = await Promise.all([control.ps(stack), control.servers()]);
+    } catch (err) {
+      failures.push(`${Date.now() - killedAt} ms: ${(err as Error).message}`);
+      return undefined;
+    }
+    looks.push(`${Date.now() - killedAt} ms: ${servers.map((s) => `${s.id}=${s.state}`).join(' ')}; ${ps.filter((x) => x.server === victim).length} on ${victim}`);
+    if (ps.some((x) => x.server === victim && x.state === 'unreachable') || servers.some((s) => s.id === victim && s.state !== 'active')) sawUnreachable = true;
+    if (ps.some((x) => x.server === victim) || servers.some((s) => s.id === victim)) return undefined;
+    if (ps.length !== rows.length || ps.some((x) => x.state !== 'running')) return undefined;
+    const res = await httpGet(`http://127.0.0.1:${router.port}/healthz`, 3000, { Host: domain });
+    return res.status === 200 ? Date.now() - killedAt : undefined;
+  }, 120_000);
+  await until(`HQ done with ${victim}`, async () => (log.some((l) => l.includes(`server ${victim} replaced in`)) ? true : undefined), 120_000);
+  tt.log(`serving again ${served} ms after the server was killed; looks: \n${looks.join('\n')}`);
+  tt.deepEqual(failures, [], 'ps and servers never failed while the server was unreachable');
+  tt.true(sawUnreachable || looks.length < 3, `ps or servers showed ${victim} as not active while it was not yet replaced:\n${looks.join('\n')}`);
+  tt.true(log.some((l) => l.includes(`server ${victim} is lost`)), log.filter((l) => l.startsWith('heal')).join('\n'));
+  tt.is(await etcd.client.get(`/quarry/network/hosts/${victim}`).string(), null, 'the lost server left the membership');
+  tt.false(existsSync(join(t.home.root, 'servers', victim!)), 'its record is gone');
+  const endpoints = await etcd.client.getAll().prefix(`/quarry/stacks/${stack}/endpoints/`).strings();
+  for (const value of Object.values(endpoints)) tt.not((JSON.parse(value) as { server: string }).server, victim, value);
 });

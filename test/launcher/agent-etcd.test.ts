@@ -127,7 +127,7 @@ test('the record and the load appear with sane numbers; the load is refreshed; S
 
 test('after SIGKILL the record stays until the lease expires (ttl 2 s), then it is gone', async (t) => {
   const id = serverId();
-  const agent = agentProcess(t, { server: id, etcd: [etcd.endpoint], ttlSeconds: 2, loadIntervalMs: 500 });
+  const agent = agentProcess(t, { server: id, etcd: [etcd.endpoint], ttlSeconds: 2, loadIntervalMs: 500, caretaker: false });
   await agent.waitFor(/registered \/quarry\/servers\//);
   agent.child.kill('SIGKILL');
   const killedAt = Date.now();
@@ -146,7 +146,7 @@ test('etcd away longer than the lease, then back (same data, then wiped): the ag
   t.teardown(async () => { await own?.stop(); });
   const endpoint = own.endpoint;
   const id = serverId();
-  const agent = agentProcess(t, { server: id, etcd: [endpoint], ttlSeconds: 2, loadIntervalMs: 300 });
+  const agent = agentProcess(t, { server: id, etcd: [endpoint], ttlSeconds: 2, loadIntervalMs: 300, caretaker: false });
   await agent.waitFor(/registered \/quarry\/servers\//);
 
   const leaseOf = async (client: Etcd3) => {
@@ -196,7 +196,7 @@ test('etcd away longer than the lease, then back (same data, then wiped): the ag
 
 test('stopped before etcd ever answered: no record, and it stops at once', async (t) => {
   const settings: AgentSettings = {
-    server: serverId(), etcd: [`http://127.0.0.1:${await freePort()}`], address: '192.0.2.1', ttlSeconds: 2,
+    server: serverId(), etcd: [`http://127.0.0.1:${await freePort()}`], address: '192.0.2.1', ttlSeconds: 2, caretaker: false,
     loadIntervalMs: 200, dockerSocket: '/var/run/docker.sock', filesRoot: undefined,
     hostsFile: undefined, stateDir: scratch, tls: undefined, locknet: undefined,
   };
@@ -218,7 +218,7 @@ test('files: /quarry/config/files/<path> is kept in sync under filesRoot, also a
   await etcd.client.put(`${prefix}etc/hosts`).value('127.0.0.1 localhost\n');
   await etcd.client.put(`${prefix}../escape`).value('never written');
   const settings: AgentSettings = {
-    server: serverId(), etcd: [etcd.endpoint], address: '192.0.2.1', ttlSeconds: 5,
+    server: serverId(), etcd: [etcd.endpoint], address: '192.0.2.1', ttlSeconds: 5, caretaker: false,
     loadIntervalMs: 1000, dockerSocket: '/var/run/docker.sock', filesRoot: root,
     hostsFile: undefined, stateDir: scratch, tls: undefined, locknet: undefined,
   };
