@@ -90,12 +90,13 @@ export class StackExecutor {
    * port). Containers read `<NAME>_HOST`/`_PORT` when they boot, so every other running unit
    * the plan did not deploy is deployed again, healthy before its old containers stop.
    */
-  private async followMovedServices(before: Record<string, string>, instructions: Instruction[]): Promise<void> {
+  private async followMovedServices(before: Record<string, string>, instructions: Instruction[], fresh: ReadonlySet<string> = new Set()): Promise<void> {
     if (this.ctx.cluster.addressing !== 'published') return;
     const now = (await this.peers()).services;
     const moved = Object.keys(before).filter((k) => now[k] !== undefined && now[k] !== before[k]);
     if (moved.length === 0) return;
-    const deployed = new Set(instructions.filter((s) => s.op === 'DEPLOY' || s.op === 'KILL').map((s) => (s.node ?? s.element)!));
+    // Units whose every container started after the move booted with the new address already.
+    const deployed = new Set([...fresh, ...instructions.filter((s) => s.op === 'DEPLOY' || s.op === 'KILL').map((s) => (s.node ?? s.element)!)]);
     for (const want of this.after.units) {
       const unit = this.units.get(want.name);
       if (!unit || unit.kind === 'service' || deployed.has(unit.name) || want.scale === 0) continue;
@@ -320,6 +321,15 @@ export class StackExecutor {
   }
 
   /**
+   * Makes a web unit's routes name where its running containers are now: after a restart in
+   * small mode, where a container's address on the stack's network is docker's to give again
+   * (it gives the same one back when it is free, which it nearly always is).
+   */
+  async refreshRoutes(name: string): Promise<void> {
+    await this.rewriteRoutes(name);
+  }
+
+  /**
    * Moves the stack's containers off `server` (a drain): for each unit with containers there,
    * containers for the same members start elsewhere (where the grid places them) and are
    * healthy before the old ones leave the routes and the producers' peers, drain and stop. A
@@ -370,6 +380,7 @@ export class StackExecutor {
     // service started anew elsewhere (its server lost) must be followed by those that read it.
     const told = await this.toldEnv();
     const all = (await this.ctx.cluster.list(this.stack)).filter((c) => c.state !== 'unreachable');
+    const fresh = new Set<string>();
     for (const c of all) {
       if (!this.units.has(c.unit) || !this.after.units.some((u) => u.name === c.unit)) {
         progress.info(`removing ${c.name}: not part of the release`);
@@ -388,6 +399,7 @@ export class StackExecutor {
         if (fits && member < want.scale && !keep.has(member)) keep.set(member, c);
       }
       const missing = range(0, want.scale).filter((m) => !keep.has(m));
+      if (keep.size === 0) fresh.add(unit.name);
       if (missing.length > 0) {
         progress.info(`starting ${unit.name} member${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`);
         await this.startHealthy(unit, missing, mine);
@@ -398,7 +410,7 @@ export class StackExecutor {
       await this.rewriteRoutes(unit.name);
       await this.writeEndpoints(unit.name);
     }
-    if (this.after.units.some((u) => this.units.get(u.name)?.kind === 'service')) await this.followMovedServices(told, []);
+    if (this.after.units.some((u) => this.units.get(u.name)?.kind === 'service')) await this.followMovedServices(told, [], fresh);
     await this.writeEnv();
   }
 

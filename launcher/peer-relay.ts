@@ -61,7 +61,7 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * Keeps the producers on this docker engine pointed at their consumers as etcd's endpoint
  * records say, since element containers cannot reach etcd themselves. It follows
  * `/quarry/stacks/<stack>/endpoints/` of every stack with an element container here, and the
- * element containers (label `quarry.kind=element`: their wiring and control key from their
+ * containers that take part in the topology (elements, and nodes with `ports:`: their wiring and control key from their
  * env). For each out port of each of them it builds the targets from the records
  * (`endpointTargets`; a record without a server, one engine's, by the member's name on the
  * stack's network, `<unit>.<member>`, as the wiring has it) and, when they differ from what the element has (its wiring at start,
@@ -149,7 +149,7 @@ export function startPeerRelay(options: PeerRelayOptions): PeerRelay {
 
   /** The running element containers: new ones (and restarted ones) from their wiring; gone ones forgotten. */
   async function scan(): Promise<void> {
-    const found = await docker.listContainers({ filters: { label: [`${LABELS.kind}=element`], status: ['running'] } });
+    const found = await docker.listContainers({ filters: { label: [LABELS.stack], status: ['running'] } });
     const seen = new Set<string>();
     for (const summary of found) {
       let info: Docker.ContainerInspectInfo;
@@ -189,10 +189,8 @@ export function startPeerRelay(options: PeerRelayOptions): PeerRelay {
       if (at > 0) env.set(line.slice(0, at), line.slice(at + 1));
     }
     const raw = env.get('QUARRY_WIRING');
-    if (raw === undefined) {
-      once(`nowiring ${info.Id}`, `peers: ${name} has no QUARRY_WIRING; left alone`);
-      return undefined;
-    }
+    // Only what takes part in the topology has a wiring: services and plain nodes are left alone.
+    if (raw === undefined) return undefined;
     let wiring;
     try {
       wiring = parseWiring(JSON.parse(raw), `${name}'s QUARRY_WIRING`);
@@ -310,7 +308,7 @@ export function startPeerRelay(options: PeerRelayOptions): PeerRelay {
     while (!closed) {
       try {
         const stream = (await docker.getEvents({
-          filters: { type: ['container'], label: [`${LABELS.kind}=element`], event: ['start', 'restart', 'die', 'destroy'] },
+          filters: { type: ['container'], label: [LABELS.stack], event: ['start', 'restart', 'die', 'destroy'] },
         })) as unknown as Readable;
         if (closed) {
           stream.destroy();

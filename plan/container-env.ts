@@ -35,8 +35,9 @@ export function containerEnv(spec: StackSpec, unit: DesiredUnit, member: number,
   if (port !== undefined) env.PORT = String(port);
   if (isWired(spec, unit.name)) {
     env.QUARRY_WIRING = JSON.stringify(memberWiring(spec, unit.name, member, peers));
-    // Only an element runs the runtime's control socket; a node's own server has none.
-    if (unit.kind === 'element' && peers.controlKey !== undefined) env[CONTROL_KEY_ENV] = peers.controlKey;
+    // Elements and nodes with ports both run the runtime's control socket (a node through
+    // `connect()`): HQ and the peer relay tell them where their consumers went.
+    if (peers.controlKey !== undefined) env[CONTROL_KEY_ENV] = peers.controlKey;
   }
   return env;
 }

@@ -2,6 +2,7 @@ import { HandlerContext } from './context.js';
 import type { Context } from './definition.js';
 import { ElementRuntime, type StartOptions } from './runtime.js';
 import { readWiring, type Wiring } from './wiring.js';
+import { CONTROL_KEY_ENV } from './control.js';
 
 /** A node's hold on its topology ports: a Context without handlers, and close(). */
 export interface Connection extends Context {
@@ -26,5 +27,9 @@ class NodeConnection extends HandlerContext implements Connection {
  *   const hits = await ports.ask('search', { q }, { timeoutMs: 2000 });
  */
 export async function connect(wiring: Wiring = readWiring(process.env), options?: StartOptions): Promise<Connection> {
-  return new NodeConnection(await ElementRuntime.start({}, wiring, options));
+  // The control key, as for an element: from the env, taken out of it so that the rest of the
+  // process and its children do not inherit it.
+  const controlKey = options?.controlKey ?? process.env[CONTROL_KEY_ENV];
+  delete process.env[CONTROL_KEY_ENV];
+  return new NodeConnection(await ElementRuntime.start({}, wiring, { ...options, ...(controlKey ? { controlKey } : {}) }));
 }

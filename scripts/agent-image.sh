@@ -21,6 +21,14 @@ trap 'rm -rf "$work"' EXIT
 
 node --import tsx launcher/agent/bundle.ts "$work/quarry-agent.js" >/dev/null
 
+# ZeroMQ's native addon for this node (the agent's peer relay talks to element control
+# sockets): the bundle carries zeromq's code, which looks for build/manifest.json next to
+# itself (/), so the manifest and this node's build go to /build.
+# Every Linux x64 build: the loader picks the one this image's glibc (Debian's) can load.
+mkdir -p "$work/zmq/build/linux"
+cp node_modules/zeromq/build/manifest.json "$work/zmq/build/"
+cp -a node_modules/zeromq/build/linux/x64 "$work/zmq/build/linux/"
+
 # iptables and ipset with their libraries, from the packages installed here; the names point
 # at the nft variant, as Debian's alternatives do.
 mkdir -p "$work/netfilter/usr/sbin"
@@ -40,10 +48,12 @@ for name in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6
 done
 # Only the packages' own files: the link targets above and the .so files are all there.
 (cd "$work/netfilter" && find . -type f -o -type l | LC_ALL=C sort | xargs -d '\n' sha256sum 2>/dev/null | cut -c1-64) >"$work/netfilter.sum" || true
+(cd "$work/zmq" && find . -type f | LC_ALL=C sort | xargs -d '\n' sha256sum | cut -c1-64) >>"$work/netfilter.sum"
 
 cat >"$work/Dockerfile" <<DOCKERFILE
 FROM $BASE
 COPY netfilter/ /
+COPY zmq/ /
 COPY quarry-agent.js /quarry-agent.js
 ENTRYPOINT ["node", "/quarry-agent.js"]
 CMD ["agent"]

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import {
-  LocalCluster, LOCAL_SERVER, SmallModeError, keys, startCaretaker, startPeerRelay, type Caretaker, type PeerRelay,
+  LocalCluster, LOCAL_SERVER, SILENT_PROGRESS, SmallModeError, StackExecutor, keys, startCaretaker, startPeerRelay, type Caretaker, type PeerRelay,
 } from '../../launcher/index.js';
 import type { ControlHandle } from '../control.js';
 import { openGrid } from '../grid/index.js';
 import { StackLocks } from '../stack-lock.js';
-import type { ControlContext, ControlParts } from './context.js';
+import { executorContext, type ControlContext, type ControlParts } from './context.js';
+import { withEnv } from '../../plan/index.js';
 import { stackLogs } from './logs.js';
 import { psRows } from './ps.js';
 import { recover } from './recover.js';
@@ -94,8 +95,26 @@ function smallModeCaretaker(parts: ControlParts): Caretaker {
   return startCaretaker({
     docker: ctx.docker, server: LOCAL_SERVER, stateFile: join(ctx.home.root, 'caretaker.json'),
     cares: (stack) => store.stacks().includes(stack),
-    report: (record) => void put(keys.containerCare(record.stack, record.container), JSON.stringify(record)),
+    report: (record) => {
+      void put(keys.containerCare(record.stack, record.container), JSON.stringify(record));
+      if (record.state === 'running' && record.restarts > 0) void followRestart(parts, record.stack, record.unit);
+    },
     forget: (stack, container) => void ctx.etcd.delete().key(keys.containerCare(stack, container)).catch(() => undefined),
     log: (line) => ctx.log(line),
   });
+}
+
+/** After a restart in small mode: the unit's routes made to name its containers' addresses now, under the stack's lock. */
+async function followRestart(parts: ControlParts, stack: string, unit: string): Promise<void> {
+  const unlock = await parts.locks.acquire(stack);
+  try {
+    const last = parts.store.latest(stack);
+    if (!last || !last.current.units.some((u) => u.name === unit && u.domains.length > 0)) return;
+    const spec = withEnv(last.spec, last.env);
+    await new StackExecutor({ ...executorContext(parts, SILENT_PROGRESS, last.version), controlKey: parts.store.controlKey(stack) }, spec, last.current, last.current).refreshRoutes(unit);
+  } catch (err) {
+    parts.ctx.log(`${stack}: could not check ${unit}'s routes after a restart (${(err as Error).message})`);
+  } finally {
+    unlock();
+  }
 }

@@ -194,6 +194,8 @@ export class GridCluster implements Cluster, GridHealing {
 
   /** Servers whose engine did not answer the last probe (shown `unreachable`). */
   private readonly unanswered = new Set<string>();
+  /** Servers whose engine did not answer the last listing in time (shown `unreachable` until one does). */
+  private readonly unlisted = new Set<string>();
 
   /** Notes a probe's answer for `quarry servers`. */
   noteProbe(id: string, answered: boolean): void {
@@ -254,10 +256,12 @@ export class GridCluster implements Cluster, GridHealing {
         const engine = await withinMs(this.engineOf(id), ENGINE_ANSWER_MS, `${id}'s engine`);
         const containers = await withinMs(listContainers(engine, stack, unit), ENGINE_ANSWER_MS, `${id}'s engine`);
         const placed = containers.map((c) => ({ ...c, server: id }));
+        this.unlisted.delete(id);
         if (stack === undefined && unit === undefined) this.lastListed.set(id, placed);
         else this.lastListed.set(id, [...(this.lastListed.get(id) ?? []).filter((c) => !placed.some((p) => p.name === c.name) && !matches(c, stack, unit)), ...placed]);
         return placed;
       } catch {
+        this.unlisted.add(id);
         return (this.lastListed.get(id) ?? []).filter((c) => matches(c, stack, unit)).map((c) => ({ ...c, state: 'unreachable' }));
       }
     }));
@@ -327,7 +331,8 @@ export class GridCluster implements Cluster, GridHealing {
   async forgetServer(id: string, progress: Progress): Promise<void> {
     await this.exclusive(progress, async () => {
       try {
-        await this.leave(id, progress);
+        // Freeing its slices may have emptied it, and slicegrid removed it already (above `min`).
+        if (this.store.get(id)) await this.leave(id, progress);
       } finally {
         this.lost.delete(id);
         this.lastListed.delete(id);
@@ -505,7 +510,7 @@ export class GridCluster implements Cluster, GridHealing {
     return {
       id: block.id, provider: server?.provider ?? '?', address: server?.address ?? '?', size: server?.size.slug ?? null,
       memory: block.size, used: block.used, free: block.free, containers: block.slices.length,
-      state: !server ? 'unknown' : this.lost.has(block.id) ? 'lost' : (!this.engines.has(block.id) || (!status.agent && this.unanswered.has(block.id))) ? 'unreachable' : server.state, ...status,
+      state: !server ? 'unknown' : this.lost.has(block.id) ? 'lost' : (!this.engines.has(block.id) || this.unlisted.has(block.id) || (!status.agent && this.unanswered.has(block.id))) ? 'unreachable' : server.state, ...status,
     };
   }
 

@@ -8,6 +8,7 @@ import { startRouter, type Router } from '../../router/index.js';
 import { readStats } from '../../runtime/index.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { httpGet, httpGetWhenUp } from '../support/http.js';
+import { until } from '../support/until.js';
 import {
   commitAll, docsearchRepo, gitEnv, push, removeStackImages, run, startTestHq, uniqueStack, type TestHq,
 } from './harness.js';
@@ -102,8 +103,9 @@ test('a push runs the stack: services, elements and web, routed by domain; the w
   tt.is(statSync(keyFile).mode & 0o777, 0o600);
   for (const c of await listContainers(docker, stack)) {
     const info = await docker.getContainer(c.id).inspect();
-    const element = ['crawl', 'categorize', 'index'].includes(c.unit);
-    tt.is(info.Config.Env.includes(`QUARRY_CONTROL_KEY=${key}`), element, `${c.name}: the key in an element's env, in no other`);
+    // Elements and the web node (it has topology ports), not the store service.
+    const wired = ['crawl', 'categorize', 'index', 'web'].includes(c.unit);
+    tt.is(info.Config.Env.includes(`QUARRY_CONTROL_KEY=${key}`), wired, `${c.name}: the key in a wired unit's env, in no other`);
     tt.false(JSON.stringify(info.Config.Labels ?? {}).includes(key), `${c.name}: not in a label`);
     tt.false(JSON.stringify([info.Path, info.Args, info.Config.Cmd, info.Config.Entrypoint]).includes(key), `${c.name}: not in its arguments`);
   }
@@ -230,4 +232,33 @@ test('a changed service keeps running on a push, with a notice; git push -o repl
   const [after] = await listContainers(docker, stack, 'store');
   tt.not(after?.id, before!.id);
   tt.is(after?.state, 'running');
+});
+
+test('small mode: HQ is the caretaker of its engine; a web container and the service killed with SIGKILL come back, the same containers, and the site answers; ps counts the restarts', async (tt) => {
+  const { stack, repo, domain } = await stackRepo('care');
+  const r = await push(t, repo, stack);
+  tt.is(r.code, 0, r.stderr);
+  await httpGetWhenUp(`http://127.0.0.1:${router.port}/healthz`, 20_000, { Host: domain });
+  const before = await control.ps(stack);
+  const victims = before.filter((row) => row.name === 'store' || row.container === before.find((x) => x.name === 'web')!.container);
+  tt.is(victims.length, 2);
+  for (const v of victims) {
+    const info = await docker.getContainer(v.container).inspect();
+    tt.is(info.HostConfig.RestartPolicy?.Name, 'no', 'docker does not restart it: the caretaker does');
+    process.kill(info.State.Pid, 'SIGKILL');
+  }
+  for (const v of victims) {
+    const row = await until(`${v.container} restarted`, async () => {
+      const now = (await control.ps(stack)).find((x) => x.container === v.container);
+      return now && now.state === 'running' && now.restarts === 1 ? now : undefined;
+    });
+    tt.is(row.lastExit?.code, 137, `${v.container}: killed by SIGKILL`);
+  }
+  const after = await control.ps(stack);
+  tt.deepEqual(after.map((x) => x.container), before.map((x) => x.container), 'the same containers, none replaced');
+  const res = await until('a search through the router', async () => {
+    const s = await viaRouter(domain, '/search?q=danube');
+    return s.status === 200 ? s : undefined;
+  });
+  tt.true((JSON.parse(res.body) as { searches: number }).searches >= 1, 'the web node counts searches in the restarted store again');
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { gridAdvertise } from '../../hq/grid/advertise.js';
@@ -27,6 +27,8 @@ let t: TestHq;
 const log: string[] = [];
 const stack = uniqueStack('grid');
 const domain = `${stack}.localhost`;
+/** A second stack, a steady dataflow (test/hq/fixtures/flow). */
+const flow = uniqueStack('flow');
 
 const gridConfig = { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true };
 
@@ -60,6 +62,7 @@ test.after.always(async () => {
   await etcd?.own.stop();
   await removeFleet(fleet);
   await removeStackImages(stack);
+  await removeStackImages(flow);
 });
 
 /** Messages of a task, as the pusher or the `quarry scale` caller sees them. */
@@ -314,6 +317,61 @@ test.serial('a service started anew on a grid has a new address, and the units t
   const res = await httpGet(`http://127.0.0.1:${router.port}/search?q=danube`, 5000, { Host: domain });
   tt.is(res.status, 200, res.body);
   tt.true((JSON.parse(res.body) as { searches: number }).searches >= 1, res.body);
+});
+
+/** The care record of a container (its caretaker's restarts and last exit), or undefined. */
+async function careOf(ofStack: string, container: string): Promise<{ restarts: number; state: string; lastExit?: { code: number }; reason?: string } | undefined> {
+  const text = await etcd.client.get(`/quarry/stacks/${ofStack}/care/${container}`).string();
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** What the flow stack's sink printed last: how many distinct ids it has, and how many logs in all. */
+async function sinkCount(flow: string): Promise<{ unique: number; total: number } | undefined> {
+  const lines: string[] = [];
+  await control.logs(flow, 'sink', { follow: false }, (line) => lines.push(line.text), new AbortController().signal);
+  const last = lines.map((l) => /sink: unique=(\d+) total=(\d+)/.exec(l)).filter(Boolean).at(-1);
+  return last ? { unique: Number(last[1]), total: Number(last[2]) } : undefined;
+}
+
+test.serial('an element killed mid-stream is restarted by its caretaker and no log is lost; a worker that keeps crashing ends failed, not restarted for ever', async (tt) => {
+  const repo = join(t.dir, `flow-${flow}`);
+  cpSync(join(import.meta.dirname, 'fixtures', 'flow'), repo, { recursive: true });
+  await commitAll(repo, 'flow', true);
+  const pushed = await push(t, repo, flow);
+  tt.is(pushed.code, 0, pushed.stderr);
+  try {
+    await until('the sink has some', async () => ((await sinkCount(flow))?.unique ?? 0) >= 300 ? true : undefined, 60_000);
+    const pass = (await control.ps(flow)).find((r) => r.name === 'pass')!;
+    await onServerSh(pass.server, `kill -9 $(docker inspect -f '{{.State.Pid}}' ${pass.container})`);
+    const care = await until(`${pass.container} restarted`, async () => {
+      const record = await careOf(flow, pass.container);
+      return record && record.restarts >= 1 && record.state === 'running' ? record : undefined;
+    });
+    tt.is(care.lastExit?.code, 137);
+    const done = await until('every id at the sink', async () => {
+      const count = await sinkCount(flow);
+      return count && count.unique >= 3000 ? count : undefined;
+    }, 120_000);
+    tt.is(done.unique, 3000, 'every one of the 3000 ids reached the sink across the kill');
+    tt.true(done.total >= 3000, `${done.total} logs in all (a redelivered batch counts again)`);
+
+    // The worker exits with 3 each time: restarted twice (attempts 2), then failed and left.
+    const flaky = (await control.ps(flow)).find((r) => r.name === 'flaky')!;
+    const failed = await until(`${flaky.container} failed`, async () => {
+      const record = await careOf(flow, flaky.container);
+      return record?.state === 'failed' ? record : undefined;
+    }, 60_000);
+    tt.is(failed.restarts, 2);
+    tt.regex(failed.reason ?? '', /3 times within 1 min/);
+    const row = (await control.ps(flow)).find((r) => r.container === flaky.container);
+    tt.like(row, { state: 'failed', restarts: 2, lastExit: { code: 3 } });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    tt.is(await onServerSh(flaky.server, `docker inspect -f '{{.State.Running}}' ${flaky.container}`), 'false', 'it stays stopped');
+    tt.is((await careOf(flow, flaky.container))?.restarts, 2, 'and is not restarted again');
+  } finally {
+    // Nothing of it for the tests after this one to move.
+    await control.scale(flow, { counter: 0, pass: 0, sink: 0, flaky: 0 }, recorder().progress).catch(() => undefined);
+  }
 });
 
 /** Asks the router for `path` every `everyMs` until stopped: how many answers were not 200, and what they were. */

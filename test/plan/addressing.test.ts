@@ -170,9 +170,9 @@ const envCases: EnvCase[] = [
     want: false,
   },
   {
-    name: 'a wired web node gets no control key: its own server has no control socket',
+    name: 'a wired web node gets the control key too: connect() runs its control socket',
     unit: 'web', member: 1, peers: () => ({ ...aliases(), controlKey: 'k3y' }),
-    env: { MODE: 'test', DB_HOST: 'db', DB_PORT: '5432', ...identity('web', 1), PORT: '8080' },
+    env: { MODE: 'test', DB_HOST: 'db', DB_PORT: '5432', ...identity('web', 1), PORT: '8080', QUARRY_CONTROL_KEY: 'k3y' },
     wiring: (w) => JSON.stringify(w).includes('k3y'),
     want: false,
   },
