@@ -39,6 +39,12 @@ const DOMAIN = `${STACK}.localhost`;
 const FLEET = `bheal${tag}`;
 /** The web node's restart window: rounds are spaced wider, so each kill meets a first restart. */
 const WINDOW_MS = 10_000;
+/**
+ * The grid's min. With min 3 on 3 servers HQ cannot take a lost server out of placement (slicegrid
+ * keeps its min, so the lost block stays and the heal places the lost member on it again) nor drain
+ * one; so by default min is 1 and the third server is added by hand. BENCH_HEAL_MIN=3 shows that.
+ */
+const MIN = Number(process.env.BENCH_HEAL_MIN ?? 1);
 const docker = new Docker();
 const dir = mkdtempSync(join(tmpdir(), 'quarry-bench-heal-'));
 const started = Date.now();
@@ -97,7 +103,7 @@ async function main(): Promise<void> {
   addAuthorizedKey(home, readFileSync(join(dir, 'key.pub'), 'utf8'), 'bench.pub');
   const config: HqConfig = {
     home: home.root, host: '127.0.0.1', sshPort: 0, apiHost: '127.0.0.1', apiPort: 0, routerPort: 0, etcd: undefined, etcdPort: 0, locknet: false,
-    grid: { provider: { provider: 'docker', fleet: FLEET }, min: 3, max: 4, size: 's-1vcpu-1gb', advertise: undefined, locknet: true },
+    grid: { provider: { provider: 'docker', fleet: FLEET }, min: MIN, max: 4, size: 's-1vcpu-1gb', advertise: undefined, locknet: true },
   };
   const writeLog = (line: string) => {
     hqLog.push({ at: Date.now(), line });
@@ -110,7 +116,7 @@ async function main(): Promise<void> {
     // HQ as `quarry hq` starts it (hq/daemon): etcd with TLS for the agents on the servers'
     // network (the grid's CA, the network's gateway advertised), the router, the control on the
     // grid, the git endpoint; only hq/index.ts is bench's to import, and it puts these together.
-    say(`starting HQ with a grid of 3 docker-provider servers (fleet ${FLEET})`);
+    say(`starting HQ with a grid of docker-provider servers (fleet ${FLEET}, min ${MIN}, max 4; 3 servers)`);
     daemon = await startDaemon(config, async (ctx) => {
       etcd = ctx.etcd;
       control = await startControl({ ...ctx, log: writeLog });
@@ -119,6 +125,8 @@ async function main(): Promise<void> {
     const routerPort = daemon.info.routerPort;
     const c = control!;
     const kv = etcd!;
+    const quiet = { step: (m: string) => say(`  grid: ${m}`), info: () => undefined, error: (m: string) => say(`  grid error: ${m}`) };
+    while ((await c.servers()).length < 3) await c.addServer(undefined, quiet);
     say(`HQ up: ${(await c.servers()).map((s) => `${s.id} (${s.address}, agent ${s.agent})`).join(', ')}`);
 
     // The example, its web node bigger (the stack spreads over two servers, the third has room)
@@ -241,6 +249,7 @@ async function main(): Promise<void> {
     }).catch((err: Error) => {
       // HQ did not bring the stack back: reported as null, and the drain is measured all the same.
       say(`NOT serving as before: ${err.message}; last look: ${lastLook}`);
+      process.exitCode = 1;
       return null;
     });
     const lost = logAt(`server ${victim} is lost`);
@@ -277,10 +286,16 @@ async function main(): Promise<void> {
     });
     await sleep(1000);
     const drainStart = performance.now();
-    await c.drainServer(drained, false, {
-      step: (m) => say(`  drain: ${m}`), info: (m) => say(`  drain: ${m}`), error: (m) => say(`  drain error: ${m}`),
-    });
-    const drainMs = Math.round(performance.now() - drainStart);
+    let drainMs: number | null = null;
+    try {
+      await c.drainServer(drained, false, {
+        step: (m) => say(`  drain: ${m}`), info: (m) => say(`  drain: ${m}`), error: (m) => say(`  drain error: ${m}`),
+      });
+      drainMs = Math.round(performance.now() - drainStart);
+    } catch (err) {
+      say(`the drain FAILED after ${Math.round(performance.now() - drainStart)} ms: ${(err as Error).stack ?? String(err)}`);
+      process.exitCode = 1;
+    }
     await sleep(1000);
     flowing = false;
     await Promise.all(workers);

@@ -196,6 +196,18 @@ export class GridCluster implements Cluster, GridHealing {
   private readonly unanswered = new Set<string>();
   /** Servers whose engine did not answer the last listing in time (shown `unreachable` until one does). */
   private readonly unlisted = new Set<string>();
+  /** Containers removed while their server did not answer (id → server): stopped once it answers. */
+  private readonly orphans = new Map<string, string>();
+
+  /** Stops, in the background, the containers removed while this server did not answer. */
+  private stopOrphans(server: string, engine: Docker, listed: PlacedContainer[]): void {
+    for (const [id, on] of this.orphans) {
+      if (on !== server) continue;
+      this.orphans.delete(id);
+      if (!listed.some((c) => c.id === id)) continue;
+      void removeContainer(engine, id, 2).catch((err: unknown) => this.options.log(`grid: could not stop ${id.slice(0, 12)} on ${server} (${(err as Error).message})`));
+    }
+  }
 
   /** Notes a probe's answer for `quarry servers`. */
   noteProbe(id: string, answered: boolean): void {
@@ -257,6 +269,7 @@ export class GridCluster implements Cluster, GridHealing {
         const containers = await withinMs(listContainers(engine, stack, unit), ENGINE_ANSWER_MS, `${id}'s engine`);
         const placed = containers.map((c) => ({ ...c, server: id }));
         this.unlisted.delete(id);
+        this.stopOrphans(id, engine, placed);
         if (stack === undefined && unit === undefined) this.lastListed.set(id, placed);
         else this.lastListed.set(id, [...(this.lastListed.get(id) ?? []).filter((c) => !placed.some((p) => p.name === c.name) && !matches(c, stack, unit)), ...placed]);
         return placed;
@@ -386,7 +399,10 @@ export class GridCluster implements Cluster, GridHealing {
 
   async start(specs: ContainerSpec[], progress: Progress): Promise<PromiseSettledResult<PlacedContainer>[]> {
     const ids = specs.map((s) => containerName(s.stack, s.name, s.n));
-    const placed = await this.exclusive(progress, () => this.slices.addMany(specs.map((s, i) => ({ id: ids[i]!, size: s.memoryMb })), { context: progress }));
+    const placed = await this.exclusive(progress, async () => {
+      const planned = await this.slices.addMany(specs.map((s, i) => ({ id: ids[i]!, size: s.memoryMb })), { context: progress });
+      return this.awayFromUnreachable(planned, progress);
+    });
     const where = new Map(placed.map((p) => [p.id, p.block]));
     return Promise.allSettled(specs.map(async (spec, i) => {
       const id = ids[i]!;
@@ -407,6 +423,37 @@ export class GridCluster implements Cluster, GridHealing {
         throw err;
       }
     }));
+  }
+
+  /** Whether a server does not answer now: its last listing or probe failed, or it is lost. */
+  private unreachable(id: string): boolean {
+    return this.unlisted.has(id) || this.unanswered.has(id) || this.lost.has(id);
+  }
+
+  /**
+   * Slices slicegrid put on a server that does not answer now are moved to one that does and
+   * has room, so that a deploy never waits on a dead server. With no such room the start
+   * fails at once and says why; HQ replaces the server once it is found lost.
+   */
+  private async awayFromUnreachable(placed: Array<{ id: string; block: string; size: number }>, progress: Progress): Promise<Array<{ id: string; block: string }>> {
+    const out: Array<{ id: string; block: string }> = [];
+    for (const p of placed) {
+      if (!this.unreachable(p.block)) {
+        out.push(p);
+        continue;
+      }
+      const to = this.slices.blocks()
+        .filter((b) => b.id !== p.block && !this.unreachable(b.id) && b.free >= p.size)
+        .sort((a, b) => a.free - b.free)[0];
+      if (!to) {
+        for (const q of placed) await this.free(q.id, progress);
+        throw new BadRequestError(`server ${p.block} does not answer and no other server has room for ${p.id} (${p.size} MB); HQ replaces it once its agent's lease expires (about 10 s): try again then`);
+      }
+      await this.slices.move(p.id, to.id, { context: progress });
+      progress.info(`${p.id} goes to ${to.id}: ${p.block} does not answer`);
+      out.push({ id: p.id, block: to.id });
+    }
+    return out;
   }
 
   /**
@@ -435,7 +482,11 @@ export class GridCluster implements Cluster, GridHealing {
   }
 
   async remove(container: PlacedContainer, progress: Progress, graceSeconds?: number): Promise<void> {
-    if (!this.lost.has(container.server)) {
+    if (this.unreachable(container.server) || container.state === 'unreachable') {
+      // Not waited for: it is stopped when its server answers again (the next listing), or goes with its server.
+      if (!this.lost.has(container.server)) this.orphans.set(container.id, container.server);
+      progress.info(`${container.server} does not answer: ${container.name} is stopped when it answers again, or goes with it`);
+    } else {
       const grace = graceSeconds ?? 10;
       try {
         await withinMs((async () => removeContainer(await this.engineOf(container.server), container.id, grace))(),

@@ -172,7 +172,16 @@ test('memory control: servers prints an aligned table, or JSON equal to what HQ 
   t.deepEqual(JSON.parse(json.stdout), await control.servers());
   const usage = await quarry(['servers', 'frob'], hqEnv);
   t.is(usage.code, 2);
-  t.regex(usage.stderr, /^quarry servers: unknown servers command 'frob': use add or remove\nusage: quarry servers /);
+  t.regex(usage.stderr, /^quarry servers: unknown servers command 'frob': use add, remove, drain or undrain\nusage: quarry servers /);
+  const noId = await quarry(['servers', 'drain'], hqEnv);
+  t.is(noId.code, 2);
+  t.regex(noId.stderr, /^quarry servers: name the server to drain \(see quarry servers\)/);
+  const misplaced = await quarry(['servers', 'undrain', 'q-1', '--remove'], hqEnv);
+  t.is(misplaced.code, 2);
+  t.regex(misplaced.stderr, /--remove goes with drain/);
+  const drain = await quarry(['servers', 'drain', 'q-1', '--remove'], hqEnv);
+  t.is(drain.code, 1, 'the memory control refuses; the CLI asked HQ, with --remove');
+  t.true(control.calls.includes('drainServer q-1'), control.calls.join(', '));
   const noToken = await quarry(['servers'], { QUARRY_HQ: hqEnv.QUARRY_HQ! });
   t.is(noToken.code, 1);
   t.regex(noToken.stderr, /^HQ at http:\/\/127\.0\.0\.1:\d+ wants its API token\. /);

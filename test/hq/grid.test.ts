@@ -425,6 +425,12 @@ test.serial('a server that dies: HQ finds it lost, its containers start on the o
   tt.true(lostOnes.length > 0);
   const killedAt = Date.now();
   await dockerCli(['kill', `quarry-server-${victim}`]);
+  // A deploy while it does not answer (before HQ calls it lost): it goes on without it.
+  const scaled = recorder();
+  const release = await control.scale(stack, { web: 3 }, scaled.progress);
+  tt.is(release.scale.web, 3, scaled.lines.join('\n'));
+  tt.false((await control.ps(stack)).some((x) => x.server === victim && x.state === 'running'), 'nothing new was started on it');
+  const expected = rows.length + 1;
   const looks: string[] = [];
   const failures: string[] = [];
   let sawUnreachable = false;
@@ -440,7 +446,7 @@ test.serial('a server that dies: HQ finds it lost, its containers start on the o
     looks.push(`${Date.now() - killedAt} ms: ${servers.map((s) => `${s.id}=${s.state}`).join(' ')}; ${ps.filter((x) => x.server === victim).length} on ${victim}`);
     if (ps.some((x) => x.server === victim && x.state === 'unreachable') || servers.some((s) => s.id === victim && s.state !== 'active')) sawUnreachable = true;
     if (ps.some((x) => x.server === victim) || servers.some((s) => s.id === victim)) return undefined;
-    if (ps.length !== rows.length || ps.some((x) => x.state !== 'running')) return undefined;
+    if (ps.length !== expected || ps.some((x) => x.state !== 'running')) return undefined;
     const res = await httpGet(`http://127.0.0.1:${router.port}/healthz`, 3000, { Host: domain });
     return res.status === 200 ? Date.now() - killedAt : undefined;
   }, 120_000);

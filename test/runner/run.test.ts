@@ -81,13 +81,14 @@ test('containers: the example answers a search; Ctrl-C removes every container a
   t.deepEqual(body.results.map((r) => [r.path, r.category]), [['rivers.txt', 'nature']]);
   const names = (await leftovers()).map((c) => c.Names[0]!.replace(/^\//, '')).sort();
   t.deepEqual(names, ['categorize.0', 'crawl.0', 'index.0', 'store.0', 'web.0', 'web.1'].map((n) => `${name}.${n}`));
-  // The run's control key: in each element container's env, in no label and no argument.
+  // The run's control key: in each wired container's env (the elements, and the web node with
+  // its topology port), in no label and no argument; not in the store service's.
   const keys = new Set<string>();
   for (const c of await leftovers()) {
     const info = await docker.getContainer(c.Id).inspect();
     const key = info.Config.Env.find((e) => e.startsWith('QUARRY_CONTROL_KEY='))?.slice('QUARRY_CONTROL_KEY='.length);
-    const element = /\.(categorize|crawl|index)\.0$/.test(info.Name);
-    t.is(key !== undefined, element, `${info.Name}: a key only in an element's env`);
+    const wired = /\.(categorize|crawl|index|web)\.\d$/.test(info.Name);
+    t.is(key !== undefined, wired, `${info.Name}: a key only in a wired unit's env`);
     if (key === undefined) continue;
     keys.add(key);
     t.false(JSON.stringify(info.Config.Labels ?? {}).includes(key), `${info.Name}: the key is in no label`);
