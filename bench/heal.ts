@@ -40,11 +40,11 @@ const FLEET = `bheal${tag}`;
 /** The web node's restart window: rounds are spaced wider, so each kill meets a first restart. */
 const WINDOW_MS = 10_000;
 /**
- * The grid's min. With min 3 on 3 servers HQ cannot take a lost server out of placement (slicegrid
- * keeps its min, so the lost block stays and the heal places the lost member on it again) nor drain
- * one; so by default min is 1 and the third server is added by hand. BENCH_HEAL_MIN=3 shows that.
+ * The grid's min (BENCH_HEAL_MIN, default 3): three servers, the stack spread over two, the
+ * third with room; a lost server's containers start there, and a replacement joins after (the
+ * grid keeps its min). A smaller min lets slicegrid remove an empty server at the next change.
  */
-const MIN = Number(process.env.BENCH_HEAL_MIN ?? 1);
+const MIN = Number(process.env.BENCH_HEAL_MIN ?? 3);
 const docker = new Docker();
 const dir = mkdtempSync(join(tmpdir(), 'quarry-bench-heal-'));
 const started = Date.now();

@@ -53,8 +53,8 @@ export interface GridHealing {
   probe(id: string): Promise<boolean>;
   /** Notes a probe's answer (`quarry servers` shows a server whose engine is silent as `unreachable`). */
   noteProbe(id: string, answered: boolean): void;
-  /** Takes a lost server out of the grid at once: nothing is listed, placed or reached there any more. */
-  loseServer(id: string, progress: Progress): Promise<void>;
+  /** Takes a lost server out of the grid at once: nothing is listed, placed or reached there any more. Its address. */
+  loseServer(id: string, progress: Progress): Promise<string | undefined>;
   /** Removes a lost server through its provider, the membership and etcd. */
   forgetServer(id: string, progress: Progress): Promise<void>;
   /** Takes a server out of placement (room for its containers made elsewhere); its containers are then moved by the caller. */

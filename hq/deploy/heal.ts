@@ -1,8 +1,11 @@
-import { StackExecutor, type GridHealing, type Progress, type ServerRow } from '../../launcher/index.js';
+import { StackExecutor, keys, type GridHealing, type Progress, type ServerRow } from '../../launcher/index.js';
 import { healPlan, withEnv, type HealAction } from '../../plan/index.js';
 import { QuarryError } from '../../errors/index.js';
 import { BadRequestError } from '../errors.js';
 import { executorContext, type ControlParts } from './context.js';
+
+/** The busy mark of the round's retries (never a server's id: ids have no spaces). */
+const RETRY = 'retry pending';
 
 /** How often the heal loop looks at the grid. */
 export const HEAL_INTERVAL_MS = 2000;
@@ -35,6 +38,12 @@ export function startHealer(parts: ControlParts, options: { intervalMs?: number 
   const agents = ctx.agentEtcd !== undefined;
   /** Servers with a drain or a loss being carried out (by the loop or by a caller). */
   const busy = new Set<string>();
+  /** Stacks a loss left to converge (a converge that failed is tried again each round), with why. */
+  const pending = new Map<string, string>();
+  /** Lost servers not yet removed (their removal failed: tried again each round). */
+  const unforgotten = new Set<string>();
+  /** Stacks being converged now (by a loss or by the round's retry). */
+  const converging = new Set<string>();
   let stopped = false;
   let running: Promise<HealAction[]> | undefined;
 
@@ -69,13 +78,67 @@ export function startHealer(parts: ControlParts, options: { intervalMs?: number 
   async function lose(id: string, stacks: string[], reason: string): Promise<void> {
     const started = Date.now();
     say(`server ${id} is lost (${reason}); its containers start elsewhere`);
-    await healing!.loseServer(id, loud);
+    const address = await healing!.loseServer(id, loud);
+    unforgotten.add(id);
+    // Nothing is sent to it from now: its routes and endpoints go before anything starts elsewhere.
+    await dropRoutesTo(id, address);
     const mine = new Set(parts.store.stacks());
-    for (const stack of stacks.filter((s) => mine.has(s))) {
-      await inTask(stack, `server ${id} lost: its containers start elsewhere`, loud, (ex) => ex.converge());
+    for (const stack of stacks.filter((s) => mine.has(s))) pending.set(stack, `server ${id} lost: its containers start elsewhere`);
+    const failed = await convergePending();
+    await forget(id);
+    if (failed.length === 0) say(`server ${id} replaced in ${((Date.now() - started) / 1000).toFixed(1)} s: its stacks run on the other servers, and it is removed`);
+    else say(`server ${id} removed; ${failed.join(', ')} not whole yet: tried again every ${(options.intervalMs ?? HEAL_INTERVAL_MS) / 1000} s`);
+  }
+
+  async function forget(id: string): Promise<void> {
+    try {
+      await healing!.forgetServer(id, loud);
+      unforgotten.delete(id);
+    } catch (err) {
+      say(`lost server ${id} could not be removed yet (${(err as Error).message}); trying again`);
     }
-    await healing!.forgetServer(id, loud);
-    say(`server ${id} replaced in ${((Date.now() - started) / 1000).toFixed(1)} s: its stacks run on the other servers, and it is removed`);
+  }
+
+  /** Converges every stack left to converge; the ones that failed stay for the next round. */
+  async function convergePending(): Promise<string[]> {
+    const failed: string[] = [];
+    for (const [stack, description] of [...pending]) {
+      if (converging.has(stack)) continue;
+      converging.add(stack);
+      try {
+        await inTask(stack, description, loud, (ex) => ex.converge());
+        pending.delete(stack);
+      } catch {
+        failed.push(stack);
+      } finally {
+        converging.delete(stack);
+      }
+    }
+    return failed;
+  }
+
+  /** Routes to a lost server's address, and endpoints on it, out of etcd at once. */
+  async function dropRoutesTo(id: string, address: string | undefined): Promise<void> {
+    try {
+      if (address !== undefined) {
+        const routes = await ctx.etcd.getAll().prefix(keys.routes).strings();
+        for (const [key, url] of Object.entries(routes)) {
+          let host: string | undefined;
+          try { host = new URL(url).hostname.replace(/^\[|\]$/g, ''); } catch { host = undefined; }
+          if (host === address) await ctx.etcd.delete().key(key);
+        }
+      }
+      for (const stack of parts.store.stacks()) {
+        const endpoints = await ctx.etcd.getAll().prefix(keys.endpoints(stack)).strings();
+        for (const [key, text] of Object.entries(endpoints)) {
+          try {
+            if ((JSON.parse(text) as { server?: string }).server === id) await ctx.etcd.delete().key(key);
+          } catch { /* not a record: left */ }
+        }
+      }
+    } catch (err) {
+      say(`could not take ${id}'s routes out of etcd yet (${(err as Error).message}); its stacks' converge does`);
+    }
   }
 
   async function moveOff(id: string, stacks: string[], progress: Progress): Promise<void> {
@@ -114,6 +177,14 @@ export function startHealer(parts: ControlParts, options: { intervalMs?: number 
         const actions = await look(healing);
         // Each server's trouble is handled on its own: a drain that takes minutes holds up no loss.
         for (const action of actions) void act(action);
+        // What a loss left undone: stacks not whole yet, a server not yet removed.
+        if (!busy.has(RETRY)) {
+          busy.add(RETRY);
+          void (async () => {
+            await convergePending();
+            for (const id of [...unforgotten]) if (!busy.has(id)) await forget(id);
+          })().finally(() => busy.delete(RETRY));
+        }
         return actions;
       } finally {
         running = undefined;

@@ -295,7 +295,7 @@ export class GridCluster implements Cluster, GridHealing {
     }
     const sights: ServerSight[] = [];
     for (const block of this.slices.blocks()) {
-      if (!this.store.get(block.id)) continue;
+      if (!this.store.get(block.id) || this.lost.has(block.id)) continue;
       sights.push({ id: block.id, agent: records[keys.server(block.id)] !== undefined, stacks: block.slices.map(stackOf) });
     }
     for (const [id, drain] of this.draining) {
@@ -317,39 +317,54 @@ export class GridCluster implements Cluster, GridHealing {
   }
 
   /**
-   * A server found lost: out of the grid at once (its slices freed, nothing placed or listed
-   * there, its connection closed), and the grid topped up to `min`. Its containers are then
-   * started elsewhere by whoever asked (each stack converged), and `forgetServer` removes it.
+   * A server found lost: out of the grid's placement at once (its slices freed, nothing listed,
+   * placed or reached there any more, its connection closed). Its block leaves slicegrid now,
+   * or, when that would take the grid below `min`, once a replacement joined (`forgetServer`).
+   * Its containers are then started elsewhere by whoever asked (each stack converged), and
+   * `forgetServer` removes it. Returns its address (routes that name it can go at once).
    */
-  async loseServer(id: string, progress: Progress): Promise<void> {
-    await this.exclusive(progress, async () => {
+  async loseServer(id: string, progress: Progress): Promise<string | undefined> {
+    return this.exclusive(progress, async () => {
       this.lost.add(id);
+      const address = this.store.get(id)?.address;
       const block = this.slices.block(id);
       if (block) {
+        // Freed one by one: an empty block above `min` is destroyed by slicegrid on the way.
         for (const slice of block.slices) await this.slices.remove(slice, { context: progress }).catch(() => undefined);
-        await this.slices.removeBlock(id, { context: progress }).catch(() => undefined);
+        if (this.slices.block(id) && this.slices.blocks().length > this.options.settings.min) {
+          await this.slices.removeBlock(id, { context: progress });
+        }
       }
       this.draining.delete(id);
       const engine = this.engines.get(id);
       this.engines.delete(id);
       void engine?.close().catch(() => undefined);
-      while (this.slices.blocks().length < this.options.settings.min) {
-        const server = await this.join(this.options.settings.size, progress);
-        await this.slices.addBlock({ id: server.id, size: server.size.memory }, { context: progress });
-      }
+      return address;
     });
   }
 
-  /** Removes a lost server through its provider, and from the membership and etcd. */
+  /**
+   * Removes a lost server for good: a replacement joins first when the grid would go below
+   * `min` without it; then it leaves slicegrid, its provider removes it, and it leaves the
+   * membership and etcd.
+   */
   async forgetServer(id: string, progress: Progress): Promise<void> {
     await this.exclusive(progress, async () => {
-      try {
-        // Freeing its slices may have emptied it, and slicegrid removed it already (above `min`).
-        if (this.store.get(id)) await this.leave(id, progress);
-      } finally {
-        this.lost.delete(id);
-        this.lastListed.delete(id);
+      if (this.slices.block(id)) {
+        if (this.slices.blocks().length <= this.options.settings.min) {
+          if (this.slices.blocks().length >= this.options.settings.max) {
+            throw new BadRequestError(`lost server ${id} cannot leave the grid: it has ${this.options.settings.min} servers at least and ${this.options.settings.max} at most (grid.min = grid.max); raise grid.max so that a replacement can join`);
+          }
+          progress.step(`The grid keeps at least ${this.options.settings.min} server${this.options.settings.min === 1 ? '' : 's'}: a replacement for ${id} joins`);
+          const server = await this.join(this.options.settings.size, progress);
+          await this.slices.addBlock({ id: server.id, size: server.size.memory }, { context: progress });
+        }
+        await this.slices.removeBlock(id, { context: progress });
       }
+      // Freeing its slices may have emptied it, and slicegrid removed it already (above `min`).
+      if (this.store.get(id)) await this.leave(id, progress);
+      this.lost.delete(id);
+      this.lastListed.delete(id);
     });
   }
 
@@ -370,8 +385,13 @@ export class GridCluster implements Cluster, GridHealing {
       }
       const block = this.slices.block(id);
       if (!block) throw new BadRequestError(`no server '${id}' in the grid (quarry servers lists them)`);
-      if (this.slices.blocks().length - 1 < 1 && block.slices.length > 0) {
-        throw new BadRequestError(`server ${id} is the grid's only server: nowhere to move its containers; add one (quarry servers add) first`);
+      if (this.slices.blocks().length <= this.options.settings.min) {
+        if (this.slices.blocks().length >= this.options.settings.max) {
+          throw new BadRequestError(`server ${id} cannot be drained: the grid keeps ${this.options.settings.min} servers at least and ${this.options.settings.max} at most (grid.min = grid.max); raise grid.max so that one can join in its place`);
+        }
+        progress.step(`The grid keeps at least ${this.options.settings.min} server${this.options.settings.min === 1 ? '' : 's'}: one joins before ${id} is drained`);
+        const server = await this.join(this.options.settings.size, progress);
+        await this.slices.addBlock({ id: server.id, size: server.size.memory }, { context: progress });
       }
       const moving = [...block.slices];
       if (moving.length > 0) progress.step(`Making room elsewhere for ${moving.length} container${moving.length === 1 ? '' : 's'} of ${id}`);
@@ -445,13 +465,19 @@ export class GridCluster implements Cluster, GridHealing {
       const to = this.slices.blocks()
         .filter((b) => b.id !== p.block && !this.unreachable(b.id) && b.free >= p.size)
         .sort((a, b) => a.free - b.free)[0];
-      if (!to) {
-        for (const q of placed) await this.free(q.id, progress);
-        throw new BadRequestError(`server ${p.block} does not answer and no other server has room for ${p.id} (${p.size} MB); HQ replaces it once its agent's lease expires (about 10 s): try again then`);
+      let target = to?.id;
+      if (target === undefined && this.slices.blocks().length < this.options.settings.max) {
+        progress.step(`${p.block} does not answer and no other server has room for ${p.id} (${p.size} MB): adding a ${this.options.settings.size} server`);
+        const server = await this.join(this.options.settings.size, progress);
+        target = (await this.slices.addBlock({ id: server.id, size: server.size.memory }, { context: progress })).id;
       }
-      await this.slices.move(p.id, to.id, { context: progress });
-      progress.info(`${p.id} goes to ${to.id}: ${p.block} does not answer`);
-      out.push({ id: p.id, block: to.id });
+      if (target === undefined) {
+        for (const q of placed) await this.free(q.id, progress);
+        throw new BadRequestError(`server ${p.block} does not answer, no other server has room for ${p.id} (${p.size} MB), and the grid has its most servers (grid.max ${this.options.settings.max}); HQ replaces it once its agent's lease expires (about 10 s): try again then`);
+      }
+      await this.slices.move(p.id, target, { context: progress });
+      progress.info(`${p.id} goes to ${target}: ${p.block} does not answer`);
+      out.push({ id: p.id, block: target });
     }
     return out;
   }

@@ -10,7 +10,7 @@ import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { httpGet, httpGetWhenUp } from '../support/http.js';
 import { until } from '../support/until.js';
 import {
-  commitAll, docsearchRepo, gitEnv, push, removeStackImages, run, startTestHq, uniqueStack, type TestHq,
+  commitAll, docsearchRepo, gitEnv, push, removeStacks, run, startTestHq, uniqueStack, type TestHq,
 } from './harness.js';
 
 // One HQ with the part that runs stacks, its etcd and its router, for the file; every test
@@ -33,11 +33,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  for (const stack of stacks) {
-    for (const c of await listContainers(docker, stack)) await removeContainer(docker, c.id, 1);
-    await docker.getNetwork(`quarry-${stack}`).remove().catch(() => undefined);
-    await removeStackImages(stack);
-  }
+  await removeStacks(stacks);
   await control?.close();
   await t?.close();
   await router?.close();

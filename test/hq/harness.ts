@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addAuthorizedKey, startHq, type Hq, type HqOptions } from '../../hq/index.js';
 import { HomeLayout } from '../../home/index.js';
+import { listContainers, removeContainer } from '../../launcher/index.js';
 import { repoRoot } from '../support/cli.js';
 import { docker } from '../support/docker.js';
 
@@ -120,6 +121,15 @@ export async function refOf(repoGit: string, ref = 'refs/heads/main'): Promise<s
 export async function stackImages(stack: string): Promise<string[]> {
   const images = await docker.listImages({ filters: { reference: [`quarry/${stack}-*`] } });
   return images.flatMap((i) => i.RepoTags ?? []).filter((tag) => tag.startsWith(`quarry/${stack}-`));
+}
+
+/** Everything a small-mode test's stacks left on the local engine: containers, networks, images. */
+export async function removeStacks(stacks: readonly string[]): Promise<void> {
+  for (const stack of stacks) {
+    for (const c of await listContainers(docker, stack)) await removeContainer(docker, c.id, 1);
+    await docker.getNetwork(`quarry-${stack}`).remove().catch(() => undefined);
+    await removeStackImages(stack);
+  }
 }
 
 export async function removeStackImages(stack: string): Promise<void> {

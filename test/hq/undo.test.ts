@@ -14,7 +14,7 @@ import { LocalCluster, listContainers, removeContainer, type Cluster } from '../
 import { startRouter, type Router } from '../../router/index.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { httpGet } from '../support/http.js';
-import { commitAll, gitEnv, push, refOf, removeStackImages, startTestHq, uniqueStack, type TestHq } from './harness.js';
+import { commitAll, gitEnv, push, refOf, removeStacks, startTestHq, uniqueStack, type TestHq } from './harness.js';
 
 const docker = new Docker();
 let etcd: TestEtcd;
@@ -52,11 +52,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  for (const stack of stacks) {
-    for (const c of await listContainers(docker, stack)) await removeContainer(docker, c.id, 1);
-    await docker.getNetwork(`quarry-${stack}`).remove().catch(() => undefined);
-    await removeStackImages(stack);
-  }
+  await removeStacks(stacks);
   await control?.close();
   await t?.close();
   await router?.close();
