@@ -48,6 +48,13 @@ export async function openGrid(grid: NonNullable<HqConfig['grid']>, ctx: OpenGri
   });
 }
 
+/**
+ * The lease of every agent HQ installs: a server whose agent has not renewed it for this long
+ * is probed (its engine over SSH) and, if that does not answer either, lost (docs/heal.md).
+ * Short, because the probe keeps a live server whose agent is merely slow from being called lost.
+ */
+export const AGENT_LEASE_SECONDS = 5;
+
 /** The TCP ports of a server open to anyone (docs/locknet.md): SSH. */
 export const SERVER_PUBLIC_PORTS = [22];
 
@@ -81,7 +88,7 @@ function joinAgent(ctx: JoinAgentContext, waitMs = 60_000) {
       tls = { ca: ctx.ca.cert, ...issued };
     }
     await installAgent(engine, {
-      server: server.id, address: server.address, etcd: agentEtcd,
+      server: server.id, address: server.address, etcd: agentEtcd, ttlSeconds: AGENT_LEASE_SECONDS,
       ...(tls && { tls }),
       ...(ctx.locknet && { locknet: { public: SERVER_PUBLIC_PORTS } }),
     });

@@ -37,6 +37,8 @@ export interface InstallAgentOptions {
   tls?: { ca: string; cert: string; key: string };
   /** The server's firewall: the TCP ports open to anyone (docs/locknet.md). Absent: off. */
   locknet?: { public: number[] };
+  /** The agent's lease: how long after the agent (or its server) is gone its record goes. Default the agent's (10 s). */
+  ttlSeconds?: number;
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -59,6 +61,7 @@ export async function installAgent(docker: Docker, options: InstallAgentOptions)
     filesRoot: `${AGENT_STATE_DIR}/files`, hostsFile: HOSTS_INSIDE, stateDir: AGENT_STATE_DIR,
     ...(options.tls && { tls: options.tls }),
     ...(options.locknet && { locknet: { public: options.locknet.public } }),
+    ...(options.ttlSeconds !== undefined && { ttlSeconds: options.ttlSeconds }),
   };
   // The same checks the agent makes when it reads them: a bad id fails here, not on the server.
   validateConfig(agentSettingsSchema, document, `agent settings for ${options.server}`);
