@@ -473,7 +473,7 @@ export class GridCluster implements Cluster, GridHealing {
       }
       if (target === undefined) {
         for (const q of placed) await this.free(q.id, progress);
-        throw new BadRequestError(`server ${p.block} does not answer, no other server has room for ${p.id} (${p.size} MB), and the grid has its most servers (grid.max ${this.options.settings.max}); HQ replaces it once its agent's lease expires (about 10 s): try again then`);
+        throw new BadRequestError(`server ${p.block} does not answer, no other server has room for ${p.id} (${p.size} MB), and the grid has its most servers (grid.max ${this.options.settings.max}); HQ replaces it once its agent's lease expires (a few seconds): try again then`);
       }
       await this.slices.move(p.id, target, { context: progress });
       progress.info(`${p.id} goes to ${target}: ${p.block} does not answer`);
