@@ -438,7 +438,11 @@ test.serial('a server that dies: HQ finds it lost, its containers start on the o
   const expected = rows.length + 1;
   const looks: string[] = [];
   const failures: string[] = [];
-  const served = await until(`the stack serves again without ${victim}`, async () => {
+  const served = await until(`the stack serves again without ${victim}`, check, 120_000).catch((err: Error) => {
+    tt.log(`looks:\n${looks.slice(-15).join('\n')}\nHQ's heal log:\n${log.filter((l) => l.startsWith('heal') || l.includes(victim!)).join('\n')}`);
+    throw err;
+  });
+  async function check(): Promise<number | undefined> {
     let ps: PsRow[];
     let servers: Awaited<ReturnType<typeof control.servers>>;
     try {
@@ -447,14 +451,15 @@ test.serial('a server that dies: HQ finds it lost, its containers start on the o
       failures.push(`${Date.now() - killedAt} ms: ${(err as Error).message}`);
       return undefined;
     }
-    looks.push(`${Date.now() - killedAt} ms: ${servers.map((s) => `${s.id}=${s.state}`).join(' ')}; ${ps.filter((x) => x.server === victim).length} on ${victim}`);
+    looks.push(`${Date.now() - killedAt} ms: ${servers.map((s) => `${s.id}=${s.state}`).join(' ')}; ${ps.filter((x) => x.server === victim).length} on ${victim}; ${ps.map((x) => `${x.container}@${x.server}=${x.state}`).join(' ')}`);
     if (ps.some((x) => x.server === victim) || servers.some((s) => s.id === victim)) return undefined;
     if (ps.length !== expected || ps.some((x) => x.state !== 'running')) return undefined;
     const res = await httpGet(`http://127.0.0.1:${router.port}/healthz`, 3000, { Host: domain });
+    looks.push(`  router: ${res.status}`);
     return res.status === 200 ? Date.now() - killedAt : undefined;
-  }, 120_000);
-  await until(`HQ done with ${victim}`, async () => (log.some((l) => l.includes(`server ${victim} replaced in`)) ? true : undefined), 120_000);
-  tt.log(`serving again ${served} ms after the server was killed; looks: \n${looks.join('\n')}`);
+  }
+  await until(`HQ done with ${victim}`, async () => (log.some((l) => l.includes(`server ${victim} replaced in`) || l.includes(`server ${victim} removed;`)) ? true : undefined), 120_000);
+  tt.log(`serving again ${served} ms after the server was killed; the last looks:\n${looks.slice(-4).join('\n')}`);
   tt.deepEqual(failures, [], 'ps and servers never failed while the server was unreachable');
   tt.true(log.some((l) => l.includes(`server ${victim} is lost`)), log.filter((l) => l.startsWith('heal')).join('\n'));
   tt.is(await etcd.client.get(`/quarry/network/hosts/${victim}`).string(), null, 'the lost server left the membership');
