@@ -321,7 +321,10 @@ async function main(): Promise<void> {
     }
     await docker.getNetwork(`quarry-${STACK}`).remove().catch(() => undefined);
     const images = await docker.listImages({ filters: { reference: [`quarry/${STACK}-*`] } });
-    for (const i of images) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+    // By tag: the same build under another stack's tag (a test's) keeps its image.
+    for (const tag of images.flatMap((i) => i.RepoTags ?? []).filter((x) => x.startsWith(`quarry/${STACK}-`))) {
+      await docker.getImage(tag).remove().catch(() => undefined);
+    }
     rmSync(dir, { recursive: true, force: true });
     say('done');
   }

@@ -249,7 +249,17 @@ test('files: /quarry/config/files/<path> is kept in sync under filesRoot, also a
   await etcd.client.delete().key(`${prefix}gone-while-away`);
   await etcd.client.put(`${prefix}etc/hosts`).value('127.0.0.1 localhost\n');
   agent = startAgent({ settings, log: (l) => lines.push(l) });
-  await until('caught up', async () => (!existsSync(join(root, 'gone-while-away')) && text(hosts) === '127.0.0.1 localhost\n' ? true : undefined));
+  // The manifest is written after the files it lists: wait for both.
+  const listed = (): unknown => {
+    try {
+      return JSON.parse(text(join(root, '.quarry-files.json')) ?? 'null');
+    } catch {
+      return null; // being written
+    }
+  };
+  const caughtUp = () => !existsSync(join(root, 'gone-while-away')) && text(hosts) === '127.0.0.1 localhost\n' &&
+    JSON.stringify(listed()) === JSON.stringify(['etc/hosts']);
+  await until('caught up', async () => (caughtUp() ? true : undefined));
   t.is(text(join(root, 'mine.txt')), 'not the agent\'s: left alone');
   t.deepEqual(JSON.parse(readFileSync(join(root, '.quarry-files.json'), 'utf8')), ['etc/hosts']);
   await agent.stop();

@@ -75,8 +75,12 @@ test('containers: the caretaker restarts a crashed container; attempts: 1 ends f
   t.teardown(async () => {
     for (const c of await ofStack()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     await docker.getNetwork(networkName(name)).remove().catch(() => undefined);
+    // By tag, never by id: a class image of the example has the same id as other tests' (the
+    // same build), and removing the id would take their tags with it.
     for (const image of await docker.listImages({ filters: { reference: [`quarry/${name}-*`] } })) {
-      await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+      for (const tag of (image.RepoTags ?? []).filter((x) => x.startsWith(`quarry/${name}-`))) {
+        await docker.getImage(tag).remove().catch(() => undefined);
+      }
     }
   });
   const run = quarryChild(['run', dir, '--docker', '--port', '0', '--no-color'], { QUARRY_HOME: home });

@@ -68,8 +68,12 @@ test('containers: the example answers a search; Ctrl-C removes every container a
   t.teardown(async () => {
     for (const c of await leftovers()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     await docker.getNetwork(networkName(name)).remove().catch(() => undefined);
+    // By tag, never by id: a class image of the example has the same id as other tests' (the
+    // same build), and removing the id would take their tags with it.
     for (const image of await docker.listImages({ filters: { reference: [`quarry/${name}-*`] } })) {
-      await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+      for (const tag of (image.RepoTags ?? []).filter((x) => x.startsWith(`quarry/${name}-`))) {
+        await docker.getImage(tag).remove().catch(() => undefined);
+      }
     }
   });
   const run = quarryChild(['run', dir, '--port', '0'], { QUARRY_HOME: home });
