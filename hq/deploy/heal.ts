@@ -38,8 +38,8 @@ export function startHealer(parts: ControlParts, options: { intervalMs?: number 
   const agents = ctx.agentEtcd !== undefined;
   /** Servers with a drain or a loss being carried out (by the loop or by a caller). */
   const busy = new Set<string>();
-  /** Stacks a loss left to converge (a converge that failed is tried again each round), with why. */
-  const pending = new Map<string, string>();
+  /** Stacks a loss left to converge, with why; one that failed is tried again later, every time twice as late (at most a minute). */
+  const pending = new Map<string, { description: string; next: number; delayMs: number }>();
   /** Lost servers not yet removed (their removal failed: tried again each round). */
   const unforgotten = new Set<string>();
   /** Stacks being converged now (by a loss or by the round's retry). */
@@ -83,11 +83,11 @@ export function startHealer(parts: ControlParts, options: { intervalMs?: number 
     // Nothing is sent to it from now: its routes and endpoints go before anything starts elsewhere.
     await dropRoutesTo(id, address);
     const mine = new Set(parts.store.stacks());
-    for (const stack of stacks.filter((s) => mine.has(s))) pending.set(stack, `server ${id} lost: its containers start elsewhere`);
+    for (const stack of stacks.filter((s) => mine.has(s))) pending.set(stack, { description: `server ${id} lost: its containers start elsewhere`, next: 0, delayMs: 0 });
     const failed = await convergePending();
     await forget(id);
     if (failed.length === 0) say(`server ${id} replaced in ${((Date.now() - started) / 1000).toFixed(1)} s: its stacks run on the other servers, and it is removed`);
-    else say(`server ${id} removed; ${failed.join(', ')} not whole yet: tried again every ${(options.intervalMs ?? HEAL_INTERVAL_MS) / 1000} s`);
+    else say(`server ${id} removed; ${failed.join(', ')} not whole yet: tried again, less and less often (at most a minute apart)`);
   }
 
   async function forget(id: string): Promise<void> {
@@ -102,14 +102,16 @@ export function startHealer(parts: ControlParts, options: { intervalMs?: number 
   /** Converges every stack left to converge; the ones that failed stay for the next round. */
   async function convergePending(): Promise<string[]> {
     const failed: string[] = [];
-    for (const [stack, description] of [...pending]) {
-      if (converging.has(stack)) continue;
+    for (const [stack, entry] of [...pending]) {
+      if (converging.has(stack) || Date.now() < entry.next) continue;
       converging.add(stack);
       try {
-        await inTask(stack, description, loud, (ex) => ex.converge());
+        await inTask(stack, entry.description, loud, (ex) => ex.converge());
         pending.delete(stack);
       } catch {
         failed.push(stack);
+        entry.delayMs = Math.min(60_000, Math.max(options.intervalMs ?? HEAL_INTERVAL_MS, entry.delayMs * 2));
+        entry.next = Date.now() + entry.delayMs;
       } finally {
         converging.delete(stack);
       }
