@@ -342,6 +342,8 @@ export class StackExecutor {
     const all = await cluster.list(this.stack);
     const there = all.filter((c) => c.server === server);
     const services: RunningContainer[] = [];
+    /** Units whose every container moved after the services did: they booted with the services' new addresses. */
+    const fresh = new Set<string>();
     const order = [...this.units.values()].sort((a, b) => Number(a.kind !== 'service') - Number(b.kind !== 'service'));
     for (const unit of order) {
       const old = there.filter((c) => c.unit === unit.name);
@@ -361,8 +363,9 @@ export class StackExecutor {
       if (cluster.addressing === 'published') await this.rewireProducersOf(unit.name, new Set(old.map((c) => c.id)));
       await this.retire(unit.name, old);
       await this.writeEndpoints(unit.name);
+      if (all.filter((c) => c.unit === unit.name).every((c) => c.server === server)) fresh.add(unit.name);
     }
-    await this.followMovedServices(before, []);
+    await this.followMovedServices(before, [], fresh);
     for (const name of new Set(services.map((c) => c.unit))) await this.retire(name, services.filter((c) => c.unit === name));
     // Containers there of units the release no longer has.
     for (const c of there.filter((x) => !this.units.has(x.unit))) await cluster.remove(c, progress, 2);
