@@ -8,19 +8,18 @@
  *   DEPLOY_ROUNDS=3 npm run bench:deploy
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { HomeLayout } from '../home/index.js';
 import { addAuthorizedKey, startControl, startHq, startOwnEtcd, type ControlHandle } from '../hq/index.js';
 import { buildImage, listContainers, removeContainer, startContainer, waitHealthy } from '../launcher/index.js';
 import { startRouter } from '../router/index.js';
+import { benchGitEnv, exampleCopy } from './example.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const ROUNDS = Number(process.env.DEPLOY_ROUNDS ?? 3);
 const STACK = `benchdeploy-${process.pid}`;
 const DOMAIN = `${STACK}.localhost`;
@@ -59,15 +58,8 @@ async function main(): Promise<void> {
   let control: ControlHandle | undefined;
   const hq = await startHq({ home: home.root, sshPort: 0, host: '127.0.0.1', log: () => {}, onRelease: (...a) => control!.onRelease(...a) });
   control = await startControl({ home, etcd, docker, log: say, config: { routerPort: router.port } });
-  const env = {
-    ...process.env,
-    GIT_SSH_COMMAND: `ssh -i ${join(dir, 'key')} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o BatchMode=yes -o LogLevel=ERROR`,
-    GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@localhost', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@localhost',
-  };
-  const repo = join(dir, 'repo');
-  cpSync(join(ROOT, 'stacks-example', 'docsearch'), repo, { recursive: true });
-  const yml = join(repo, 'quarry.yml');
-  writeFileSync(yml, readFileSync(yml, 'utf8').replace(/^name:.*\n/m, '').replace('docsearch.localhost', DOMAIN));
+  const env = benchGitEnv(join(dir, 'key'));
+  const repo = exampleCopy(join(dir, 'repo'), DOMAIN);
   git(['init', '-q', '-b', 'main'], repo, env);
   const server = join(repo, 'web', 'server.js');
   const original = readFileSync(server, 'utf8');

@@ -21,17 +21,16 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { HomeLayout } from '../home/index.js';
 import { addAuthorizedKey, startControl, startDaemon, type ControlHandle, type Daemon, type HqConfig, type PsRow } from '../hq/index.js';
+import { benchGitEnv, exampleCopy } from './example.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_HEAL_ROUNDS ?? 3);
 const tag = randomBytes(3).toString('hex');
 const STACK = `benchheal-${tag}`;
@@ -131,15 +130,8 @@ async function main(): Promise<void> {
 
     // The example, its web node bigger (the stack spreads over two servers, the third has room)
     // with a short restart window, on a domain of its own.
-    const env = {
-      ...process.env,
-      GIT_SSH_COMMAND: `ssh -i ${join(dir, 'key')} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o BatchMode=yes -o LogLevel=ERROR`,
-      GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@localhost', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@localhost',
-    };
-    const repo = join(dir, 'repo');
-    cpSync(join(ROOT, 'stacks-example', 'docsearch'), repo, { recursive: true });
-    const yml = join(repo, 'quarry.yml');
-    writeFileSync(yml, readFileSync(yml, 'utf8').replace(/^name:.*\n/m, '').replace('docsearch.localhost', DOMAIN)
+    const env = benchGitEnv(join(dir, 'key'));
+    const repo = exampleCopy(join(dir, 'repo'), DOMAIN, (yml) => yml
       .replace('    type: web\n', `    type: web\n    memory: 400\n    restart: { attempts: 20, interval: ${WINDOW_MS / 1000}s, delay: 1s }\n`));
     await run('git', ['init', '-q', '-b', 'main'], { cwd: repo, env });
     await run('git', ['add', '-A'], { cwd: repo, env });
