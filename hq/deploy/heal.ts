@@ -8,7 +8,7 @@ import { executorContext, type ControlParts } from './context.js';
 const RETRY = 'retry pending';
 
 /** How often the heal loop looks at the grid. */
-export const HEAL_INTERVAL_MS = 2000;
+export const HEAL_INTERVAL_MS = 1000;
 
 export interface Healer {
   /** One round of the loop: look, plan (plan/heal.ts), act. Rounds never overlap. */
@@ -21,7 +21,7 @@ export interface Healer {
 }
 
 /**
- * HQ's side of the reconcile loop (DESIGN.md) on a grid: every couple of seconds what HQ sees
+ * HQ's side of the reconcile loop (DESIGN.md) on a grid: every second what HQ sees
  * of the servers (their agents' leases, their engines, their drains) goes into `healPlan`, and
  * what it returns is carried out. A lost server's stacks are converged to their release (their
  * missing members start elsewhere, routes, endpoints and env follow), then the server is
