@@ -4,6 +4,14 @@ import {
 } from '../config/index.js';
 import { quarryHome } from '../home/index.js';
 
+const KB = 1024;
+const MB = 1024 * KB;
+const GB = 1024 * MB;
+/** The limits' defaults (docs/hq.md, "Limits"). */
+export const DEFAULT_BUILD_TIMEOUT_MS = 15 * 60_000;
+export const DEFAULT_BUILD_MEMORY = 2 * GB;
+export const DEFAULT_MAX_PUSH_SIZE = 500 * MB;
+
 /**
  * `quarry hq --config URL`: the JSON document's settings. Every key has a default that runs
  * on one machine. git (SSH) and web traffic (the router) face the world, on `host`; the HTTP
@@ -54,7 +62,69 @@ export const hqConfigSchema = {
    * push, API and router ports. Off by default: in small mode it would firewall the user's machine.
    */
   locknet: boolean({ default: false }),
+  /**
+   * How long one image build of a push may run (docs/hq.md, "Limits"): `15m`, `90s`, `1h`, or
+   * a number of seconds. A build past it is stopped and the push rejected.
+   */
+  buildTimeout: duration({ default: DEFAULT_BUILD_TIMEOUT_MS }),
+  /** The memory (and memory plus swap) a build's steps get: `2GB`, `512MB`, or bytes. */
+  buildMemory: size({ default: DEFAULT_BUILD_MEMORY, min: 6 * MB }),
+  /** The largest pack a push may send (git's `receive.maxInputSize`): `500MB`, `1GB`, or bytes. */
+  maxPushSize: size({ default: DEFAULT_MAX_PUSH_SIZE, min: 1 }),
 };
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: KB, k: KB, mb: MB, m: MB, gb: GB, g: GB };
+
+/** A duration, in ms: `90s`, `15m`, `1h`, `500ms`, or a number of seconds. */
+export function duration(options: { default: number }): Field<number> {
+  const expects = 'a duration like "15m", "90s" or a number of seconds';
+  return {
+    expects,
+    fallback: () => options.default,
+    parse(value) {
+      const ms = typeof value === 'number' ? value * 1000 : parseUnits(value, DURATION_UNITS);
+      if (ms === undefined || !Number.isFinite(ms) || ms <= 0) throw new FieldProblem(`must be ${expects}, got ${JSON.stringify(value)}`);
+      return Math.round(ms);
+    },
+  };
+}
+
+/** A size, in bytes: `500MB`, `1GB`, `100KB` (units of 1024), or a number of bytes. */
+export function size(options: { default: number; min: number }): Field<number> {
+  const expects = `a size like "500MB" or "1GB", or a number of bytes, of at least ${formatSize(options.min)}`;
+  return {
+    expects,
+    fallback: () => options.default,
+    parse(value) {
+      const bytes = typeof value === 'number' ? value : parseUnits(value, SIZE_UNITS);
+      if (bytes === undefined || !Number.isFinite(bytes) || bytes < options.min) throw new FieldProblem(`must be ${expects}, got ${JSON.stringify(value)}`);
+      return Math.round(bytes);
+    },
+  };
+}
+
+function parseUnits(value: unknown, units: Record<string, number>): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  if (!match) return undefined;
+  const unit = units[match[2]!.toLowerCase() || (units === SIZE_UNITS ? 'b' : 's')];
+  return unit === undefined ? undefined : Number(match[1]) * unit;
+}
+
+/** `15 min`, `90 s`, `3 s`: how a duration reads in a message. */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}
+
+/** `2 GB`, `64 MB`, `100 KB`: how a size reads in a message. */
+export function formatSize(bytes: number): string {
+  for (const [unit, n] of [['GB', GB], ['MB', MB], ['KB', KB]] as const) if (bytes >= n && bytes % n === 0) return `${bytes / n} ${unit}`;
+  return `${bytes} byte${bytes === 1 ? '' : 's'}`;
+}
 
 /** A provider's settings: an object with `provider`; its keys are pacific's to check. */
 function providerSettings(): Field<Record<string, unknown> & { provider: string }> {
@@ -71,8 +141,10 @@ function providerSettings(): Field<Record<string, unknown> & { provider: string 
 
 type HqConfigDocument = ConfigOf<typeof hqConfigSchema>;
 
-/** HQ's settings, with the home resolved. */
-export type HqConfig = Omit<HqConfigDocument, 'home'> & { home: string };
+type Limits = 'buildTimeout' | 'buildMemory' | 'maxPushSize';
+
+/** HQ's settings, with the home resolved; the limits may be left out (then their defaults hold). */
+export type HqConfig = Omit<HqConfigDocument, 'home' | Limits> & Partial<Pick<HqConfigDocument, Limits>> & { home: string };
 
 /**
  * Loads `quarry hq`'s config from a URL or path; with none, the defaults. Throws a
@@ -84,6 +156,6 @@ export async function loadHqConfig(location: string | undefined, options: LoadOp
 }
 
 /** Fills in what the document left to the environment (the home). */
-export function hqConfigOf(document: HqConfigDocument, env: NodeJS.ProcessEnv = process.env): HqConfig {
+export function hqConfigOf(document: Omit<HqConfigDocument, Limits> & Partial<Pick<HqConfigDocument, Limits>>, env: NodeJS.ProcessEnv = process.env): HqConfig {
   return { ...document, home: document.home === undefined ? quarryHome(env) : resolve(document.home) };
 }

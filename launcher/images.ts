@@ -40,6 +40,10 @@ export interface BuildOptions {
   onLine?: (line: string) => void;
   /** Rebuild even when the tag exists. Tags are content-addressed, so this is rarely wanted. */
   force?: boolean;
+  /** Stops the build when aborted (docker ends a build whose request is closed). */
+  abortSignal?: AbortSignal;
+  /** The memory limit of the build's steps, in bytes; swap is not given beyond it. */
+  memory?: number;
 }
 
 /**
@@ -58,7 +62,11 @@ export async function buildImage(docker: Docker, options: BuildOptions): Promise
   };
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await docker.buildImage({ context: options.folder, src: contextFiles(options.folder) }, { t: options.tag, rm: true, forcerm: true });
+    stream = await docker.buildImage({ context: options.folder, src: contextFiles(options.folder) }, {
+      t: options.tag, rm: true, forcerm: true,
+      ...(options.memory !== undefined && { memory: options.memory, memswap: options.memory }),
+      ...(options.abortSignal && { abortSignal: options.abortSignal }),
+    });
   } catch (err) {
     throw new ImageBuildError(options.tag, options.folder, (err as Error).message, []);
   }
@@ -85,6 +93,14 @@ export async function buildImage(docker: Docker, options: BuildOptions): Promise
         buffer = buffer.slice(at + 1);
       }
     });
+    const signal = options.abortSignal;
+    const abort = () => {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      reject(new ImageBuildError(options.tag, options.folder, 'stopped (aborted)', tail));
+    };
+    if (signal?.aborted) abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    stream.on('close', () => signal?.removeEventListener('abort', abort));
     stream.on('error', (err: Error) => reject(new ImageBuildError(options.tag, options.folder, err.message, tail)));
     stream.on('end', () => {
       handle(buffer);

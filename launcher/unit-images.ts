@@ -21,6 +21,16 @@ export interface UnitImagesReport {
   built(build: ImageBuild, result: 'built' | 'cached', ms: number): void;
   /** The error to throw for an image that no unit builds and the engine does not have. */
   missing(image: PresentImage): Error;
+  /** The error to throw for a build stopped at `limits.timeoutMs`; default: the build's own error. */
+  timedOut?(build: ImageBuild, timeoutMs: number): Error;
+}
+
+/** Limits on each build of `buildUnitImages`. */
+export interface BuildLimits {
+  /** A build that runs longer is stopped (its request aborted). */
+  timeoutMs?: number;
+  /** The memory limit of the builds' steps, in bytes (no swap beyond it). */
+  memory?: number;
 }
 
 /**
@@ -29,7 +39,7 @@ export interface UnitImagesReport {
  * Dockerfile on the runtime image (`buildElementImage`), anything else from its Dockerfile
  * (`buildImage`); an image no unit builds must be on the engine already. Cached by content tag.
  */
-export async function buildUnitImages(docker: Docker, root: string, units: readonly DesiredUnit[], report: UnitImagesReport): Promise<void> {
+export async function buildUnitImages(docker: Docker, root: string, units: readonly DesiredUnit[], report: UnitImagesReport, limits: BuildLimits = {}): Promise<void> {
   const { runtime, images } = imageBuilds(units);
   if (runtime) await ensureRuntimeImage(docker, report.runtime && ((line) => report.runtime!(line)));
   for (const need of images) {
@@ -40,9 +50,21 @@ export async function buildUnitImages(docker: Docker, root: string, units: reado
     const started = Date.now();
     report.building(need);
     const options = { folder: join(root, need.folder), tag: need.image, onLine: (line: string) => report.line(need, line) };
-    const result = need.how === 'element'
-      ? await buildElementImage(docker, { ...options, ...(need.main !== undefined && { main: need.main }) })
-      : await buildImage(docker, options);
+    const abort = new AbortController();
+    const timer = limits.timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(), limits.timeoutMs);
+    let result: 'built' | 'cached';
+    try {
+      result = need.how === 'element'
+        ? await buildElementImage(docker, { ...options, ...(need.main !== undefined && { main: need.main }) })
+        : await buildImage(docker, {
+          ...options, abortSignal: abort.signal, ...(limits.memory !== undefined && { memory: limits.memory }),
+        });
+    } catch (err) {
+      if (abort.signal.aborted && report.timedOut) throw report.timedOut(need, limits.timeoutMs!);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
     report.built(need, result, Date.now() - started);
   }
 }

@@ -121,7 +121,12 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     closers.push({ what: 'the stack control', close: () => control.close() });
 
     const hq: Hq = await listening('sshPort', config.host, config.sshPort, () =>
-      startHq({ home: home.root, sshPort: config.sshPort, host: config.host, docker, onRelease: control.onRelease, log }));
+      startHq({
+        home: home.root, sshPort: config.sshPort, host: config.host, docker, onRelease: control.onRelease, log,
+        ...(config.buildTimeout !== undefined && { buildTimeout: config.buildTimeout }),
+        ...(config.buildMemory !== undefined && { buildMemory: config.buildMemory }),
+        ...(config.maxPushSize !== undefined && { maxPushSize: config.maxPushSize }),
+      }));
     closers.push({ what: 'the git push path', close: () => hq.close() });
 
     const api: Api = await listening('apiPort', config.apiHost, config.apiPort, () =>

@@ -17,6 +17,12 @@ export interface HqOptions {
   onRelease?: OnRelease;
   /** HQ's own log lines; default: stderr. */
   log?: (line: string) => void;
+  /** How long one image build may run, in ms (config `buildTimeout`); default 15 min. */
+  buildTimeout?: number;
+  /** The memory limit of builds, in bytes (config `buildMemory`); default 2 GB. */
+  buildMemory?: number;
+  /** The largest pack a push may send, in bytes (config `maxPushSize`); default 500 MB. */
+  maxPushSize?: number;
 }
 
 export interface Hq {
@@ -43,9 +49,15 @@ export async function startHq(options: HqOptions): Promise<Hq> {
   const hooks = new HookServer(home, (call) => receivePush({
     home, stack: call.push.stack, repo: call.push.repo, updates: call.updates, quarantine: call.quarantine,
     docker, onRelease, progress: call.progress, pusherWaiting: call.hookWaiting,
+    limits: {
+      ...(options.buildTimeout !== undefined && { buildTimeout: options.buildTimeout }),
+      ...(options.buildMemory !== undefined && { buildMemory: options.buildMemory }),
+    },
   }));
   await hooks.listen();
-  const ssh = new GitSshServer({ home, hostKey: hostKey.privateKey, hooks, log });
+  const ssh = new GitSshServer({
+    home, hostKey: hostKey.privateKey, hooks, log, ...(options.maxPushSize !== undefined && { maxPushSize: options.maxPushSize }),
+  });
   let sshPort: number;
   try {
     sshPort = await ssh.listen(options.sshPort, options.host);

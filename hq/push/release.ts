@@ -11,6 +11,15 @@ import { deployedUpdate, type RefUpdate } from './refs.js';
 import { freshSrcFolder, publishSrc } from './src-folder.js';
 import type { OnRelease, PushInfo } from '../control.js';
 import { StackMismatchError } from '../errors.js';
+import { DEFAULT_BUILD_MEMORY, DEFAULT_BUILD_TIMEOUT_MS, formatDuration, formatSize } from '../config.js';
+
+/** The limits on a push's builds (HQ's config: `buildTimeout`, `buildMemory`). */
+export interface PushBuildLimits {
+  /** ms; default 15 min. */
+  buildTimeout?: number;
+  /** bytes; default 2 GB. */
+  buildMemory?: number;
+}
 
 /** git's push options (`git push -o KEY=VALUE`), from the hook's environment. */
 export function pushInfo(commit: string, git: Record<string, string>): PushInfo {
@@ -44,6 +53,8 @@ export interface PushRequest {
   docker: Docker;
   onRelease: OnRelease;
   progress: Progress;
+  /** Limits on the builds; absent: the config's defaults. */
+  limits?: PushBuildLimits;
   /**
    * False once the hook is gone: git's receive-pack ended (HQ stopping), so the ref will not
    * move. A pusher that goes away does not end it: its push carries on (`GitSshServer`).
@@ -75,7 +86,7 @@ export async function receivePush(push: PushRequest): Promise<number> {
     progress.info(`stack ${spec.name}: ${nodes} node${nodes === 1 ? '' : 's'}, ${elements} element${elements === 1 ? '' : 's'}`);
 
     const info = pushInfo(update.newSha, push.quarantine);
-    await buildImages(push.docker, folder, spec, progress);
+    await buildImages(push.docker, folder, spec, progress, push.limits);
     if (!push.pusherWaiting()) throw new QuarryError('git receive-pack went away before the deploy; nothing was changed');
     await push.onRelease(push.stack, folder, spec, progress, info);
 
@@ -103,8 +114,10 @@ export async function receivePush(push: PushRequest): Promise<number> {
  * runtime image when the class has no Dockerfile), the runtime image first; cached by content
  * tag. An image no unit builds must be on HQ's engine: there is no registry to pull it from.
  */
-async function buildImages(docker: Docker, root: string, spec: StackSpec, progress: Progress): Promise<void> {
+async function buildImages(docker: Docker, root: string, spec: StackSpec, progress: Progress, limits: PushBuildLimits = {}): Promise<void> {
   const what = ({ unit }: ImageBuild) => (unit.kind === 'element' ? `element class ${unit.build?.class ?? unit.name}` : `node ${unit.name}`);
+  const timeoutMs = limits.buildTimeout ?? DEFAULT_BUILD_TIMEOUT_MS;
+  const memory = limits.buildMemory ?? DEFAULT_BUILD_MEMORY;
   try {
     await buildUnitImages(docker, root, desiredUnits(spec), {
       runtime: (line) => progress.info(line),
@@ -113,9 +126,19 @@ async function buildImages(docker: Docker, root: string, spec: StackSpec, progre
       built: (_build, result) => { if (result === 'cached') progress.info('unchanged: using the image built before'); },
       missing: ({ unit, image }) => new QuarryError(`node ${unit.name}: the image ${image} is not on HQ's docker engine, ` +
         `and there is no registry to pull it from; build it there (docker build -t ${image} …) or give the node a build folder`),
-    });
+      timedOut: (build) => new QuarryError(`${what(build)}: the docker build of ${build.image} ran past buildTimeout (${formatDuration(timeoutMs)}) and was stopped; ` +
+        'make the build quicker, or raise "buildTimeout" in HQ\'s config (docs/hq.md, "Limits")'),
+    }, { timeoutMs, memory });
   } catch (err) {
-    if (err instanceof ImageBuildError) throw new QuarryError(err.message.split(`${root}/`).join('').replace(/^building /, 'docker build of '));
+    if (err instanceof ImageBuildError) {
+      const message = err.message.split(`${root}/`).join('').replace(/^building /, 'docker build of ');
+      // A step killed (137: SIGKILL) under a memory limit is most likely the kernel's OOM killer.
+      const killed = /non-zero code: 137\b|exit code: 137\b|\bOOM\b|out of memory/i.test(err.message);
+      throw new QuarryError(killed
+        ? `${message}\na build step was killed, most likely for going past buildMemory (${formatSize(memory)}); ` +
+          'use less memory in the build, or raise "buildMemory" in HQ\'s config (docs/hq.md, "Limits")'
+        : message);
+    }
     throw err;
   }
 }

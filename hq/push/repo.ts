@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { atomicWrite, syncFolder, type HomeLayout } from '../../home/index.js';
 import { HOOK_PROGRAM, hookScript } from './hook-program.js';
+import { DEFAULT_MAX_PUSH_SIZE } from '../config.js';
 
 const run = promisify(execFile);
 
@@ -16,9 +17,10 @@ export function installHookProgram(home: HomeLayout): void {
 /**
  * The stack's bare repository, made on its first push (`git init --bare` in a temporary
  * folder, then renamed into place, so that a half-made repo is never seen), with quarry's
- * pre-receive hook (re)installed.
+ * pre-receive hook (re)installed and git's `receive.maxInputSize` set to `maxPushSize` (bytes;
+ * on every push, so a changed config holds for existing repos too): git refuses a bigger pack.
  */
-export async function ensureRepo(home: HomeLayout, stack: string): Promise<string> {
+export async function ensureRepo(home: HomeLayout, stack: string, maxPushSize = DEFAULT_MAX_PUSH_SIZE): Promise<string> {
   const repo = home.repo(stack);
   if (!existsSync(repo)) {
     const parent = home.ensure(dirname(repo));
@@ -37,6 +39,7 @@ export async function ensureRepo(home: HomeLayout, stack: string): Promise<strin
       if (!existsSync(repo)) throw err;
     }
   }
+  await run('git', ['--git-dir', repo, 'config', 'receive.maxInputSize', String(maxPushSize)]);
   writeIfChanged(home, join(repo, 'hooks', 'pre-receive'), hookScript(process.execPath, home.hookProgram), 0o755);
   return repo;
 }

@@ -8,6 +8,7 @@ import { parseGitCommand } from './git-command.js';
 import type { HomeLayout } from '../../home/index.js';
 import type { HookServer } from './hook-server.js';
 import { ensureRepo } from './repo.js';
+import { DEFAULT_MAX_PUSH_SIZE, formatSize } from '../config.js';
 import { StackLocks } from '../stack-lock.js';
 import { stackFromPath } from '../stack-name.js';
 
@@ -22,6 +23,8 @@ export interface SshEndpointOptions {
   hostKey: string;
   hooks: HookServer;
   log: (line: string) => void;
+  /** The largest pack a push may send, in bytes (git's `receive.maxInputSize`); default 500 MB. */
+  maxPushSize?: number;
 }
 
 type Channel = ssh2.ServerChannel;
@@ -144,7 +147,7 @@ export class GitSshServer {
       channel.stderr.write(`quarry: another push of ${stack} is running; waiting for it to finish\n`));
     try {
       if (!open) return;
-      const repo = await ensureRepo(home, stack);
+      const repo = await ensureRepo(home, stack, this.options.maxPushSize);
       const { token, forget, answered } = hooks.register({ stack, repo });
       log(`push ${stack} by ${keyPrint}`);
       try {
@@ -172,6 +175,17 @@ export class GitSshServer {
     channel.pipe(child.stdin);
     child.stdout.pipe(channel, { end: false });
     child.stderr.pipe(channel.stderr, { end: false });
+    // git refuses a pack over receive.maxInputSize before any hook runs; its words come in the
+    // protocol's side band, so they are watched for here to add which setting that is.
+    let tooBig = false;
+    let seen = '';
+    if (push) {
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (tooBig) return;
+        seen = (seen + chunk.toString('latin1')).slice(-200);
+        tooBig = seen.includes('pack exceeds maximum allowed size');
+      });
+    }
     let open = true;
     let left: (() => void) | undefined;
     const gone = () => {
@@ -191,6 +205,11 @@ export class GitSshServer {
         channel.off('close', gone);
         left?.();
         if (open) {
+          if (tooBig) {
+            const limit = formatSize(this.options.maxPushSize ?? DEFAULT_MAX_PUSH_SIZE);
+            channel.stderr.write(`quarry: the push is bigger than maxPushSize (${limit}) in HQ's config; ` +
+              'keep large files out of the repository, or raise "maxPushSize" (docs/hq.md, "Limits")\n');
+          }
           channel.exit(code ?? 1);
           channel.end();
           resolve();

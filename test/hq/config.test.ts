@@ -19,6 +19,7 @@ test('no config: defaults that run on this machine, home from QUARRY_HOME', asyn
   t.deepEqual(config, {
     home: '/tmp/quarry-home-x', host: '0.0.0.0', sshPort: 2222, apiHost: '127.0.0.1', apiPort: 7070,
     routerPort: 8080, etcd: undefined, etcdPort: 2479, grid: undefined, locknet: false,
+    buildTimeout: 15 * 60_000, buildMemory: 2048 * 1024 * 1024, maxPushSize: 500 * 1024 * 1024,
   });
 });
 
@@ -51,7 +52,7 @@ test('an unknown key names the URL and the key, and lists the known ones', async
   const at = await file(t, '{"sshport": 22}');
   const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
   t.is(err?.message, `config ${at}: key "sshport": is not a known setting ` +
-    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort, grid, locknet)');
+    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort, grid, locknet, buildTimeout, buildMemory, maxPushSize)');
 });
 
 test('grid: defaults, and faults named by their dotted key; the provider\'s own keys are pacific\'s to check', async (t) => {
@@ -76,4 +77,35 @@ test('a wrong type names the URL and the key', async (t) => {
   t.regex((await t.throwsAsync(loadHqConfig(etcdPort)))?.message ?? '', /key "etcdPort": must be an integer from 0 to 65534/);
   const home = await file(t, '{"home": ""}');
   t.regex((await t.throwsAsync(loadHqConfig(home)))?.message ?? '', /key "home": must be a non-empty string/);
+});
+
+test('limits: durations and sizes in their units, or plain seconds and bytes; anything else names the key', async (t) => {
+  const cases: Array<[Record<string, unknown>, Partial<Record<'buildTimeout' | 'buildMemory' | 'maxPushSize', number>>]> = [
+    [{ buildTimeout: '15m' }, { buildTimeout: 900_000 }],
+    [{ buildTimeout: '90s' }, { buildTimeout: 90_000 }],
+    [{ buildTimeout: 90 }, { buildTimeout: 90_000 }],
+    [{ buildTimeout: '1h' }, { buildTimeout: 3_600_000 }],
+    [{ buildTimeout: '30' }, { buildTimeout: 30_000 }],
+    [{ maxPushSize: '200MB' }, { maxPushSize: 200 * 1024 * 1024 }],
+    [{ maxPushSize: '1GB' }, { maxPushSize: 1024 * 1024 * 1024 }],
+    [{ maxPushSize: '100 KB' }, { maxPushSize: 100 * 1024 }],
+    [{ maxPushSize: 4096 }, { maxPushSize: 4096 }],
+    [{ buildMemory: '512mb' }, { buildMemory: 512 * 1024 * 1024 }],
+  ];
+  for (const [document, expected] of cases) {
+    const config = await loadHqConfig(await file(t, JSON.stringify(document)));
+    for (const [key, value] of Object.entries(expected)) t.is(config[key as keyof typeof expected], value, JSON.stringify(document));
+  }
+  const wrong: Array<[Record<string, unknown>, RegExp]> = [
+    [{ buildTimeout: '15 parsecs' }, /key "buildTimeout": must be a duration like "15m", "90s" or a number of seconds, got "15 parsecs"/],
+    [{ buildTimeout: 0 }, /key "buildTimeout": must be a duration/],
+    [{ buildTimeout: true }, /key "buildTimeout": must be a duration/],
+    [{ maxPushSize: '1TB' }, /key "maxPushSize": must be a size like "500MB" or "1GB", or a number of bytes, of at least 1 byte, got "1TB"/],
+    [{ maxPushSize: -1 }, /key "maxPushSize": must be a size/],
+    [{ buildMemory: '1MB' }, /key "buildMemory": must be a size like "500MB" or "1GB", or a number of bytes, of at least 6 MB, got "1MB"/],
+  ];
+  for (const [document, message] of wrong) {
+    const at = await file(t, JSON.stringify(document));
+    t.regex((await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError }))?.message ?? '', message);
+  }
 });
