@@ -62,6 +62,10 @@ export GIT_SSH_COMMAND="ssh -i $demo/id_demo -o IdentitiesOnly=yes -o StrictHost
 export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@localhost GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@localhost
 git init -q -b main && git add -A && git commit -q -m "docsearch"
 git remote add quarry ssh://quarry@127.0.0.1:2222/docsearch
+# The demo's key and known hosts in the repo's own config, so that the `git push quarry main`
+# printed at the end works from the user's shell too; and an author, for `git commit` there.
+git config core.sshCommand "$GIT_SSH_COMMAND"
+git config user.name demo && git config user.email demo@localhost
 git push quarry main
 cd "$repo_root"
 
