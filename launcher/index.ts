@@ -30,3 +30,4 @@ export { locknetApplier } from './locknet-apply.js';
 export { startPeerRelay, type PeerRelay, type PeerRelayOptions } from './peer-relay.js';
 export { startCaretaker, type Caretaker, type CaretakerOptions } from './caretaker.js';
 export { restartedByDocker } from './containers.js';
+export { within } from './within.js';

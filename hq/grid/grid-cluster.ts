@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import {
   connectEngine, ensureImage, keys, listContainers, publishedPorts, removeContainer, startContainer, containerName,
-  SILENT_PROGRESS, type Cluster, type ContainerSpec, type GridHealing, type PlacedContainer, type Progress, type RemoteEngine,
+  SILENT_PROGRESS, within, type Cluster, type ContainerSpec, type GridHealing, type PlacedContainer, type Progress, type RemoteEngine,
 } from '../../launcher/index.js';
 import { HOST_PORT_RANGE, pickHostPorts, stackOf, type ServerSight } from '../../plan/index.js';
 import { resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
@@ -263,22 +263,25 @@ export class GridCluster implements Cluster, GridHealing {
    * state `unreachable`, so `ps`, deploys and the heal loop go on.
    */
   async list(stack?: string, unit?: string): Promise<PlacedContainer[]> {
-    const found = await Promise.all(this.listedServers().map(async (id) => {
-      try {
-        const engine = await withinMs(this.engineOf(id), ENGINE_ANSWER_MS, `${id}'s engine`);
-        const containers = await withinMs(listContainers(engine, stack, unit), ENGINE_ANSWER_MS, `${id}'s engine`);
-        const placed = containers.map((c) => ({ ...c, server: id }));
-        this.unlisted.delete(id);
-        this.stopOrphans(id, engine, placed);
-        if (stack === undefined && unit === undefined) this.lastListed.set(id, placed);
-        else this.lastListed.set(id, [...(this.lastListed.get(id) ?? []).filter((c) => !placed.some((p) => p.name === c.name) && !matches(c, stack, unit)), ...placed]);
-        return placed;
-      } catch {
-        this.unlisted.add(id);
-        return (this.lastListed.get(id) ?? []).filter((c) => matches(c, stack, unit)).map((c) => ({ ...c, state: 'unreachable' }));
-      }
-    }));
+    const found = await Promise.all(this.listedServers().map((id) => this.listOn(id, stack, unit)));
     return found.flat().sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+  }
+
+  /** One server's quarry containers (of a stack, of a unit), or as last seen, `unreachable`, when it does not answer in time. */
+  private async listOn(id: string, stack?: string, unit?: string): Promise<PlacedContainer[]> {
+    try {
+      const engine = await within(this.engineOf(id), ENGINE_ANSWER_MS, `${id}'s engine`);
+      const containers = await within(listContainers(engine, stack, unit), ENGINE_ANSWER_MS, `${id}'s engine`);
+      const placed = containers.map((c) => ({ ...c, server: id }));
+      this.unlisted.delete(id);
+      this.stopOrphans(id, engine, placed);
+      if (stack === undefined && unit === undefined) this.lastListed.set(id, placed);
+      else this.lastListed.set(id, [...(this.lastListed.get(id) ?? []).filter((c) => !placed.some((p) => p.name === c.name) && !matches(c, stack, unit)), ...placed]);
+      return placed;
+    } catch {
+      this.unlisted.add(id);
+      return (this.lastListed.get(id) ?? []).filter((c) => matches(c, stack, unit)).map((c) => ({ ...c, state: 'unreachable' }));
+    }
   }
 
   healing(): GridHealing {
@@ -289,7 +292,7 @@ export class GridCluster implements Cluster, GridHealing {
   async sight(): Promise<ServerSight[]> {
     let records: Record<string, string>;
     try {
-      records = await withinMs(this.options.etcd.getAll().prefix('/quarry/servers/').strings(), ENGINE_ANSWER_MS, 'etcd');
+      records = await within(this.options.etcd.getAll().prefix('/quarry/servers/').strings(), ENGINE_ANSWER_MS, 'etcd');
     } catch {
       return []; // etcd does not answer: no lease says anything now
     }
@@ -300,8 +303,9 @@ export class GridCluster implements Cluster, GridHealing {
     }
     for (const [id, drain] of this.draining) {
       if (this.lost.has(id)) continue;
-      const listed = await this.list().then((all) => all.filter((c) => c.server === id && c.state !== 'unreachable'), () => undefined);
-      sights.push({ id, agent: records[keys.server(id)] !== undefined, draining: drain, stacks: (listed ?? this.lastListed.get(id) ?? []).map((c) => c.stack) });
+      // Only its own engine: the loop looks every second, and a drain takes minutes.
+      const listed = await this.listOn(id);
+      sights.push({ id, agent: records[keys.server(id)] !== undefined, draining: drain, stacks: listed.map((c) => c.stack) });
     }
     return sights;
   }
@@ -309,7 +313,7 @@ export class GridCluster implements Cluster, GridHealing {
   /** Whether a server's docker engine answers within a few seconds (over its SSH connection, made again if it dropped). */
   async probe(id: string): Promise<boolean> {
     try {
-      await withinMs((async () => (await this.engineOf(id)).ping())(), ENGINE_ANSWER_MS, `${id}'s engine`);
+      await within((async () => (await this.engineOf(id)).ping())(), ENGINE_ANSWER_MS, `${id}'s engine`);
       return true;
     } catch {
       return false;
@@ -515,7 +519,7 @@ export class GridCluster implements Cluster, GridHealing {
     } else {
       const grace = graceSeconds ?? 10;
       try {
-        await withinMs((async () => removeContainer(await this.engineOf(container.server), container.id, grace))(),
+        await within((async () => removeContainer(await this.engineOf(container.server), container.id, grace))(),
           (grace + 5) * 1000 + ENGINE_ANSWER_MS, `${container.server}'s engine`);
       } catch (err) {
         if (container.state !== 'unreachable' && (await this.probe(container.server))) throw err;
@@ -551,7 +555,7 @@ export class GridCluster implements Cluster, GridHealing {
   }
 
   async servers(): Promise<ServerRow[]> {
-    const found = await withinMs(this.options.etcd.getAll().prefix('/quarry/servers/').strings(), ENGINE_ANSWER_MS, 'etcd').catch(() => ({} as Record<string, string>));
+    const found = await within(this.options.etcd.getAll().prefix('/quarry/servers/').strings(), ENGINE_ANSWER_MS, 'etcd').catch(() => ({} as Record<string, string>));
     const status = new Map<string, Pick<ServerRow, 'agent' | 'firewall'>>();
     for (const block of this.slices.blocks()) {
       const agent = found[keys.server(block.id)] !== undefined;
@@ -661,10 +665,3 @@ function matches(c: PlacedContainer, stack: string | undefined, unit: string | u
   return (stack === undefined || c.stack === stack) && (unit === undefined || c.unit === unit);
 }
 
-function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

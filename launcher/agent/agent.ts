@@ -12,6 +12,7 @@ import { readHostStats } from './proc.js';
 import { loadKey, loadRecord, recordText, serverKey, serverRecord } from './records.js';
 import type { AgentSettings } from './settings.js';
 import { agentVersion } from './version.js';
+import { within } from '../within.js';
 
 export interface AgentOptions {
   settings: AgentSettings;
@@ -88,13 +89,6 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The per-server caretaker. It grants an etcd lease of `ttlSeconds`, puts the server's record
