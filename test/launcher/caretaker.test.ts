@@ -47,9 +47,14 @@ function webSpec(stack: string, restart?: RestartPolicy): ContainerSpec {
   };
 }
 
-/** SIGKILLs the container's process from inside (not through docker: no `kill` event). */
+/**
+ * SIGKILLs the container's process from inside (not through docker: no `kill` event). It waits
+ * (up to 30 s) for the process to have written its pid and to be alive, and takes the file
+ * away as it kills, so a restarted process is never sent the pid of the one before.
+ */
 async function killNine(id: string): Promise<void> {
-  await run('docker', ['exec', id, 'sh', '-c', 'kill -9 "$(cat /tmp/pid)"']);
+  const script = 'for i in $(seq 300); do p=$(cat /tmp/pid 2>/dev/null) && kill -0 "$p" 2>/dev/null && rm -f /tmp/pid && { kill -9 "$p"; exit $?; }; sleep 0.1; done; echo "no live pid in /tmp/pid" >&2; exit 1';
+  await run('docker', ['exec', id, 'sh', '-c', script]);
 }
 
 interface Watching {
