@@ -21,3 +21,7 @@ export {
   restartDecision, restartLabel, parseRestartLabel, DEFAULT_RESTART, type RestartPolicy, type RestartDecision,
 } from './restart.js';
 export { healPlan, stackOf, type ServerSight, type HealAction, type HealOptions } from './heal.js';
+export {
+  autoscaleDecisions, shrinkLullMs, DEFAULT_AUTOSCALE, AutoscaleError, type AutoscalePolicy, type MetricSample,
+  type AutoscaleElement, type AutoscaleInput, type AutoscaleOptions, type AutoscaleDecision,
+} from './autoscale.js';
