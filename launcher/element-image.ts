@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,8 +197,44 @@ export interface ElementImageOptions {
 }
 
 /**
+ * The entries of a class folder's top level that are its dependencies rather than its code:
+ * they are copied into the image in a step of their own, before the code, so that a push
+ * that changes only code reuses docker's cached layer of them. No `npm install` is run (a
+ * build has no network): a package.json whose dependencies are not vendored in node_modules/
+ * gives an image without them, as before.
+ */
+const DEPENDENCY_ENTRIES = ['package.json', 'package-lock.json', 'node_modules'];
+
+/** Whether a folder holds anything the build context carries (it packs files and links, not folders). */
+function hasContextEntries(dir: string): boolean {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || hasContextEntries(join(dir, entry.name))) return true;
+  }
+  return false;
+}
+
+/**
+ * The Dockerfile of an element image: the dependencies (deps/, when the class has any) in a
+ * layer before the code (app/), both copied to /app. Docker's cache key of a COPY is the
+ * checksum of what it copies (not the files' times), on top of the same parent: a push whose
+ * dependencies did not change reuses the dependency layer, and only the code layer is new.
+ */
+function elementDockerfile(runtime: string, code: string, deps: boolean, app: boolean): string {
+  return [
+    `FROM ${runtime}`,
+    ...(deps ? ['# The class\'s dependencies, before its code: a push that changes only code reuses this layer.', 'COPY deps/ /app/'] : []),
+    ...(app ? ['COPY app/ /app/'] : []),
+    'WORKDIR /app',
+    `CMD ["node", "${RUNTIME_MAIN}", ${JSON.stringify(code)}]`,
+    '',
+  ].join('\n');
+}
+
+/**
  * Builds the image of an element class that has no Dockerfile: the runtime image, the class
  * folder at /app, and the runtime's main as the command (the wiring comes in QUARRY_WIRING).
+ * The folder's dependencies (DEPENDENCY_ENTRIES) are copied in a layer before the rest, so
+ * that a code-only change rebuilds only the code layer.
  * A tag that is present already is the same build (tags are content digests): 'cached'.
  * The class folder is never written to: the build context is a copy with a Dockerfile added.
  */
@@ -210,15 +246,20 @@ export async function buildElementImage(docker: Docker, options: ElementImageOpt
   const runtime = await ensureRuntimeImage(docker, options.onLine);
   const context = mkdtempSync(join(tmpdir(), 'quarry-element-image-'));
   try {
-    cpSync(options.folder, join(context, 'app'), {
+    const app = join(context, 'app');
+    const deps = join(context, 'deps');
+    cpSync(options.folder, app, {
       recursive: true, verbatimSymlinks: true, filter: (src) => !src.split('/').includes('.git'),
     });
+    mkdirSync(deps);
+    for (const name of DEPENDENCY_ENTRIES) {
+      if (lstatSync(join(app, name), { throwIfNoEntry: false })) renameSync(join(app, name), join(deps, name));
+    }
+    const hasDeps = hasContextEntries(deps);
+    // A folder of dependencies only has no code step; an empty folder keeps it (and fails, as ever).
+    const hasCode = hasContextEntries(app) || !hasDeps;
     const code = options.main !== undefined ? `/app/${options.main}` : '/app';
-    writeFileSync(join(context, 'Dockerfile'), `FROM ${runtime}
-COPY app/ /app/
-WORKDIR /app
-CMD ["node", "${RUNTIME_MAIN}", ${JSON.stringify(code)}]
-`);
+    writeFileSync(join(context, 'Dockerfile'), elementDockerfile(runtime, code, hasDeps, hasCode));
     return await buildImage(docker, { folder: context, tag: options.tag, ...(options.onLine && { onLine: options.onLine }) });
   } catch (err) {
     if (err instanceof ImageBuildError) {
