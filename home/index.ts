@@ -4,3 +4,4 @@ export {
 } from './durable-write.js';
 export { isProcessAlive } from './process.js';
 export { freePort } from './free-port.js';
+export { spawnOwned, endLeftover, type OwnedChild, type SpawnOwnedOptions } from './owned-process.js';

@@ -11,6 +11,8 @@ const GB = 1024 * MB;
 export const DEFAULT_BUILD_TIMEOUT_MS = 15 * 60_000;
 export const DEFAULT_BUILD_MEMORY = 2 * GB;
 export const DEFAULT_MAX_PUSH_SIZE = 500 * MB;
+/** How many of each stack's last releases keep their images (docs/hq.md, "Limits"). */
+export const DEFAULT_KEEP_RELEASES = 5;
 
 /**
  * `quarry hq --config URL`: the JSON document's settings. Every key has a default that runs
@@ -56,6 +58,14 @@ export const hqConfigSchema = {
      * reaches 22. On by default; false leaves the servers' firewalls alone.
      */
     locknet: boolean({ default: true }),
+    /**
+     * Images reach the servers by layers from a registry HQ runs (docs/hq.md, "Images on a
+     * grid"): TLS from the grid's CA, credentials only HQ holds. On by default (when the
+     * servers have an address to reach HQ at); false: whole images, `docker save | docker load`.
+     */
+    registry: boolean({ default: true }),
+    /** The registry's port on `advertise` (and on 127.0.0.1 for HQ's own engine); 0: the one used last, else a free one. */
+    registryPort: integer({ default: 0, min: 0, max: 65535 }),
   })),
   /**
    * locknet on HQ's own host too: only the grid's hosts reach it, anyone reaches 22 and HQ's
@@ -71,6 +81,11 @@ export const hqConfigSchema = {
   buildMemory: size({ default: DEFAULT_BUILD_MEMORY, min: 6 * MB }),
   /** The largest pack a push may send (git's `receive.maxInputSize`): `500MB`, `1GB`, or bytes. */
   maxPushSize: size({ default: DEFAULT_MAX_PUSH_SIZE, min: 1 }),
+  /**
+   * The images of each stack's last `keepReleases` releases are kept; older ones that nothing
+   * runs are collected (docs/hq.md, "Limits"). An integer of at least 1.
+   */
+  keepReleases: integer({ default: DEFAULT_KEEP_RELEASES, min: 1 }),
 };
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
@@ -141,7 +156,7 @@ function providerSettings(): Field<Record<string, unknown> & { provider: string 
 
 type HqConfigDocument = ConfigOf<typeof hqConfigSchema>;
 
-type Limits = 'buildTimeout' | 'buildMemory' | 'maxPushSize';
+type Limits = 'buildTimeout' | 'buildMemory' | 'maxPushSize' | 'keepReleases';
 
 /** HQ's settings, with the home resolved; the limits may be left out (then their defaults hold). */
 export type HqConfig = Omit<HqConfigDocument, 'home' | Limits> & Partial<Pick<HqConfigDocument, Limits>> & { home: string };

@@ -63,3 +63,6 @@ export class EtcdStartError extends QuarryError {}
 
 /** A push whose quarry.yml names another stack than the one pushed to. */
 export class StackMismatchError extends QuarryError {}
+
+/** HQ's own registry could not start, answer or collect. */
+export class RegistryError extends QuarryError {}

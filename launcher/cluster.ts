@@ -1,3 +1,4 @@
+import type { ImageCollection } from './image-gc.js';
 import type Docker from 'dockerode';
 import type { ContainerSpec, RunningContainer } from './containers.js';
 import type { Progress } from './progress.js';
@@ -41,6 +42,13 @@ export interface Cluster {
   addServer(size: string | undefined, progress: Progress): Promise<ServerRow>;
   /** What HQ's heal loop may do to the servers: a grid's; undefined in small mode (one machine, nothing to move to). */
   healing(): GridHealing | undefined;
+  /**
+   * A grid: removes from each reachable server's engine the image tags `decide` picks (old
+   * builds; see `collectImages`). Absent: the cluster is HQ's own engine, collected by HQ.
+   */
+  collectImages?(decide: (present: string[]) => readonly string[], minAgeMs?: number): Promise<ImageCollection[]>;
+  /** The registry forgot images: push them again when next needed. */
+  forgetPushed?(): void;
   removeServer(id: string, progress: Progress): Promise<ServerRow>;
   close(): Promise<void>;
 }

@@ -194,6 +194,10 @@ export interface ElementImageOptions {
   /** The code file, relative to the folder; default: the runtime picks index.ts/index.js. */
   main?: string;
   onLine?: (line: string) => void;
+  /** Stops the build when aborted (a push's `buildTimeout`). */
+  abortSignal?: AbortSignal;
+  /** The memory limit of the build's steps, in bytes (a push's `buildMemory`). */
+  memory?: number;
 }
 
 /**
@@ -260,7 +264,10 @@ export async function buildElementImage(docker: Docker, options: ElementImageOpt
     const hasCode = hasContextEntries(app) || !hasDeps;
     const code = options.main !== undefined ? `/app/${options.main}` : '/app';
     writeFileSync(join(context, 'Dockerfile'), elementDockerfile(runtime, code, hasDeps, hasCode));
-    return await buildImage(docker, { folder: context, tag: options.tag, ...(options.onLine && { onLine: options.onLine }) });
+    return await buildImage(docker, {
+      folder: context, tag: options.tag, ...(options.onLine && { onLine: options.onLine }),
+      ...(options.abortSignal && { abortSignal: options.abortSignal }), ...(options.memory !== undefined && { memory: options.memory }),
+    });
   } catch (err) {
     if (err instanceof ImageBuildError) {
       throw new ImageBuildError(options.tag, options.folder, err.message.replace(/^building \S+ \(\S+\) failed: /, ''), []);

@@ -41,13 +41,7 @@ export function ensureImage(local: Docker, remote: Docker, image: string, option
 async function transferImage(local: Docker, remote: Docker, image: string, options: EnsureImageOptions): Promise<'present' | 'loaded'> {
   const server = options.server ?? 'the server';
   const fail = (message: string, cause?: unknown) => new ImageTransferError(image, server, message, { cause });
-  let wanted: Docker.ImageInspectInfo;
-  try {
-    wanted = await local.getImage(image).inspect();
-  } catch (error) {
-    if (statusOf(error) === 404) throw fail(`image ${image} is not on this machine's docker engine, so it cannot be sent to ${server}: build it first`, error);
-    throw fail(`cannot read image ${image} from this machine's docker engine: ${messageOf(error)}`, error);
-  }
+  const wanted = await localImage(local, image, server);
   if ((await remoteId(remote, image, server)) === wanted.Id) return 'present';
 
   const size = Math.max(1, Math.round(wanted.Size / MB));
@@ -88,8 +82,19 @@ async function transferImage(local: Docker, remote: Docker, image: string, optio
   return 'loaded';
 }
 
+/** This machine's image `image`; an ImageTransferError when it is not here (build it first). */
+export async function localImage(local: Docker, image: string, server: string): Promise<Docker.ImageInspectInfo> {
+  try {
+    return await local.getImage(image).inspect();
+  } catch (error) {
+    const fail = (message: string) => new ImageTransferError(image, server, message, { cause: error });
+    if (statusOf(error) === 404) throw fail(`image ${image} is not on this machine's docker engine, so it cannot be sent to ${server}: build it first`);
+    throw fail(`cannot read image ${image} from this machine's docker engine: ${messageOf(error)}`);
+  }
+}
+
 /** The remote engine's image Id for `image`, or null when it has none by that name. */
-async function remoteId(remote: Docker, image: string, server: string): Promise<string | null> {
+export async function remoteId(remote: Docker, image: string, server: string): Promise<string | null> {
   try {
     return (await remote.getImage(image).inspect()).Id;
   } catch (error) {
@@ -118,10 +123,10 @@ async function loadProblem(answer: NodeJS.ReadableStream): Promise<string | null
   return null;
 }
 
-function statusOf(error: unknown): number | undefined {
+export function statusOf(error: unknown): number | undefined {
   return (error as { statusCode?: number } | null)?.statusCode;
 }
 
-function messageOf(error: unknown): string {
+export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -31,3 +31,10 @@ export { startPeerRelay, type PeerRelay, type PeerRelayOptions } from './peer-re
 export { startCaretaker, type Caretaker, type CaretakerOptions } from './caretaker.js';
 export { restartedByDocker } from './containers.js';
 export { within } from './within.js';
+export {
+  registryShipper, wholeImageShipper, splitName,
+  type ImageRegistry, type ImageShipper, type RegistryCredentials, type ShipOptions, type ShipResult,
+} from './registry-image.js';
+export {
+  collectImages, imagesInUse, DEFAULT_IMAGE_MIN_AGE_MS, type CollectImagesOptions, type ImageCollection,
+} from './image-gc.js';

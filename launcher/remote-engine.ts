@@ -46,6 +46,12 @@ export interface RemoteEngine {
   readonly connections: number;
   /** The host key the server showed; reconnects are pinned to it. */
   readonly hostKey: string;
+  /**
+   * Writes a file on the server (its folder made when missing) over the same SSH connection:
+   * the content goes through the command's standard input, never its arguments. For files the
+   * engine reads, such as a registry's CA at `/etc/docker/certs.d/HOST:PORT/ca.crt`.
+   */
+  writeFile(path: string, content: string, mode?: number): Promise<void>;
   /** Ends the connection; calls in flight fail, later calls are refused. */
   close(): Promise<void>;
 }
@@ -128,6 +134,28 @@ class SshEngine implements RemoteEngine {
       const timer = setTimeout(() => { client.destroy(); resolve(); }, 2000);
       client.once('close', () => { clearTimeout(timer); resolve(); });
       client.end();
+    });
+  }
+
+  async writeFile(path: string, content: string, mode = 0o644): Promise<void> {
+    if (!/^\/[A-Za-z0-9._:/@-]+$/.test(path) || path.includes('..')) {
+      throw new RemoteEngineError(this.name, 'channel', `will not write ${JSON.stringify(path)} on ${this.label}: not a plain absolute path`);
+    }
+    const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+    const command = `mkdir -p '${dir}' && cat > '${path}.tmp' && chmod ${mode.toString(8)} '${path}.tmp' && mv '${path}.tmp' '${path}'`;
+    const client = await this.ssh();
+    await new Promise<void>((resolve, reject) => {
+      client.exec(command, (error, stream) => {
+        if (error) return reject(new RemoteEngineError(this.name, 'channel', `${this.label} would not run a command to write ${path}: ${error.message}`, { cause: error }));
+        let said = '';
+        stream.stderr.on('data', (d: Buffer) => { said += d.toString(); });
+        stream.on('data', () => undefined);
+        stream.on('close', (code: number | null) => {
+          if (code === 0) resolve();
+          else reject(new RemoteEngineError(this.name, 'channel', `writing ${path} on ${this.label} failed (exit ${code}): ${said.trim() || 'no message'}`));
+        });
+        stream.end(content);
+      });
     });
   }
 

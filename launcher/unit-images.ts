@@ -54,11 +54,10 @@ export async function buildUnitImages(docker: Docker, root: string, units: reado
     const timer = limits.timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(), limits.timeoutMs);
     let result: 'built' | 'cached';
     try {
+      const held = { ...options, abortSignal: abort.signal, ...(limits.memory !== undefined && { memory: limits.memory }) };
       result = need.how === 'element'
-        ? await buildElementImage(docker, { ...options, ...(need.main !== undefined && { main: need.main }) })
-        : await buildImage(docker, {
-          ...options, abortSignal: abort.signal, ...(limits.memory !== undefined && { memory: limits.memory }),
-        });
+        ? await buildElementImage(docker, { ...held, ...(need.main !== undefined && { main: need.main }) })
+        : await buildImage(docker, held);
     } catch (err) {
       if (abort.signal.aborted && report.timedOut) throw report.timedOut(need, limits.timeoutMs!);
       throw err;

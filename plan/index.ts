@@ -22,6 +22,9 @@ export {
 } from './restart.js';
 export { healPlan, stackOf, type ServerSight, type HealAction, type HealOptions } from './heal.js';
 export {
+  imageGc, releaseImages, formatImageGc, type ImageGcInput, type ImageGcDecision, type ImageGcSummary, type ImageKeepReason, type ReleaseImages,
+} from './image-gc.js';
+export {
   autoscaleDecisions, shrinkLullMs, DEFAULT_AUTOSCALE, AutoscaleError, type AutoscalePolicy, type MetricSample,
   type AutoscaleElement, type AutoscaleInput, type AutoscaleOptions, type AutoscaleDecision,
 } from './autoscale.js';

@@ -13,6 +13,7 @@ import { HomeInUseError, ListenError } from '../errors.js';
 import { startHq, type Hq } from './hq.js';
 import { GridCa, loadOrCreateToken } from '../keys/index.js';
 import { startHostLocknet } from './host-locknet.js';
+import { startOwnRegistry, type OwnRegistry } from '../registry/index.js';
 
 /** What the part that runs stacks gets from the daemon. */
 export interface DaemonContext {
@@ -28,6 +29,8 @@ export interface DaemonContext {
   agentCa?: GridCa;
   /** HQ's address as the servers see it. */
   advertise?: string;
+  /** HQ's registry, which the servers pull images from by layers (grid mode, `grid.registry`). */
+  registry?: OwnRegistry;
 }
 
 /** Starts the part that runs stacks (`startControl` from hq/deploy/, or a test's own). */
@@ -110,6 +113,16 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     closers.push({ what: 'the etcd client', close: () => etcd.close() });
     await reachEtcd(etcd, endpoints, config.etcd !== undefined, options.etcdWaitMs ?? 15_000);
 
+    let registry: OwnRegistry | undefined;
+    if (config.grid?.registry && advertise) {
+      registry = await startOwnRegistry({
+        home, ca: agentCa ?? await GridCa.open(home), host: advertise, port: config.grid.registryPort, log,
+      });
+      closers.push({ what: 'the registry', close: () => registry!.stop() });
+    } else if (config.grid) {
+      log(`grid: images reach the servers whole (docker save | docker load)${config.grid.registry ? ': no address for the servers to reach HQ at (grid.advertise)' : ''}`);
+    }
+
     const router: Router = await listening('routerPort', config.host, config.routerPort, () =>
       startRouter({ port: config.routerPort, host: config.host, etcd, log: (line) => log(`router: ${line}`) }));
     closers.push({ what: 'the router', close: () => router.close() });
@@ -117,6 +130,7 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     const control = await makeControl({
       config: { ...config, routerPort: router.port }, home, etcd, docker, log,
       ...(agentEtcd && { agentEtcd }), ...(agentCa && { agentCa }), ...(advertise && { advertise }),
+      ...(registry && { registry }),
     });
     closers.push({ what: 'the stack control', close: () => control.close() });
 

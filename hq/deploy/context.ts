@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import type { Etcd3, Lease } from 'etcd3';
 import type { HomeLayout } from '../../home/index.js';
 import type { Cluster, ExecutorContext, Progress } from '../../launcher/index.js';
+import type { OwnRegistry } from '../registry/index.js';
 import type { HqConfig } from '../config.js';
 import type { GridCa } from '../keys/index.js';
 import type { StackLocks } from '../stack-lock.js';
@@ -19,10 +20,14 @@ export interface ControlContext {
   agentCa?: GridCa;
   /** HQ's address as the servers see it: a member of every server's firewall. */
   advertise?: string;
+  /** HQ's registry: images reach a grid's servers by layers from it (else whole). */
+  registry?: OwnRegistry;
+  /** Images tagged more recently are never collected (a push in flight may own them); default 1 hour. */
+  imageMinAgeMs?: number;
   /** Where containers run; default: the local engine (`docker`) as the one server. */
   cluster?: Cluster;
   log: (line: string) => void;
-  config?: { routerPort?: number; grid?: HqConfig['grid'] };
+  config?: { routerPort?: number; grid?: HqConfig['grid']; keepReleases?: number };
   /** How long new containers get to become healthy; default 60 s. */
   healthTimeoutMs?: number;
   /** How long the router gets to stop using a container before it stops; default 1.5 s. */
@@ -36,6 +41,15 @@ export interface ControlContext {
  * (releases and env, tasks), the per-stack lock changes take, where containers run, and
  * HQ's etcd lease (endpoints are written under it).
  */
+/** Old images collected after tasks (`startImageCollector` in collect.ts). */
+export interface ImageCollector {
+  /** A task ended: collect soon (once no task runs). */
+  request(): void;
+  /** Runs one collection now (tests, and HQ's start). */
+  collectNow(): Promise<string>;
+  stop(): Promise<void>;
+}
+
 export interface ControlParts {
   ctx: ControlContext;
   store: StackStore;
@@ -43,6 +57,8 @@ export interface ControlParts {
   locks: StackLocks;
   cluster: Cluster;
   lease: Lease;
+  /** Collects old images after tasks (set once HQ's control has started). */
+  collector?: ImageCollector;
 }
 
 /** What a `StackExecutor` carrying out (part of) release `version` gets. */

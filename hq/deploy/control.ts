@@ -11,6 +11,7 @@ import { stackLogs } from './logs.js';
 import { psRows } from './ps.js';
 import { recover } from './recover.js';
 import { startHealer } from './heal.js';
+import { startImageCollector } from './collect.js';
 import { releaseInfo } from './release-info.js';
 import { envRequest, pushRelease, rollbackRequest, scaleRequest } from './requests.js';
 import { StackStore } from './stack-store.js';
@@ -67,6 +68,7 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
       return healer.undrain(id, progress);
     },
     close: async () => {
+      await collector.stop();
       await healer?.stop();
       await caretaker?.stop();
       await relay?.stop();
@@ -81,6 +83,10 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
   await recover(parts);
   // After recovery: the loop then starts from releases that are whole.
   const healer = startHealer(parts, ctx.healIntervalMs !== undefined ? { intervalMs: ctx.healIntervalMs } : {});
+  // Old images go after tasks, and once at start (what an earlier HQ left).
+  const collector = startImageCollector(parts);
+  parts.collector = collector;
+  collector.request();
   return control;
 }
 

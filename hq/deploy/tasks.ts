@@ -66,6 +66,7 @@ export async function runTask(parts: ControlParts, stack: string, reason: Releas
     }
   } finally {
     unlock();
+    parts.collector?.request();
   }
 }
 

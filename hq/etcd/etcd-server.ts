@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { atomicWrite, freePort, isProcessAlive, type HomeLayout } from '../../home/index.js';
+import { endLeftover, freePort, spawnOwned, type HomeLayout, type OwnedChild } from '../../home/index.js';
 import { EtcdStartError } from '../errors.js';
 
 
@@ -37,14 +36,6 @@ export interface OwnEtcd {
   stop(): Promise<void>;
 }
 
-/** What the pid file records, so that a later HQ can tell that process is ours. */
-interface PidRecord {
-  pid: number;
-  dataDir: string;
-  endpoint: string;
-}
-
-const SETPRIV = '/usr/bin/setpriv';
 
 /**
  * Starts the etcd HQ runs for itself when no etcd is configured: data under `<home>/etcd`,
@@ -61,7 +52,7 @@ export async function startOwnEtcd(options: OwnEtcdOptions): Promise<OwnEtcd> {
   const log = options.log ?? (() => undefined);
   home.ensure(home.runDir);
   home.ensure(home.etcdDir);
-  await endLeftover(home, log);
+  await endLeftover(home.etcdPidFile, (argv) => isOurEtcd(argv, home.etcdDir), log, 'etcd');
 
   const clientPort = options.port === 0 ? await freePort() : options.port;
   const peerPort = options.port === 0 ? await freePort() : options.port + 1;
@@ -84,36 +75,14 @@ export async function startOwnEtcd(options: OwnEtcdOptions): Promise<OwnEtcd> {
   ];
   const binary = options.binary ?? 'etcd';
   const logPath = join(home.runDir, 'etcd.log');
-  const logFd = openSync(logPath, 'w', 0o600);
-  let child: ChildProcess;
+  let child: OwnedChild;
   try {
-    child = existsSync(SETPRIV)
-      ? spawn(SETPRIV, ['--pdeathsig', 'TERM', binary, ...args], { stdio: ['ignore', logFd, logFd] })
-      : spawn(binary, args, { stdio: ['ignore', logFd, logFd] });
-  } finally {
-    closeSync(logFd);
+    child = await spawnOwned({ binary, args, logPath, pidFile: home.etcdPidFile, record: { dataDir: home.etcdDir, endpoint } });
+  } catch (err) {
+    throw new EtcdStartError(`cannot start HQ's own etcd (${binary}): ${(err as Error).message}; install Debian's etcd-server package, or set "etcd" in HQ's config`);
   }
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.once('error', () => resolve(-1));
-  });
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  if (child.pid === undefined) {
-    const err = await spawnError;
-    throw new EtcdStartError(`cannot start HQ's own etcd (${binary}): ${err.message}; install Debian's etcd-server package, or set "etcd" in HQ's config`);
-  }
-  const pid = child.pid;
-  atomicWrite(home.etcdPidFile, JSON.stringify({ pid, dataDir: home.etcdDir, endpoint } satisfies PidRecord) + '\n', 0o600);
-
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    removePidFile(home, pid);
-  };
+  const { pid, exited } = child;
+  const stop = () => child.stop();
 
   const client = new Etcd3({ hosts: endpoint, dialTimeout: 2000 });
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
@@ -156,52 +125,8 @@ function startFailure(logPath: string, clientPort: number, peerPort: number): Et
   return new EtcdStartError(`HQ's own etcd exited at start; the end of ${logPath}:\n${tail}`);
 }
 
-/** Ends the etcd a killed HQ left behind, if the recorded pid is still that etcd. */
-async function endLeftover(home: HomeLayout, log: (line: string) => void): Promise<void> {
-  let record: PidRecord;
-  try {
-    record = JSON.parse(readFileSync(home.etcdPidFile, 'utf8')) as PidRecord;
-  } catch {
-    return;
-  }
-  if (typeof record.pid === 'number' && isOurEtcd(record.pid, home.etcdDir)) {
-    log(`ending the etcd left over by an HQ that did not stop cleanly (pid ${record.pid})`);
-    signal(record.pid, 'SIGTERM');
-    const until = Date.now() + 10_000;
-    while (isProcessAlive(record.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    if (isProcessAlive(record.pid)) signal(record.pid, 'SIGKILL');
-    while (isProcessAlive(record.pid)) await new Promise((r) => setTimeout(r, 50));
-  }
-  rmSync(home.etcdPidFile, { force: true });
+/** True when the process runs etcd on this data folder (and so is not a process that reused the pid). */
+function isOurEtcd(argv: string[], dataDir: string): boolean {
+  const at = argv.indexOf('--data-dir');
+  return at >= 0 && argv[at + 1] === dataDir && argv.some((a) => /(^|\/)etcd$/.test(a));
 }
-
-/** True when `pid` runs etcd on this data folder (and so is not a process that reused the pid). */
-function isOurEtcd(pid: number, dataDir: string): boolean {
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const at = argv.indexOf('--data-dir');
-    return at >= 0 && argv[at + 1] === dataDir && argv.some((a) => /(^|\/)etcd$/.test(a));
-  } catch {
-    return false;
-  }
-}
-
-
-function signal(pid: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(pid, name);
-  } catch {
-    // already gone
-  }
-}
-
-function removePidFile(home: HomeLayout, pid: number): void {
-  try {
-    const record = JSON.parse(readFileSync(home.etcdPidFile, 'utf8')) as PidRecord;
-    if (record.pid !== pid) return;
-  } catch {
-    return;
-  }
-  rmSync(home.etcdPidFile, { force: true });
-}
-

@@ -2,8 +2,9 @@ import { dirname } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import {
-  connectEngine, ensureImage, keys, listContainers, publishedPorts, removeContainer, startContainer, containerName,
+  collectImages, connectEngine, keys, wholeImageShipper, listContainers, publishedPorts, removeContainer, startContainer, containerName,
   SILENT_PROGRESS, within, type Cluster, type ContainerSpec, type GridHealing, type PlacedContainer, type Progress, type RemoteEngine,
+  type ImageCollection, type ImageShipper, type ShipResult,
 } from '../../launcher/index.js';
 import { HOST_PORT_RANGE, pickHostPorts, stackOf, type ServerSight } from '../../plan/index.js';
 import { resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
@@ -39,7 +40,12 @@ export interface GridClusterOptions {
    * Runs when a server joins, once its engine answers (installs the agent); a failure undoes
    * the join. Run again for every server when the grid opens, so that agents follow HQ's version.
    */
-  onJoin?: (server: Server, engine: Docker, progress: Progress) => Promise<void>;
+  onJoin?: (server: Server, engine: Docker, progress: Progress, ship: (image: string) => Promise<ShipResult>) => Promise<void>;
+  /**
+   * How images reach the servers: by layers from HQ's registry (with `prepare`, which makes a
+   * server's engine trust it, run once per engine), or whole (`docker save | load`, the default).
+   */
+  images?: { shipper: ImageShipper; prepare?: (engine: RemoteEngine) => Promise<void> };
   /** The grid's membership in etcd (locknet's hosts, /etc/hosts): kept as servers join and leave. */
   membership?: Membership;
 }
@@ -56,6 +62,7 @@ export interface GridClusterOptions {
 export class GridCluster implements Cluster, GridHealing {
   readonly addressing = 'published' as const;
   private readonly store: ServerStore;
+  private readonly shipper: ImageShipper;
   private readonly slices: SliceGrid<Progress>;
   private readonly engines = new Map<string, RemoteEngine>();
   private readonly connecting = new Map<string, Promise<RemoteEngine>>();
@@ -74,6 +81,7 @@ export class GridCluster implements Cluster, GridHealing {
 
   private constructor(private readonly options: GridClusterOptions) {
     this.store = new ServerStore(options.home);
+    this.shipper = options.images?.shipper ?? wholeImageShipper(options.local);
     const blockSize = resolveSize(options.settings.size).memory;
     options.home.ensure(dirname(options.home.gridFile));
     // The grid's block source: servers from the provider, told to the progress of the task
@@ -131,7 +139,7 @@ export class GridCluster implements Cluster, GridHealing {
     await Promise.all([...records.values()].map((s) => this.connect(s).then((engine) => {
       // The agents are checked in the background: one made by an older HQ is replaced.
       const onJoin = this.options.onJoin;
-      if (onJoin) void onJoin(s, engine.docker, loud).catch((err: unknown) => say(`the agent of ${s.id} could not be checked (${(err as Error).message})`));
+      if (onJoin) void onJoin(s, engine.docker, loud, (image) => this.ship(s.id, engine, image, loud)).catch((err: unknown) => say(`the agent of ${s.id} could not be checked (${(err as Error).message})`));
     }, (err: unknown) => {
       this.options.log(`grid: cannot reach ${s.id} at ${s.ssh.host}:${s.ssh.port} yet (${(err as Error).message}); trying again when it is needed`);
     })));
@@ -168,7 +176,7 @@ export class GridCluster implements Cluster, GridHealing {
       // Members before anything starts on it: every firewall lets it in, its own lets the others in.
       await this.options.membership?.sync(this.store.all());
       const engine = await this.connect(server);
-      if (this.options.onJoin) await this.options.onJoin(server, engine.docker, progress);
+      if (this.options.onJoin) await this.options.onJoin(server, engine.docker, progress, (image) => this.ship(server.id, engine, image, progress));
       progress.info(`${server.id} joined at ${server.address} (${server.size.slug ?? `${server.size.memory} MB`})`);
       return server;
     } catch (err) {
@@ -246,6 +254,25 @@ export class GridCluster implements Cluster, GridHealing {
     const server = this.store.get(id);
     if (!server) throw new BadRequestError(`no server '${id}' in the grid (quarry servers lists them)`);
     return server;
+  }
+
+  async collectImages(decide: (present: string[]) => readonly string[], minAgeMs?: number): Promise<ImageCollection[]> {
+    const ids = this.listedServers().filter((id) => !this.unreachable(id));
+    const done = await Promise.allSettled(ids.map(async (id) =>
+      within(collectImages(await this.engineOf(id), decide, minAgeMs === undefined ? {} : { minAgeMs }), 60_000, `${id}'s engine`)));
+    return done.flatMap((d) => (d.status === 'fulfilled' ? [d.value] : []));
+  }
+
+  forgetPushed(): void {
+    this.shipper.forgetPushed();
+  }
+
+  /** Brings an image to a server's engine, as `images` says (by layers from the registry, or whole). */
+  private ship(serverId: string, engine: RemoteEngine, image: string, progress: Progress): Promise<ShipResult> {
+    const prepare = this.options.images?.prepare;
+    return this.shipper.ship(engine.docker, image, {
+      server: serverId, progress: (m) => progress.info(m), ...(prepare && { prepare: () => prepare(engine) }),
+    });
   }
 
   private async engineOf(id: string): Promise<Docker> {
@@ -433,8 +460,9 @@ export class GridCluster implements Cluster, GridHealing {
       const serverId = where.get(id)!;
       try {
         const server = this.record(serverId);
-        const engine = await this.engineOf(serverId);
-        await ensureImage(this.options.local, engine, spec.image, { server: serverId, progress: (m) => progress.info(m) });
+        const remote = await this.connect(server);
+        const engine = remote.docker;
+        await this.ship(serverId, remote, spec.image, progress);
         const hostPorts = await this.reservePorts(serverId, engine, spec);
         try {
           const started = await startContainer(engine, { ...spec, publishHost: server.address, hostPorts });

@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
-import { AGENT_IMAGE, AgentInstallError, ensureImage, installAgent, serverKey, type Progress } from '../../launcher/index.js';
+import {
+  AGENT_IMAGE, AgentInstallError, installAgent, registryShipper, serverKey, type ImageRegistry, type Progress, type RemoteEngine, type ShipResult,
+} from '../../launcher/index.js';
 import { createProvider, type Server } from '../../pacific/index.js';
 import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
@@ -22,6 +24,8 @@ export interface OpenGridContext {
   agentCa?: GridCa;
   /** HQ's address as the servers see it: a member of every server's firewall. */
   advertise?: string;
+  /** HQ's registry: images reach the servers by layers from it (else whole, `docker save | load`). */
+  registry?: ImageRegistry & { caCert: string };
 }
 
 /**
@@ -41,11 +45,24 @@ export async function openGrid(grid: NonNullable<HqConfig['grid']>, ctx: OpenGri
   return GridCluster.open({
     home: ctx.home, etcd: ctx.etcd, local: ctx.docker, provider, privateKey, log: ctx.log,
     settings: { min: grid.min, max: grid.max, size: grid.size },
+    ...(ctx.registry && { images: registryImages(ctx.docker, ctx.registry) }),
     ...(ctx.agentEtcd && {
       membership: new Membership(ctx.etcd, ctx.advertise),
       onJoin: joinAgent({ local: ctx.docker, etcd: ctx.etcd, agentEtcd: ctx.agentEtcd, store, locknet, ...(ctx.agentCa && { ca: ctx.agentCa }) }),
     }),
   });
+}
+
+/**
+ * Images by layers from HQ's registry: before its first pull, a server's engine is given the
+ * grid CA's certificate for the registry's address (`/etc/docker/certs.d/HOST:PORT/ca.crt`,
+ * written over SSH), so that it pulls over TLS it checks.
+ */
+function registryImages(local: Docker, registry: ImageRegistry & { caCert: string }) {
+  return {
+    shipper: registryShipper(local, registry),
+    prepare: (engine: RemoteEngine) => engine.writeFile(`/etc/docker/certs.d/${registry.address}/ca.crt`, registry.caCert, 0o644),
+  };
 }
 
 /**
@@ -75,9 +92,9 @@ interface JoinAgentContext {
  */
 function joinAgent(ctx: JoinAgentContext, waitMs = 60_000) {
   const { local, etcd, agentEtcd } = ctx;
-  return async (server: Server, engine: Docker, progress: Progress): Promise<void> => {
+  return async (server: Server, engine: Docker, progress: Progress, ship: (image: string) => Promise<ShipResult>): Promise<void> => {
     progress.info(`starting the agent on ${server.id}`);
-    await ensureImage(local, engine, AGENT_IMAGE, { server: server.id, progress: (m) => progress.info(m) });
+    await ship(AGENT_IMAGE);
     let tls: { ca: string; cert: string; key: string } | undefined;
     if (ctx.ca) {
       let issued = ctx.store.agentCert(server.id);

@@ -91,6 +91,26 @@ export class GridCa {
     });
   }
 
+  /**
+   * The certificate files a service of HQ shows on the servers' network (`<name>.crt`, `.key`,
+   * with the CA's own `ca.crt`), signed for `hosts` and 127.0.0.1 under `<home>/ca/`, made again
+   * only when those addresses change.
+   */
+  async serverFiles(name: string, hosts: string[]): Promise<{ cert: string; key: string; ca: string }> {
+    const files = { cert: join(this.dir, `${name}.crt`), key: join(this.dir, `${name}.key`), ca: this.certFile };
+    const sansFile = join(this.dir, `${name}.sans`);
+    const sans = [...new Set([...hosts, '127.0.0.1'])].sort().join(',');
+    const made = existsSync(files.cert) && existsSync(files.key) && existsSync(sansFile) && readFileSync(sansFile, 'utf8') === sans;
+    if (!made) {
+      const issued = await this.issue({ cn: `quarry-${name}`, sans: sans.split(',') });
+      this.home.ensure(this.dir);
+      atomicWrite(files.key, issued.key, 0o600);
+      atomicWrite(files.cert, issued.cert, 0o644);
+      atomicWrite(sansFile, sans, 0o644);
+    }
+    return files;
+  }
+
   /** Runs work in a temporary folder under the CA's own (0700), removed afterwards. */
   private async openssl<T>(work: (tmp: string) => Promise<T>): Promise<T> {
     this.home.ensure(this.dir);

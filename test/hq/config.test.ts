@@ -19,7 +19,7 @@ test('no config: defaults that run on this machine, home from QUARRY_HOME', asyn
   t.deepEqual(config, {
     home: '/tmp/quarry-home-x', host: '0.0.0.0', sshPort: 2222, apiHost: '127.0.0.1', apiPort: 7070,
     routerPort: 8080, etcd: undefined, etcdPort: 2479, grid: undefined, locknet: false,
-    buildTimeout: 15 * 60_000, buildMemory: 2048 * 1024 * 1024, maxPushSize: 500 * 1024 * 1024,
+    buildTimeout: 15 * 60_000, buildMemory: 2048 * 1024 * 1024, maxPushSize: 500 * 1024 * 1024, keepReleases: 5,
   });
 });
 
@@ -52,12 +52,12 @@ test('an unknown key names the URL and the key, and lists the known ones', async
   const at = await file(t, '{"sshport": 22}');
   const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
   t.is(err?.message, `config ${at}: key "sshport": is not a known setting ` +
-    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort, grid, locknet, buildTimeout, buildMemory, maxPushSize)');
+    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort, grid, locknet, buildTimeout, buildMemory, maxPushSize, keepReleases)');
 });
 
 test('grid: defaults, and faults named by their dotted key; the provider\'s own keys are pacific\'s to check', async (t) => {
   const ok = await file(t, '{"grid": {"provider": {"provider": "docker", "fleet": "f"}}}');
-  t.deepEqual((await loadHqConfig(ok)).grid, { provider: { provider: 'docker', fleet: 'f' }, min: 1, max: 10, size: 's-1vcpu-1gb', advertise: undefined, locknet: true });
+  t.deepEqual((await loadHqConfig(ok)).grid, { provider: { provider: 'docker', fleet: 'f' }, min: 1, max: 10, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: true, registryPort: 0 });
   const none = await file(t, '{"grid": {"min": 2}}');
   t.is((await t.throwsAsync(loadHqConfig(none)))?.message, `config ${none}: key "grid.provider": is required: an object with "provider": docker, static or digitalocean`);
   const bare = await file(t, '{"grid": {"provider": {"fleet": "f"}}}');
@@ -107,5 +107,16 @@ test('limits: durations and sizes in their units, or plain seconds and bytes; an
   for (const [document, message] of wrong) {
     const at = await file(t, JSON.stringify(document));
     t.regex((await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError }))?.message ?? '', message);
+  }
+});
+
+test('keepReleases: 5 by default, any integer of at least 1; anything else names the key', async (t) => {
+  t.is((await loadHqConfig(undefined, { env: {} })).keepReleases, 5);
+  t.is((await loadHqConfig(await file(t, '{"keepReleases": 1}'))).keepReleases, 1);
+  t.is((await loadHqConfig(await file(t, '{"keepReleases": 30}'))).keepReleases, 30);
+  for (const value of ['0', '-2', '2.5', '"5"', 'null', 'true']) {
+    const at = await file(t, `{"keepReleases": ${value}}`);
+    const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
+    t.is(err?.message, `config ${at}: key "keepReleases": must be an integer of at least 1, got ${JSON.stringify(JSON.parse(value))}`, value);
   }
 });

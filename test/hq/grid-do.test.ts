@@ -35,7 +35,7 @@ test.before(async () => {
       routerPort: router.port,
       grid: {
         provider: { provider: 'digitalocean', token: sim.token, baseUrl: sim.baseUrl, fleet: uniqueFleet('tgdo'), pollIntervalMs: 100, bootTimeoutMs: 150_000 },
-        min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true,
+        min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: false, registryPort: 0,
       },
     },
   });

@@ -1,11 +1,12 @@
 import test from 'ava';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { gridAdvertise } from '../../hq/grid/advertise.js';
 import { HomeLayout } from '../../home/index.js';
 import { etcdTls, startOwnEtcd, type OwnEtcd } from '../../hq/etcd/index.js';
 import { GridCa } from '../../hq/keys/index.js';
+import { startOwnRegistry, type OwnRegistry } from '../../hq/registry/index.js';
 import { strangerEtcd, strangerReach, tcpReach } from '../support/probe.js';
 import { until } from '../support/until.js';
 import { startControl, type ControlHandle, type PsRow } from '../../hq/index.js';
@@ -22,6 +23,9 @@ let etcd: { client: Etcd3; own: OwnEtcd };
 let ca: GridCa;
 let gateway: string;
 let router: Router;
+let registry: OwnRegistry;
+/** The docsearch repo the first test pushes (the later ones change it). */
+let docsearch: string;
 let control: ControlHandle;
 let t: TestHq;
 const log: string[] = [];
@@ -30,7 +34,7 @@ const domain = `${stack}.localhost`;
 /** A second stack, a steady dataflow (test/hq/fixtures/flow). */
 const flow = uniqueStack('flow');
 
-const gridConfig = { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true };
+const gridConfig = { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: true, registryPort: 0 };
 
 test.before(async () => {
   // etcd as HQ runs it on a grid: on loopback for HQ, and on the servers' network for their
@@ -40,14 +44,17 @@ test.before(async () => {
   ca = await GridCa.open(etcdHome);
   const tls = await etcdTls(etcdHome, ca, [gateway]);
   const own = await startOwnEtcd({ home: etcdHome, port: 0, hosts: [gateway], tls });
+  // HQ's registry on the servers' network: every image reaches the servers by layers from it.
+  registry = await startOwnRegistry({ home: etcdHome, ca, host: gateway, port: 0, log: (line) => log.push(line) });
   etcd = { own, client: new Etcd3({ hosts: own.endpoint }) };
   router = await startRouter({ port: 0, host: '127.0.0.1', etcd: etcd.client, admin: { port: 0 } });
   let handle: ControlHandle | undefined;
   t = await startTestHq({ onRelease: (...args) => handle!.onRelease(...args) });
   handle = await startControl({
     home: t.home, etcd: etcd.client, docker, log: (line) => log.push(line), drainMs: 300, agentEtcd: etcd.own.extra,
-    agentCa: ca, advertise: gateway,
-    config: { routerPort: router.port, grid: gridConfig },
+    agentCa: ca, advertise: gateway, registry,
+    // Old images go as soon as a newer release replaces them: the one-line change test sees them go.
+    config: { routerPort: router.port, grid: gridConfig, keepReleases: 1 }, imageMinAgeMs: 0,
   });
   control = handle;
 });
@@ -60,6 +67,7 @@ test.after.always(async () => {
   await router?.close();
   etcd?.client.close();
   await etcd?.own.stop();
+  await registry?.stop();
   await removeFleet(fleet);
   await removeStackImages(stack);
   await removeStackImages(flow);
@@ -84,6 +92,7 @@ test.serial('a stack that does not fit on one server spreads over several, serve
   // The example with reservations that fill more than one 1 GB server (each block is 1024 MB):
   // store 64 + index 800 + crawl 100 on one; categorize 200 + web 2 × 200 on another.
   const repo = await docsearchRepo(t.dir);
+  docsearch = repo;
   const yml = join(repo, 'quarry.yml');
   writeFileSync(yml, readFileSync(yml, 'utf8')
     .replace('docsearch.localhost', domain)
@@ -98,6 +107,8 @@ test.serial('a stack that does not fit on one server spreads over several, serve
   const r = await push(t, repo, stack);
   tt.is(r.code, 0, r.stderr);
   tt.regex(r.stderr, /The grid is full \(.* needs \d+ MB\): adding a s-1vcpu-1gb server/);
+  tt.regex(r.stderr, /pulled quarry\/\S+ into \S+: \d+ of \d+ layers fetched/, 'images reach the servers by layers from HQ\'s registry');
+  tt.notRegex(r.stderr, /loading \S+ into/, 'no image is loaded whole');
 
   const servers = await control.servers();
   tt.is(servers.length, 2, JSON.stringify(servers));
@@ -138,6 +149,66 @@ test.serial('a stack that does not fit on one server spreads over several, serve
   tt.deepEqual(view.servers.flatMap((s) => s.slices.map((x) => x.id)).sort(), rows.map((x) => x.container).sort());
   tt.true(existsSync(join(t.home.root, 'grid', 'grid.json')));
   for (const s of servers) tt.true(existsSync(join(t.home.root, 'servers', s.id, 'settings.json')), `servers/${s.id}/settings.json`);
+});
+
+/** The blobs HQ's registry sent since `from` (a byte offset of its log): to whom, of which repository, how many bytes. */
+function blobsSent(from: number): Array<{ ip: string; repo: string; digest: string; bytes: number }> {
+  return readFileSync(registry.logPath).subarray(from).toString('utf8').split('\n').flatMap((line) => {
+    if (!line.includes('"response completed"')) return [];
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    const uri = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/.exec(String(entry['http.request.uri']));
+    if (!uri || entry['http.request.method'] !== 'GET' || entry['http.response.status'] !== 200) return [];
+    const ip = String(entry['http.request.remoteaddr']).replace(/:\d+$/, '');
+    return [{ ip, repo: uri[1]!, digest: uri[2]!, bytes: Number(entry['http.response.written']) }];
+  });
+}
+const logSize = () => statSync(registry.logPath).size;
+
+test.serial('a one-line change to the web node moves only its top layer, and only to the servers that run it', async (tt) => {
+  const repo = docsearch;
+  const server = join(repo, 'web', 'server.js');
+  writeFileSync(server, readFileSync(server, 'utf8').replace("docsearch: try /search?q=river", "docsearch v2: try /search?q=river"));
+  await commitAll(repo, 'one line of the web node');
+  const webImages = async () => (await dockerCli(['images', '--format', '{{.Repository}}:{{.Tag}}', `quarry/${stack}-web`])).split('\n').filter(Boolean);
+  const [oldWeb] = await webImages();
+  const before = logSize();
+  const r = await push(t, repo, stack);
+  tt.is(r.code, 0, r.stderr);
+  const page = await until('the new web node serving', async () => {
+    const res = await httpGet(`http://127.0.0.1:${router.port}/`, 5000, { Host: domain });
+    return res.body.includes('docsearch v2') ? res.body : undefined;
+  });
+  tt.regex(page, /docsearch v2/);
+
+  const sent = blobsSent(before);
+  const servers = await control.servers();
+  const webServers = new Set(serverOf(await control.ps(stack), 'web').map((id) => servers.find((s) => s.id === id)!.address));
+  tt.true(sent.length > 0, 'the new image was pulled');
+  for (const blob of sent) {
+    tt.true(webServers.has(blob.ip), `${blob.ip} fetched ${blob.digest} but runs no web container`);
+    tt.regex(blob.repo, new RegExp(`^quarry/${stack}-web$`), 'only the web image moved');
+  }
+  for (const ip of webServers) {
+    const bytes = sent.filter((b) => b.ip === ip).reduce((sum, b) => sum + b.bytes, 0);
+    tt.true(bytes <= 1024 * 1024, `${ip} fetched ${bytes} bytes for a one-line change (at most 1 MB)`);
+    tt.true(sent.filter((b) => b.ip === ip).length <= 2, `${ip} fetched its top layer and the image's config, nothing below`);
+  }
+  tt.log(`a one-line change moved ${sent.map((b) => `${b.bytes} B to ${b.ip}`).join(', ')}`);
+
+  // keepReleases 1: the old web image leaves HQ's engine, the servers and the registry (its blobs collected).
+  tt.truthy(oldWeb);
+  const said = await until('a collection that removed something from the registry', async () =>
+    log.find((l) => /^images: [1-9]\d* old image\(s\) removed here, \d+ on the servers, [1-9]\d* from the registry \(\d+ blob\(s\) deleted\)/.test(l)));
+  tt.log(said);
+  const now = await webImages();
+  tt.is(now.length, 1);
+  tt.not(now[0], oldWeb, 'only the new web image is here');
+  const listed = JSON.parse((await registry.api('GET', `/v2/quarry/${stack}-web/tags/list`)).body) as { tags?: string[] | null };
+  tt.deepEqual(listed.tags, [now[0]!.split(':')[1]], 'the registry holds only the new tag');
+  for (const s of await control.servers()) {
+    const there = await onServerSh(s.id, `docker images --format '{{.Repository}}:{{.Tag}}' quarry/${stack}-web`);
+    tt.false(there.split('\n').includes(oldWeb!), `${s.id} no longer holds ${oldWeb}`);
+  }
 });
 
 /** Runs a shell command inside a docker-provider server (its own container on this machine). */
@@ -255,6 +326,7 @@ test.serial('a web container whose process is killed comes back on the same host
 test.serial('scaling beyond the grid makes a new server; scaling down removes the emptied one; the site serves throughout', async (tt) => {
   const before = await control.servers();
   const up = recorder();
+  const logAt = logSize();
   const scaled = await control.scale(stack, { web: 5 }, up.progress);
   tt.is(scaled.scale.web, 5);
   tt.true(up.lines.some((l) => /The grid is full .* adding a s-1vcpu-1gb server/.test(l)), up.lines.join('\n'));
@@ -263,6 +335,15 @@ test.serial('scaling beyond the grid makes a new server; scaling down removes th
   const added = grown.find((s) => !before.some((b) => b.id === s.id))!;
   tt.true(added.containers > 0, 'the new server runs some of the new web containers');
   tt.true(added.agent, 'the new server joined with its agent');
+  // A server that joins later pulls the base layers once: each blob it fetched, it fetched once,
+  // and the web image on top of the agent's layers cost it only the layers the agent lacks.
+  const fetched = blobsSent(logAt).filter((b) => b.ip === added.address);
+  const digests = fetched.map((b) => b.digest);
+  tt.deepEqual(digests.filter((d, i) => digests.indexOf(d) !== i), [], `${added.id} fetched a blob twice`);
+  tt.true(fetched.some((b) => b.repo === 'quarry/agent'), 'the base layers came with the agent');
+  tt.log(`${added.id} fetched ${fetched.length} blobs, ${(fetched.reduce((n, b) => n + b.bytes, 0) / 1048576).toFixed(1)} MB: ` +
+    `${fetched.filter((b) => b.repo === 'quarry/agent').length} with the agent, ${fetched.filter((b) => b.repo !== 'quarry/agent').length} for the web image`);
+  tt.true(up.lines.some((l) => new RegExp(`pulled quarry/${stack}-web:\\S+ into ${added.id}: \\d+ of \\d+ layers fetched`).test(l)), up.lines.join('\n'));
   // Let in by every other server's firewall, and its own lets them in.
   const { store } = await doors();
   const joined = Date.now();

@@ -1,0 +1,1 @@
+export { startOwnRegistry, type OwnRegistry, type OwnRegistryOptions, type RegistryAuth } from './registry-server.js';
