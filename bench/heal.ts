@@ -29,7 +29,7 @@ import Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
 import { HomeLayout } from '../home/index.js';
 import { addAuthorizedKey, startControl, startDaemon, type ControlHandle, type Daemon, type HqConfig, type PsRow } from '../hq/index.js';
-import { benchGitEnv, exampleCopy } from './example.js';
+import { benchGitEnv, dockerCli, exampleCopy, median, removeFleet, run, sleep, until } from './example.js';
 
 const ROUNDS = Number(process.env.BENCH_HEAL_ROUNDS ?? 3);
 const tag = randomBytes(3).toString('hex');
@@ -48,8 +48,6 @@ const docker = new Docker();
 const dir = mkdtempSync(join(tmpdir(), 'quarry-bench-heal-'));
 const started = Date.now();
 const say = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** HQ's log, each line with the time it was written. */
 const hqLog: Array<{ at: number; line: string }> = [];
@@ -68,33 +66,9 @@ function get(url: string, options: { host?: string; timeoutMs?: number } = {}): 
   });
 }
 
-const run = (file: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => new Promise<string>((resolve, reject) => {
-  execFile(file, args, { ...options, maxBuffer: 16 << 20 }, (err, out, errOut) => (err ? reject(new Error(`${file} ${args.join(' ')}: ${errOut || err.message}`)) : resolve(out.trim())));
-});
-const dockerCli = (args: string[]) => run('/usr/bin/docker', args);
 /** A shell command inside a docker-provider server (its own container on this machine). */
 const onServer = (id: string, command: string) => dockerCli(['exec', `quarry-server-${id}`, 'sh', '-c', command]);
 const killProcess = (row: PsRow) => onServer(row.server, `kill -9 $(docker inspect -f '{{.State.Pid}}' ${row.container})`);
-
-/** Removes every container, volume and the network of a docker-provider fleet (as test/pacific/fleet.ts does). */
-async function removeFleet(fleet: string): Promise<void> {
-  const list = async (args: string[]) => (await dockerCli(args).catch(() => '')).split('\n').filter(Boolean);
-  const ids = await list(['ps', '-aq', '--filter', `label=quarry.pacific.fleet=${fleet}`]);
-  if (ids.length > 0) await dockerCli(['rm', '-f', ...ids]).catch(() => '');
-  const volumes = await list(['volume', 'ls', '-q', '--filter', `name=quarry-server-${fleet}-`]);
-  if (volumes.length > 0) await dockerCli(['volume', 'rm', '-f', ...volumes]).catch(() => '');
-  for (const network of await list(['network', 'ls', '-q', '--filter', `label=quarry.pacific.fleet=${fleet}`])) await dockerCli(['network', 'rm', network]).catch(() => '');
-}
-
-async function until<T>(what: string, timeoutMs: number, everyMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 async function main(): Promise<void> {
   const home = new HomeLayout(join(dir, 'home'));
