@@ -221,7 +221,7 @@ function listenForward(port: number, host: string): Promise<Server> {
 function registryRequest(host: string, port: number, ca: string, auth: RegistryAuth, method: string, path: string, headers: Record<string, string>) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
     const req = request({
-      host, port, method, path, ca, servername: undefined, timeout: 10_000,
+      host, port, method, path, ca, timeout: 10_000,
       headers: { ...headers, authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` },
     }, (res) => {
       let body = '';

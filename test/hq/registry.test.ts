@@ -101,7 +101,7 @@ test('the real engine pushes through the loopback forward; a manifest deleted is
   t.is((await registry.api('GET', '/v2/')).status, 200, 'it answers again after the collection');
 });
 
-test('a registry started again on the same home keeps its port, password and images; its process ends with it', async (t) => {
+test('a registry started again on the same home keeps its port and password; stop() ends its process', async (t) => {
   const home = homeFor(t);
   const first = await startOwnRegistry({ home, ca: await GridCa.open(home), host: HOST, port: 0 });
   const { pid, address, auth } = first;
