@@ -65,13 +65,14 @@ export function registryShipper(local: Docker, registry: ImageRegistry): ImageSh
   const prepared = new WeakMap<Docker, Promise<void>>();
 
   const push = (image: string, id: string): Promise<void> => {
-    let done = pushed.get(id);
+    const key = `${image}@${id}`;
+    let done = pushed.get(key);
     if (!done) {
       done = pushImage(local, registry, image).catch((err: unknown) => {
-        pushed.delete(id);
+        pushed.delete(key);
         throw err;
       });
-      pushed.set(id, done);
+      pushed.set(key, done);
     }
     return done;
   };
