@@ -18,7 +18,53 @@ export const keys = {
   /** What a server's caretaker knows of each container it looks after (a `CareRecord`), under its lease. */
   care: (stack: string) => `/quarry/stacks/${stack}/care/`,
   containerCare: (stack: string, container: string) => `/quarry/stacks/${stack}/care/${container}`,
+  /** Each element instance's figures of the last second (an `ElementMetrics`), under its server's lease (issue 17). */
+  metrics: (stack: string) => `/quarry/stacks/${stack}/metrics/`,
+  elementMetrics: (stack: string, element: string, replica: number) => `/quarry/stacks/${stack}/metrics/${element}/${replica}`,
 };
+
+/** One port of an element instance, over the last interval. */
+export interface PortMetrics {
+  kind: 'push' | 'query';
+  dir: 'in' | 'out';
+  /** Logs per second through the port (in: received and handled; out: emitted). */
+  rate: number;
+  /** The same, counted since the instance started. */
+  total: number;
+  /** in: logs received and not yet handled, its limit, and whether the port holds back its senders now. */
+  queued?: number;
+  queueLimit?: number;
+  backpressure?: boolean;
+  /** query ports: queries per second, and the median and 99th percentile latency in ms. */
+  queryRate?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+}
+
+/**
+ * What `/quarry/stacks/<stack>/metrics/<element>/<replica>` holds: one element instance's
+ * figures, written about once a second by its server's metrics relay (the agent; HQ in small
+ * mode; the runner for `quarry run`) from the instance's own counters (its control socket).
+ */
+export interface ElementMetrics {
+  stack: string;
+  element: string;
+  replica: number;
+  server: string;
+  /** The instance's life: a new one after a restart (its counters start again from 0). */
+  incarnation: string;
+  /** When the figures were read (ISO), and the interval the rates cover, in ms. */
+  at: string;
+  intervalMs: number;
+  /** Counters since the instance started: logs handled (all in ports) and seconds spent in its handlers. */
+  processed: number;
+  busySeconds: number;
+  /** The fraction of the interval spent in the element's handlers (0 to 1). */
+  busy: number;
+  /** Logs handled per second over the interval. */
+  rate: number;
+  ports: Record<string, PortMetrics>;
+}
 
 /**
  * What a caretaker (a server's agent, or HQ in small mode) reports of one container it looks

@@ -23,7 +23,7 @@ export { type Progress, SILENT_PROGRESS, progressTo } from './progress.js';
 export { type Cluster, type PlacedContainer, type ServerRow, type GridView, type GridHealing } from './cluster.js';
 export { LocalCluster, LOCAL_SERVER } from './local-cluster.js';
 export { StackExecutor, type ExecutorContext } from './executor.js';
-export { keys, type EndpointRecord, type CareRecord } from './etcd-keys.js';
+export { keys, type EndpointRecord, type CareRecord, type ElementMetrics, type PortMetrics } from './etcd-keys.js';
 export { buildUnitImages, type UnitImagesReport, type ImageBuild, type PresentImage } from './unit-images.js';
 export { startLocknetSync, memberOf, type LocknetState, type LocknetSync, type LocknetSyncOptions } from './locknet-sync.js';
 export { locknetApplier } from './locknet-apply.js';

@@ -30,6 +30,15 @@ export interface PortStats {
   queryErrors: number;
   queryTimeouts: number;
   latency: LatencyStats;
+  /** query: the median and 99th percentile of recent latencies, in ms (issue 17). */
+  latencyP50Ms?: number;
+  latencyP99Ms?: number;
+  /** in: logs received and not yet handled (the queue of this port's incoming connections). */
+  queued?: number;
+  /** in: the most logs this port holds before it stops taking more (what `queued` is measured against). */
+  queueLimit?: number;
+  /** in: whether this port applies backpressure now (it takes no more until its queue drains). */
+  backpressure?: boolean;
   /** out: the members connected to (endpoints). */
   peers: string[];
 }
@@ -41,6 +50,8 @@ export interface ElementStats {
   /** A random id of this process's life: it changes when the element restarts. */
   incarnation: string;
   uptimeMs: number;
+  /** Time spent in the element's handlers since it started, in ms (busy fraction = its growth ÷ wall time). */
+  busyMs?: number;
   ports: Record<string, PortStats>;
 }
 
