@@ -4,7 +4,8 @@
  * peer's routing id before these frames.
  *
  *   producer → consumer   B seq body     a batch: body is a JSON array of logs
- *   producer → consumer   P              probe, sent on every new connection
+ *   producer → consumer   P window batch probe, sent on every new connection: the producer's
+ *                                        window (`queue`, batches) and `batch` (logs)
  *   consumer → producer   H incarnation  hello, the answer to a probe
  *   consumer → producer   A seq          the batch is handled and acknowledged
  *   asker → answerer      Q id body      a query: body is JSON

@@ -132,7 +132,7 @@ export class PushGroup {
       if (link !== undefined) {
         keep.delete(id);
         next.push(link);
-      } else next.push(new PushLink(member, this.capacity, this.events));
+      } else next.push(new PushLink(member, this.capacity, this.events, this.batchSize));
     }
     const orphans: OutBatch[] = [];
     for (const link of keep.values()) orphans.push(...link.close());

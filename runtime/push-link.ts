@@ -35,6 +35,8 @@ export class PushLink {
     readonly member: Member,
     readonly capacity: number,
     private readonly events: PushLinkEvents,
+    /** Logs per batch at most (told to the consumer in the probe, with the window). */
+    private readonly batchSize = 0,
   ) {
     this.socket = new Dealer({
       sendHighWaterMark: capacity,
@@ -93,7 +95,8 @@ export class PushLink {
       while (!this.closed && (this.probes > 0 || (this.greeted && this.sendQueue.length > 0))) {
         if (this.probes > 0) {
           this.probes = 0;
-          await this.socket.send('P');
+          // `P window batch`: the consumer reports its queue against them.
+          await this.socket.send(['P', String(this.capacity), String(this.batchSize)]);
           continue;
         }
         const seq = this.sendQueue.shift() as number;

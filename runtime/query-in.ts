@@ -28,6 +28,9 @@ export class QueryInPort {
   ) {
     this.socket = new Router({ linger: 0, handover: true, sendHighWaterMark: 0 });
     this.out = new SendQueue(this.socket);
+    // Its queue: the queries being answered, at most `concurrency`; when all run, it reads no
+    // more and askers' queries wait in ZeroMQ.
+    this.counters.queueState = () => ({ queueLimit: this.concurrency, backpressure: this.running >= this.concurrency });
   }
 
   async bind(): Promise<void> {
@@ -41,6 +44,7 @@ export class QueryInPort {
         if (kindOf(kind) !== QUERY || id === undefined || body === undefined) continue;
         while (this.running >= this.concurrency) await new Promise<void>((r) => (this.slotFree = r));
         this.running++;
+        this.counters.queued++;
         void this.answer(peer as Buffer, id, body);
       }
     } catch (err) {
@@ -62,6 +66,7 @@ export class QueryInPort {
     }
     this.counters.latency(performance.now() - started);
     this.running--;
+    this.counters.queued--;
     const free = this.slotFree;
     this.slotFree = undefined;
     free?.();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AckToken } from './ack-token.js';
 import { HandlerContext, type ContextHost } from './context.js';
 import { answerControl, ControlGate, type Controllable } from './control.js';
-import type { ElementStats, PortCounters } from './counters.js';
+import { BusyClock, type ElementStats, type PortCounters } from './counters.js';
 import type { AskOptions, ElementDefinition } from './definition.js';
 import { ElementCodeError, PortError } from './errors.js';
 import type { Log } from './log.js';
@@ -50,6 +50,8 @@ export class ElementRuntime implements ContextHost, Controllable {
   private readonly inPorts: InPort[] = [];
   private control: QueryInPort | undefined;
   private readonly startedAt = Date.now();
+  /** The time the element's handlers run (onPush, onQuery): `busyMs`. */
+  private readonly busy = new BusyClock();
   private settle!: { resolve(): void; reject(err: unknown): void };
   private sourceSettle!: { resolve(): void; reject(err: unknown): void };
   private stopping: Promise<void> | undefined;
@@ -92,7 +94,7 @@ export class ElementRuntime implements ContextHost, Controllable {
         else this.queryOut.set(name, new QueryOutPort(name, port.targets, tuning.timeoutMs));
       } else if (port.kind === 'push') {
         if (typeof def.onPush !== 'function') faults.push(`push in port '${name}' needs onPush`);
-        this.inPorts.push(new PushInPort(name, port.bind, this.incarnation, tuning.queue, (p, logs, token) => this.onBatch(p, logs, token)));
+        this.inPorts.push(new PushInPort(name, port.bind, this.incarnation, tuning.queue, tuning.batch, (p, logs, token) => this.onBatch(p, logs, token)));
       } else {
         if (typeof def.onQuery !== 'function') faults.push(`query in port '${name}' needs onQuery`);
         this.inPorts.push(new QueryInPort(name, port.bind, tuning.concurrency, (p, request) => this.onQuery(p, request)));
@@ -123,14 +125,27 @@ export class ElementRuntime implements ContextHost, Controllable {
   }
 
   private async onBatch(port: string, logs: Log[], token: AckToken): Promise<void> {
-    await (this.definition.onPush as NonNullable<ElementDefinition['onPush']>)(port, logs, new HandlerContext(this, token));
+    const onPush = this.definition.onPush as NonNullable<ElementDefinition['onPush']>;
+    const ctx = new HandlerContext(this, token);
+    this.busy.enter();
+    try {
+      await onPush.call(this.definition, port, logs, ctx);
+    } finally {
+      this.busy.leave();
+    }
     // Backpressure: take no more input while an out port is full.
     for (const out of this.pushOut.values()) if (out.full) await out.room();
     token.release();
   }
 
   private async onQuery(port: string, request: unknown): Promise<unknown> {
-    return (this.definition.onQuery as NonNullable<ElementDefinition['onQuery']>)(port, request, this.context);
+    const onQuery = this.definition.onQuery as NonNullable<ElementDefinition['onQuery']>;
+    this.busy.enter();
+    try {
+      return await onQuery.call(this.definition, port, request, this.context);
+    } finally {
+      this.busy.leave();
+    }
   }
 
   private async runSource(): Promise<void> {
@@ -198,7 +213,10 @@ export class ElementRuntime implements ContextHost, Controllable {
     for (const port of this.inPorts) add(port.name, port.counters, []);
     for (const [name, out] of this.pushOut) add(name, out.counters, out.peers());
     for (const [name, out] of this.queryOut) add(name, out.counters, out.peers());
-    return { element: this.element, member: this.member, incarnation: this.incarnation, uptimeMs: Date.now() - this.startedAt, ports };
+    return {
+      element: this.element, member: this.member, incarnation: this.incarnation, uptimeMs: Date.now() - this.startedAt,
+      busyMs: this.busy.ms(), ports,
+    };
   }
 
   /**
