@@ -38,3 +38,7 @@ export {
 export {
   collectImages, imagesInUse, DEFAULT_IMAGE_MIN_AGE_MS, type CollectImagesOptions, type ImageCollection,
 } from './image-gc.js';
+export { findElementContainers, type ElementContainer, type FindElementContainersOptions } from './peer-relay.js';
+export {
+  startMetricsRelay, elementMetrics, type MetricsRelay, type MetricsRelayOptions, type MetricsIdentity, type StatsSnapshot,
+} from './metrics-relay.js';

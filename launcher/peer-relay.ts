@@ -4,7 +4,7 @@ import type { Etcd3, IKeyValue } from 'etcd3';
 import { CONTROL_PORT, memberAlias } from '../plan/index.js';
 import {
   CONTROL_KEY_ENV, endpointTargets, parseWiring, sameTargets, sendPeers,
-  type EndpointRecordLike, type MemberRecords, type Target,
+  type EndpointRecordLike, type MemberRecords, type Target, type Wiring,
 } from '../runtime/index.js';
 import { followPrefix, type Follower } from './etcd-follow.js';
 import { keys } from './etcd-keys.js';
@@ -43,6 +43,108 @@ interface Local {
   failures: number;
   retryAt: number;
   said?: string;
+}
+
+/**
+ * A running container of this engine that takes part in a topology (an element, or a node with
+ * `ports:`): what its wiring, env and labels say of it. The relays that stand in for element
+ * containers (peers, metrics) find them with `findElementContainers`.
+ */
+export interface ElementContainer {
+  id: string;
+  /** The container's name, `<stack>.<unit>.<n>`. */
+  name: string;
+  stack: string;
+  /** Its element's name in the topology and its member number (its labels'; else its wiring's). */
+  element: string;
+  member: number;
+  /** docker's `State.StartedAt`: a restart of the same container changes it. */
+  startedAt: string;
+  /** `tcp://<its address on its network>:<control port>`; undefined: it has no control socket. */
+  control: string | undefined;
+  /** Its control key (from its env; never to be logged); undefined: it has none. */
+  key: string | undefined;
+  wiring: Wiring;
+}
+
+export interface FindElementContainersOptions {
+  /**
+   * A container known already, returned as it is instead of being inspected again; undefined:
+   * inspect it. (The peer relay inspects every one, to see restarts; the metrics relay reuses.)
+   */
+  reuse?: (id: string) => ElementContainer | undefined;
+  /** Only the stacks this says yes to (by the container's `quarry.stack` label). */
+  cares?: (stack: string) => boolean;
+  /**
+   * A container with a wiring that is left out, and why (`what`: `badwiring`, `nostack`), in
+   * a line without prefix; called on every call it is found, for the caller to say once.
+   */
+  problem?: (id: string, what: string, line: string) => void;
+}
+
+/**
+ * The running containers of this docker engine that take part in a topology (those with a
+ * `QUARRY_WIRING`: services and plain nodes are left out), each described from its inspect:
+ * its stack, element and member, its control socket's endpoint (its address on the stack's
+ * network) and its control key. A container gone meanwhile is passed over; docker not
+ * answering is an error.
+ */
+export async function findElementContainers(docker: Docker, options: FindElementContainersOptions = {}): Promise<ElementContainer[]> {
+  const found = await docker.listContainers({ filters: { label: [LABELS.stack], status: ['running'] } });
+  const elements: ElementContainer[] = [];
+  for (const summary of found) {
+    if (options.cares && !options.cares(summary.Labels?.[LABELS.stack] ?? '')) continue;
+    const reused = options.reuse?.(summary.Id);
+    if (reused) {
+      elements.push(reused);
+      continue;
+    }
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await docker.getContainer(summary.Id).inspect();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) continue; // gone meanwhile
+      throw err;
+    }
+    if (!info.State.Running) continue;
+    const element = describeElementContainer(info, options.problem ?? (() => undefined));
+    if (element) elements.push(element);
+  }
+  return elements;
+}
+
+function describeElementContainer(info: Docker.ContainerInspectInfo, problem: (id: string, what: string, line: string) => void): ElementContainer | undefined {
+  const name = info.Name.replace(/^\//, '');
+  const env = new Map<string, string>();
+  for (const line of info.Config.Env ?? []) {
+    const at = line.indexOf('=');
+    if (at > 0) env.set(line.slice(0, at), line.slice(at + 1));
+  }
+  const raw = env.get('QUARRY_WIRING');
+  if (raw === undefined) return undefined;
+  let wiring: Wiring;
+  try {
+    wiring = parseWiring(JSON.parse(raw), `${name}'s QUARRY_WIRING`);
+  } catch (err) {
+    problem(info.Id, 'badwiring', `${name}'s wiring cannot be read (${firstLine(err)}); left alone`);
+    return undefined;
+  }
+  const labels = info.Config.Labels ?? {};
+  const stack = wiring.stack ?? labels[LABELS.stack];
+  if (stack === undefined || stack === '') {
+    problem(info.Id, 'nostack', `${name} belongs to no stack; left alone`);
+    return undefined;
+  }
+  const labelMember = Number(labels[LABELS.member]);
+  const member = labels[LABELS.member] !== undefined && Number.isInteger(labelMember) && labelMember >= 0 ? labelMember : (wiring.member ?? 0);
+  const key = env.get(CONTROL_KEY_ENV) || undefined;
+  const networks = info.NetworkSettings.Networks ?? {};
+  const ip = networks[networkName(stack)]?.IPAddress || Object.values(networks).find((n) => n.IPAddress)?.IPAddress;
+  const controlPort = wiring.control !== undefined ? Number(/:(\d+)$/.exec(wiring.control)?.[1] ?? CONTROL_PORT) : undefined;
+  return {
+    id: info.Id, name, stack, element: labels[LABELS.name] || wiring.element, member, startedAt: info.State.StartedAt, key, wiring,
+    control: ip && controlPort !== undefined ? `tcp://${ip}:${controlPort}` : undefined,
+  };
 }
 
 /** What the relay knows of one stack's endpoint records. */
@@ -149,23 +251,16 @@ export function startPeerRelay(options: PeerRelayOptions): PeerRelay {
 
   /** The running element containers: new ones (and restarted ones) from their wiring; gone ones forgotten. */
   async function scan(): Promise<void> {
-    const found = await docker.listContainers({ filters: { label: [LABELS.stack], status: ['running'] } });
+    const found = await findElementContainers(docker, { problem: (id, what, line) => once(`${what} ${id}`, `peers: ${line}`) });
     const seen = new Set<string>();
-    for (const summary of found) {
-      let info: Docker.ContainerInspectInfo;
-      try {
-        info = await docker.getContainer(summary.Id).inspect();
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) continue; // gone meanwhile
-        throw err;
-      }
-      if (!info.State.Running) continue;
-      seen.add(info.Id);
-      const known = locals.get(info.Id);
-      if (known && known.startedAt === info.State.StartedAt) continue;
-      const local = describeLocal(info);
-      if (local) locals.set(info.Id, local);
-      else locals.delete(info.Id);
+    for (const element of found) {
+      seen.add(element.id);
+      const known = locals.get(element.id);
+      if (known && known.startedAt === element.startedAt) continue;
+      const ports = new Map<string, Target[]>();
+      for (const [port, wired] of Object.entries(element.wiring.ports)) if (wired.dir === 'out') ports.set(port, wired.targets);
+      const { id, name, stack, startedAt, key, control } = element;
+      locals.set(element.id, { id, name, stack, startedAt, ports, key, control, failures: 0, retryAt: 0 });
     }
     for (const id of [...locals.keys()]) {
       if (seen.has(id)) continue;
@@ -179,41 +274,6 @@ export function startPeerRelay(options: PeerRelayOptions): PeerRelay {
       stacks.delete(stack);
       void known.follower.stop();
     }
-  }
-
-  function describeLocal(info: Docker.ContainerInspectInfo): Local | undefined {
-    const name = info.Name.replace(/^\//, '');
-    const env = new Map<string, string>();
-    for (const line of info.Config.Env ?? []) {
-      const at = line.indexOf('=');
-      if (at > 0) env.set(line.slice(0, at), line.slice(at + 1));
-    }
-    const raw = env.get('QUARRY_WIRING');
-    // Only what takes part in the topology has a wiring: services and plain nodes are left alone.
-    if (raw === undefined) return undefined;
-    let wiring;
-    try {
-      wiring = parseWiring(JSON.parse(raw), `${name}'s QUARRY_WIRING`);
-    } catch (err) {
-      once(`badwiring ${info.Id}`, `peers: ${name}'s wiring cannot be read (${firstLine(err)}); left alone`);
-      return undefined;
-    }
-    const stack = wiring.stack ?? info.Config.Labels?.[LABELS.stack];
-    if (stack === undefined || stack === '') {
-      once(`nostack ${info.Id}`, `peers: ${name} belongs to no stack; left alone`);
-      return undefined;
-    }
-    const ports = new Map<string, Target[]>();
-    for (const [port, wired] of Object.entries(wiring.ports)) if (wired.dir === 'out') ports.set(port, wired.targets);
-    const key = env.get(CONTROL_KEY_ENV) || undefined;
-    const networks = info.NetworkSettings.Networks ?? {};
-    const ip = networks[networkName(stack)]?.IPAddress || Object.values(networks).find((n) => n.IPAddress)?.IPAddress;
-    const controlPort = wiring.control !== undefined ? Number(/:(\d+)$/.exec(wiring.control)?.[1] ?? CONTROL_PORT) : undefined;
-    return {
-      id: info.Id, name, stack, startedAt: info.State.StartedAt, ports, key,
-      control: ip && controlPort !== undefined ? `tcp://${ip}:${controlPort}` : undefined,
-      failures: 0, retryAt: 0,
-    };
   }
 
   function follow(stack: string): void {

@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import { Etcd3, type Lease } from 'etcd3';
 import { startCaretaker, type Caretaker } from '../caretaker.js';
 import { startPeerRelay, type PeerRelay } from '../peer-relay.js';
+import { startMetricsRelay, type MetricsRelay } from '../metrics-relay.js';
 import { machineAddress } from './address.js';
 import { startFileSync, type FileSync } from './files.js';
 import { keys, type CareRecord } from '../etcd-keys.js';
@@ -273,13 +274,22 @@ export function startAgent(options: AgentOptions): Agent {
     });
   // The producers of the element containers here follow their consumers' endpoints in etcd.
   const relay: PeerRelay | undefined = settings.caretaker === false ? undefined : startPeerRelay({ etcd, docker, log });
+  // Each element instance's figures, about once a second, under the lease (issue 17).
+  const metrics: MetricsRelay | undefined = settings.metrics === false
+    ? undefined
+    : startMetricsRelay({
+      etcd, docker, server: id, log,
+      put: (key, value) => granted?.put(key).value(value).then(() => undefined),
+      ...(options.careStack !== undefined && { cares: (stack: string) => stack === options.careStack }),
+    });
   log(`agent ${version} for server ${id} (pid ${process.pid}): etcd ${settings.etcd.join(',')}, ` +
     `docker ${settings.dockerSocket}, ttl ${settings.ttlSeconds} s, load every ${settings.loadIntervalMs} ms` +
     `${settings.filesRoot === undefined ? '' : `, files into ${settings.filesRoot}`}` +
     `${settings.hostsFile === undefined ? '' : `, hosts into ${settings.hostsFile}`}` +
     `${settings.locknet === undefined ? '' : `, locknet on (public tcp ${settings.locknet.public.join(',')})`}` +
     `${settings.tls === undefined ? '' : ', etcd over TLS'}` +
-    `${care === undefined ? ', caretaker off' : `, caretaker on (history in ${settings.stateDir})`}`);
+    `${care === undefined ? ', caretaker off' : `, caretaker on (history in ${settings.stateDir})`}` +
+    `${metrics === undefined ? ', metrics off' : ', metrics on'}`);
   const running = run().catch((err: unknown) => {
     log(`internal error: ${(err as Error)?.stack ?? String(err)}`);
   });
@@ -295,6 +305,7 @@ export function startAgent(options: AgentOptions): Agent {
         // The containers stay as they are; their records go with the lease.
         await within(care?.stop() ?? Promise.resolve(), REVOKE_TIMEOUT_MS, 'caretaker stop').catch(() => undefined);
         await within(relay?.stop() ?? Promise.resolve(), REVOKE_TIMEOUT_MS, 'peer relay stop').catch(() => undefined);
+        await within(metrics?.stop() ?? Promise.resolve(), REVOKE_TIMEOUT_MS, 'metrics relay stop').catch(() => undefined);
         const lease = current;
         if (lease) {
           try {

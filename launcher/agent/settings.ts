@@ -67,6 +67,11 @@ export const agentSettingsSchema = {
    */
   caretaker: boolean({ default: true }),
   /**
+   * Whether the agent publishes each element instance's figures (read from its control socket)
+   * each second under `/quarry/stacks/<stack>/metrics/<element>/<replica>`, under its lease.
+   */
+  metrics: boolean({ default: true }),
+  /**
    * TLS to etcd (PEM text): the grid CA that signed etcd's certificate, and this server's
    * client certificate and key. etcd's listener on the servers' network takes nothing else.
    */
@@ -84,7 +89,8 @@ export const agentSettingsSchema = {
   })),
 };
 
-export type AgentSettings = ConfigOf<typeof agentSettingsSchema>;
+/** The settings as loaded; `metrics` may be left out by a caller that builds them (absent: on). */
+export type AgentSettings = Omit<ConfigOf<typeof agentSettingsSchema>, 'metrics'> & { metrics?: boolean };
 
 /** Loads and checks the agent's settings; a ConfigError names the URL and the key at fault. */
 export function loadAgentSettings(location: string, options: LoadOptions = {}): Promise<AgentSettings> {
