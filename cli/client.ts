@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../errors/index.js';
 import { HomeLayout, quarryHome } from '../home/index.js';
-import { type AddKeyBody, type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo, type ServerRow } from '../hq/index.js';
+import { type AddKeyBody, type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo, type ServerRow, type TopBody, type TopView } from '../hq/index.js';
 import type { CommandIO } from './command.js';
 
 /** A progress line of a long operation (`{step}`, `{info}`, `{error}`), as printProgress prints it. */
@@ -117,6 +117,11 @@ export class HqClient {
   async ps(stack?: string): Promise<PsRow[]> {
     const query = stack === undefined ? '' : `?stack=${encodeURIComponent(stack)}`;
     return (await this.json<{ containers: PsRow[] }>('GET', `/v1/ps${query}`)).containers;
+  }
+
+  /** One snapshot of what flows through a stack: its elements' instances, rates, busy time, and its connections' queues. */
+  async top(stack: string): Promise<TopView> {
+    return (await this.json<TopBody>('GET', `/v1/stacks/${encodeURIComponent(stack)}/top`)).top;
   }
 
   async releases(stack: string): Promise<ReleaseInfo[]> {

@@ -1,7 +1,7 @@
 import type { StackSpec } from '../compiler/index.js';
-import type { GridView, Progress, ServerRow } from '../launcher/index.js';
+import type { GridView, PortMetrics, Progress, ServerRow } from '../launcher/index.js';
 
-export type { GridView, ServerRow };
+export type { GridView, PortMetrics, ServerRow };
 
 /**
  * What HQ's HTTP API and command line can ask of HQ: the seam between the API (hq/api/) and
@@ -13,6 +13,8 @@ export interface HqControl {
   stacks(): Promise<string[]>;
   /** The containers of one stack, or of every stack. */
   ps(stack?: string): Promise<PsRow[]>;
+  /** What flows through a stack now: each element's instances, rates and busy time, each connection's rate and queue (`quarry top`). */
+  top(stack: string): Promise<TopView>;
   /** Sets the number of containers of nodes or elements: `{ web: 3 }`. */
   scale(stack: string, changes: Record<string, number>, progress: Progress): Promise<ReleaseInfo>;
   /** Containers' output, oldest first; with `follow`, keeps going until `signal` aborts. */
@@ -106,6 +108,91 @@ export interface PsRow {
   restarts: number | null;
   /** How it last ended, when its caretaker saw it die: its exit code and when (ISO time). */
   lastExit?: { code: number; at: string };
+  /**
+   * Elements only: logs handled per second over the last interval (its instance's metrics,
+   * issue 17); null when there are no fresh figures (none yet, older than 5 s, or etcd slow).
+   */
+  rate?: number | null;
+}
+
+/**
+ * `quarry top`: what flows through one stack now, from the element instances' metrics in etcd
+ * (`ElementMetrics`, one record per instance, about once a second) and the connections of
+ * the stack's last release.
+ */
+export interface TopView {
+  stack: string;
+  /** When HQ read the figures (ISO time). */
+  at: string;
+  /** The release whose connections are shown: `v3`; `-` when the stack has none yet. */
+  release: string;
+  /** Figures older than this (ms) are stale: their instance has not reported lately. */
+  staleAfterMs: number;
+  /** Set when HQ could not read the figures (etcd slow or away): why. The lists are then empty of figures. */
+  unavailable?: string;
+  elements: TopElement[];
+  connections: TopConnection[];
+}
+
+/** One element of a `TopView`: its sums over its instances with fresh figures (over the stale ones when none is fresh). */
+export interface TopElement {
+  name: string;
+  /** Its class; `-` for an element no longer in the release that still reports. */
+  class: string;
+  /** The members the release runs; 0 for one no longer in it. */
+  scale: number;
+  /** Logs handled per second, summed over its instances; null with no figures. */
+  rate: number | null;
+  /** The mean fraction of time in its handlers (0 to 1); null with no figures. */
+  busy: number | null;
+  /** Its figures are all older than `staleAfterMs`. */
+  stale: boolean;
+  instances: TopInstance[];
+}
+
+/** One element instance's last figures. */
+export interface TopInstance {
+  replica: number;
+  server: string;
+  /** Logs handled per second, and the fraction of time in its handlers (0 to 1). */
+  rate: number;
+  busy: number;
+  /** Its life: a new one after each restart. */
+  incarnation: string;
+  /** When its figures were read (ISO time), and how old they were when HQ answered (ms). */
+  at: string;
+  ageMs: number;
+  stale: boolean;
+  ports: Record<string, PortMetrics>;
+}
+
+/**
+ * One connection of the stack (an out port to an in port) and what flows through it: the
+ * receiving port's figures summed over the receiving element's instances (the sending port's
+ * when the receiver reports none, e.g. a node), its queue the fullest receiving instance's.
+ */
+export interface TopConnection {
+  kind: 'push' | 'query';
+  from: { name: string; port: string };
+  to: { name: string; port: string };
+  /** Logs per second (query: queries per second); null when neither end reports. */
+  rate: number | null;
+  /** Which end the rate was read at. */
+  rateAt: 'in' | 'out' | null;
+  /** The fullest receiving instance's queue: logs waiting, and its limit (null: not known). */
+  queued: number | null;
+  queueLimit: number | null;
+  /** queued ÷ queueLimit (0 to 1), null when either is unknown. */
+  fill: number | null;
+  /** NiFi's colours: `low` under 60 %, `mid` 60–85 %, `high` over 85 % of the queue; null when unknown. */
+  level: 'low' | 'mid' | 'high' | null;
+  /** A receiving instance holds back its senders now. */
+  backpressure: boolean;
+  /** query connections: the worst receiving instance's median and 99th percentile latency (ms). */
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Its figures are all older than `staleAfterMs`. */
+  stale: boolean;
 }
 
 export type ReleaseReason = 'push' | 'scale' | 'env' | 'rollback';

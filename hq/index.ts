@@ -6,7 +6,9 @@ export { loadHqConfig, type HqConfig } from './config.js';
 export { startControl, type ControlContext, type ControlHandle } from './deploy/index.js';
 export { addAuthorizedKey } from './keys/index.js';
 export { startOwnEtcd, type OwnEtcd, type OwnEtcdOptions } from './etcd/index.js';
-export type { HqControl, LogLine, LogOptions, PsRow, ReleaseInfo, ReleaseReason, ServerRow, GridView } from './control.js';
+export type {
+  HqControl, LogLine, LogOptions, PsRow, ReleaseInfo, ReleaseReason, ServerRow, GridView, TopView, TopElement, TopInstance, TopConnection,
+} from './control.js';
 export {
-  API_PREFIX, type AddKeyBody, type ApiErrorBody, type EnvRequest, type HealthBody, type OperationLine, type RollbackRequest, type ScaleRequest,
+  API_PREFIX, type AddKeyBody, type ApiErrorBody, type EnvRequest, type HealthBody, type OperationLine, type RollbackRequest, type ScaleRequest, type TopBody,
 } from './api/index.js';

@@ -16,6 +16,7 @@ import { scale } from './scale.js';
 import { servers } from './servers.js';
 import { start } from './start.js';
 import { stop } from './stop.js';
+import { top } from './top.js';
 
 /** Every subcommand, by name. One module per command, as `quarry help` lists them. */
 export const commands: Record<string, Command> = {
@@ -36,4 +37,5 @@ export const commands: Record<string, Command> = {
   servers,
   start,
   stop,
+  top,
 };

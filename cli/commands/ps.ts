@@ -2,9 +2,10 @@ import { UsageError } from '../../errors/index.js';
 import type { PsRow } from '../../hq/index.js';
 import { clientFor, parseHqArgs, table } from '../client.js';
 import type { Command } from '../command.js';
+import { rateText } from './top.js';
 
 export const ps: Command = {
-  summary: 'the containers of every stack or of one: kind, state, health, restarts, last exit, release, server',
+  summary: 'the containers of every stack or of one: kind, state, health, restarts, last exit, rate, release, server',
   usage: 'quarry ps [STACK] [--json] [--hq URL] [--token TOKEN]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' } });
@@ -26,15 +27,17 @@ export const ps: Command = {
 /**
  * The table `quarry ps` prints. RESTARTS is `?` when HQ could not read its caretakers' records
  * in time (and `-` from an HQ that does not count them); LAST EXIT is the code and how long
- * ago, `137 2m ago`, or `-`.
+ * ago, `137 2m ago`, or `-`; RATE an element's logs handled per second (its instance's
+ * metrics), `-` for nodes and for an element with no fresh figures.
  */
 export function psTable(rows: PsRow[], now: number): string {
   return table(
-    ['CONTAINER', 'KIND', 'STATE', 'HEALTH', 'RESTARTS', 'LAST EXIT', 'RELEASE', 'SERVER', 'ADDRESS'],
+    ['CONTAINER', 'KIND', 'STATE', 'HEALTH', 'RESTARTS', 'LAST EXIT', 'RATE', 'RELEASE', 'SERVER', 'ADDRESS'],
     rows.map((r) => [
       r.container, r.kind, r.state, r.health,
       r.restarts === null ? '?' : r.restarts === undefined ? '-' : String(r.restarts),
       r.lastExit ? `${r.lastExit.code} ${ago(Date.parse(r.lastExit.at), now)}` : '-',
+      rateText(r.rate),
       r.release, r.server, r.address ?? '-',
     ]),
   );

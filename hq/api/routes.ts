@@ -8,7 +8,7 @@ import { bodyOf, statusOf } from './errors.js';
 import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError } from '../errors.js';
 import { NdjsonAnswer } from './ndjson.js';
 import type {
-  AddKeyBody, AddKeyRequest, AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody,
+  AddKeyBody, AddKeyRequest, AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody, TopBody,
 } from './wire.js';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -158,6 +158,10 @@ export function apiRoutes(control: HqControl, token: string, log: (line: string)
   api.get('/ps', handle(async (req, res) => {
     const stack = req.query.stack === undefined || req.query.stack === '' ? undefined : stackFromPath(String(req.query.stack));
     res.json({ containers: await control.ps(stack) });
+  }));
+  api.get('/stacks/:stack/top', handle(async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ top: await control.top(stackOf(req)) } satisfies TopBody);
   }));
   api.post('/stacks/:stack/scale', handle(async (req, res) => {
     const stack = stackOf(req);

@@ -1,4 +1,4 @@
-import type { GridView, ReleaseInfo, ServerRow } from '../control.js';
+import type { GridView, ReleaseInfo, ServerRow, TopView } from '../control.js';
 
 /**
  * The HTTP API's wire shapes, shared by the server (hq/api/) and its caller (cli/client.ts),
@@ -51,6 +51,9 @@ export interface AddKeyBody { fingerprint: string; added: boolean; comment: stri
 export interface ServersBody { servers: ServerRow[] }
 /** `GET /v1/grid`, `GET /v1/grid/:stack` */
 export interface GridBody { grid: GridView }
+
+/** `GET /v1/stacks/:stack/top`: one snapshot of what flows through the stack (`quarry top`). */
+export interface TopBody { top: TopView }
 
 /** `GET /v1/health`: open, to tell that an HQ answers at a URL. */
 export interface HealthBody { ok: true; service: 'quarry-hq' }

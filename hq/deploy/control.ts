@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import {
   LocalCluster, LOCAL_SERVER, SILENT_PROGRESS, SmallModeError, StackExecutor, keys, startCaretaker, startPeerRelay, type Caretaker, type PeerRelay,
+  startMetricsRelay, type MetricsRelay,
 } from '../../launcher/index.js';
 import type { ControlHandle } from '../control.js';
 import { openGrid } from '../grid/index.js';
@@ -9,6 +10,7 @@ import { executorContext, type ControlContext, type ControlParts } from './conte
 import { withEnv } from '../../plan/index.js';
 import { stackLogs } from './logs.js';
 import { psRows } from './ps.js';
+import { topView } from './top.js';
 import { recover } from './recover.js';
 import { startHealer } from './heal.js';
 import { startImageCollector } from './collect.js';
@@ -40,6 +42,7 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
     onRelease: (stack, _srcDir, spec, progress, push) => pushRelease(parts, stack, spec, progress, push),
     stacks: async () => store.stacks(),
     ps: (stack) => psRows(parts, stack),
+    top: (stack) => topView(parts, stack),
     scale: (stack, changes, progress) => scaleRequest(parts, stack, changes, progress),
     logs: (stack, name, options, write, signal) => stackLogs(parts, stack, name, options, write, signal),
     releases: async (stack) => {
@@ -72,6 +75,7 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
       await healer?.stop();
       await caretaker?.stop();
       await relay?.stop();
+      await metrics?.stop();
       await lease.revoke().catch(() => undefined);
       await cluster.close();
     },
@@ -80,6 +84,10 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
   // Small mode: HQ is the caretaker of its own engine's containers (on a grid, each server's agent is).
   const caretaker: Caretaker | undefined = cluster.addressing === 'alias' ? smallModeCaretaker(parts) : undefined;
   const relay: PeerRelay | undefined = cluster.addressing === 'alias' ? startPeerRelay({ etcd: ctx.etcd, docker: ctx.docker, log: ctx.log }) : undefined;
+  // Each element instance's figures each second, under HQ's lease (its own stacks, not `quarry run`'s).
+  const metrics: MetricsRelay | undefined = cluster.addressing === 'alias'
+    ? startMetricsRelay({ etcd: ctx.etcd, docker: ctx.docker, server: LOCAL_SERVER, lease, cares: (stack) => store.exists(stack), log: ctx.log })
+    : undefined;
   await recover(parts);
   // After recovery: the loop then starts from releases that are whole.
   const healer = startHealer(parts, ctx.healIntervalMs !== undefined ? { intervalMs: ctx.healIntervalMs } : {});

@@ -1,8 +1,9 @@
 import type { Etcd3 } from 'etcd3';
 import type { StackSpec } from '../../compiler/index.js';
-import { keys, probe, type CareRecord, type Cluster, type PlacedContainer } from '../../launcher/index.js';
+import { keys, probe, type CareRecord, type ElementMetrics, type Cluster, type PlacedContainer } from '../../launcher/index.js';
 import type { PsRow } from '../control.js';
 import type { ControlParts } from './context.js';
+import { isFresh, readMetrics } from './top.js';
 
 /** How long `ps` waits for the care records: past it, ps answers without them (restarts `?`). */
 export const CARE_READ_MS = 2000;
@@ -20,6 +21,7 @@ export async function psRows(parts: ControlParts, stack: string | undefined, car
   // Only this HQ's stacks: the engine may also run `quarry run` stacks or other things.
   const mine = new Set(stack !== undefined ? [stack] : store.stacks());
   const care = readCare(parts.ctx.etcd, [...mine], careReadMs);
+  const metrics = readMetrics(parts.ctx.etcd, [...mine], careReadMs);
   const containers = (await cluster.list(stack)).filter((c) => mine.has(c.stack));
   const specs = new Map<string, StackSpec | undefined>();
   const rows: PsRow[] = [];
@@ -28,7 +30,20 @@ export async function psRows(parts: ControlParts, stack: string | undefined, car
     rows.push(await psRow(cluster, c, specs.get(c.stack)));
   }
   const records = await care;
-  return rows.map((row) => withCare(row, records.get(row.stack)));
+  const rates = await metrics;
+  const now = Date.now();
+  return rows.map((row) => withRate(withCare(row, records.get(row.stack)), rates.get(row.stack), now));
+}
+
+/**
+ * An element's row with its instance's rate (logs handled per second, from its metrics
+ * record, issue 17): null when it has no fresh record or the records were not read in time.
+ */
+function withRate(row: PsRow, records: ElementMetrics[] | undefined, now: number): PsRow {
+  if (row.kind !== 'element') return row;
+  const replica = Number(row.container.slice(row.container.lastIndexOf('.') + 1));
+  const record = records?.find((m) => m.element === row.name && m.replica === replica && isFresh(m, now));
+  return { ...row, rate: record ? record.rate : null };
 }
 
 /**

@@ -54,15 +54,29 @@ test('memory control: ps prints an aligned table, or JSON; an unknown stack exit
   const r = await quarry(['ps', 'demo'], hqEnv);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout,
-    'CONTAINER     KIND     STATE    HEALTH   RESTARTS  LAST EXIT  RELEASE  SERVER  ADDRESS\n' +
-    'demo.web.1    web      running  healthy  0         -          v2       local   127.0.0.1:49151\n' +
-    'demo.web.2    web      running  healthy  0         -          v2       local   127.0.0.1:49152\n' +
-    'demo.redis.1  service  running  -        0         -          v2       local   127.0.0.1:49151\n');
+    'CONTAINER     KIND     STATE    HEALTH   RESTARTS  LAST EXIT  RATE  RELEASE  SERVER  ADDRESS\n' +
+    'demo.web.1    web      running  healthy  0         -          -     v2       local   127.0.0.1:49151\n' +
+    'demo.web.2    web      running  healthy  0         -          -     v2       local   127.0.0.1:49152\n' +
+    'demo.redis.1  service  running  -        0         -          -     v2       local   127.0.0.1:49151\n');
   const json = await quarry(['ps', '--json'], hqEnv);
   t.deepEqual((JSON.parse(json.stdout) as { container: string }[]).map((c) => c.container), ['demo.web.1', 'demo.web.2', 'demo.redis.1', 'empty.worker.1']);
   const missing = await quarry(['ps', 'ghost'], hqEnv);
   t.is(missing.code, 1);
   t.is(missing.stderr, "no stack 'ghost' on this HQ; push it first (git push ssh://quarry@HOST:PORT/ghost main)\n");
+});
+
+test('memory control: top --json prints HQ\'s snapshot; top without a TTY prints one table; with no STACK, several stacks want a name', async (t) => {
+  const { hqEnv, control } = await startHqApi(t);
+  const json = await quarry(['top', 'demo', '--json'], hqEnv);
+  t.is(json.code, 0, json.stderr);
+  t.deepEqual(JSON.parse(json.stdout), await control.top('demo'));
+  const plain = await quarry(['top', 'demo'], hqEnv);
+  t.is(plain.code, 0, plain.stderr);
+  t.notRegex(plain.stdout, /\x1b\[/);
+  t.regex(plain.stdout, /^web\.out -> parse\.in +push +100 +90\/100 +90% !$/m);
+  const which = await quarry(['top'], hqEnv);
+  t.is(which.code, 2);
+  t.regex(which.stderr, /name the stack: HQ has demo, empty/);
 });
 
 test('memory control: scale prints progress as it streams and the release; a bad pair is a usage error; a failure exits 1', async (t) => {

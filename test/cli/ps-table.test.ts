@@ -17,14 +17,27 @@ test('restarts and the last exit, aligned; unknown is ?, never died is -', (t) =
     row('demo.web.1', { kind: 'web', health: 'healthy', address: '127.0.0.1:49151' }),
   ];
   t.is(psTable(rows, now),
-    'CONTAINER      KIND    STATE    HEALTH   RESTARTS  LAST EXIT   RELEASE  SERVER  ADDRESS\n' +
-    'demo.worker.1  worker  running  -        2         137 2m ago  v2       local   -\n' +
-    'demo.worker.2  worker  failed   -        5         3 40s ago   v2       local   -\n' +
-    'demo.worker.3  worker  running  -        ?         -           v2       local   -\n' +
-    'demo.web.1     web     running  healthy  0         -           v2       local   127.0.0.1:49151\n');
+    'CONTAINER      KIND    STATE    HEALTH   RESTARTS  LAST EXIT   RATE  RELEASE  SERVER  ADDRESS\n' +
+    'demo.worker.1  worker  running  -        2         137 2m ago  -     v2       local   -\n' +
+    'demo.worker.2  worker  failed   -        5         3 40s ago   -     v2       local   -\n' +
+    'demo.worker.3  worker  running  -        ?         -           -     v2       local   -\n' +
+    'demo.web.1     web     running  healthy  0         -           -     v2       local   127.0.0.1:49151\n');
   // An older HQ sends no count at all.
   const { restarts: _restarts, ...old } = row('demo.worker.4', {});
-  t.regex(psTable([old as PsRow], now), /^demo\.worker\.4 +worker +running +- +- +- +v2/m);
+  t.regex(psTable([old as PsRow], now), /^demo\.worker\.4 +worker +running +- +- +- +- +v2/m);
+});
+
+test('RATE: an element\'s logs per second from its metrics, - with no fresh figures and for nodes', (t) => {
+  const rows = [
+    row('demo.parse.1', { name: 'parse', kind: 'element', rate: 120.4 }),
+    row('demo.parse.2', { name: 'parse', kind: 'element', rate: 4.5 }),
+    row('demo.parse.3', { name: 'parse', kind: 'element', rate: 0 }),
+    row('demo.parse.4', { name: 'parse', kind: 'element', rate: null }),
+    row('demo.web.1', { kind: 'web' }),
+  ];
+  const rates = psTable(rows, now).split('\n').slice(1, -1).map((l) => l.split(/ {2,}/)[6]);
+  t.deepEqual(rates, ['120', '4.5', '0', '-', '-']);
+  t.regex(psTable(rows, now), /^CONTAINER +KIND +STATE +HEALTH +RESTARTS +LAST EXIT +RATE +RELEASE/);
 });
 
 test('how long ago: seconds, minutes, hours, days', (t) => {

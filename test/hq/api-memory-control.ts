@@ -1,5 +1,5 @@
 import { BadRequestError, ReleaseNotFoundError, StackNotFoundError } from '../../hq/errors.js';
-import { type GridView, type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ServerRow } from '../../hq/index.js';
+import { type GridView, type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ServerRow, type TopView } from '../../hq/index.js';
 import { type Progress } from '../../launcher/index.js';
 import { UnknownSizeError } from '../../pacific/index.js';
 import { SliceGrid } from '../../slicegrid/index.js';
@@ -83,6 +83,24 @@ export class MemoryControl implements HqControl {
       }
     }
     return rows;
+  }
+
+  /** A fixed snapshot: one element of two instances, fed by a node, its queue 90 % full and holding back. */
+  async top(stack: string): Promise<TopView> {
+    const last = this.known(stack)[0]!;
+    this.calls.push(`top ${stack}`);
+    const port = { kind: 'push' as const, dir: 'in' as const, rate: 50, total: 500, queued: 90, queueLimit: 100, backpressure: true };
+    const instance = (replica: number) => ({
+      replica, server: 'local', rate: 50, busy: 0.9, incarnation: `i${replica}`, at: '2026-01-01T00:00:00.000Z', ageMs: 500, stale: false, ports: { in: port },
+    });
+    return {
+      stack, at: '2026-01-01T00:00:00.500Z', release: `v${last.version}`, staleAfterMs: 5000,
+      elements: [{ name: 'parse', class: 'parser', scale: 2, rate: 100, busy: 0.9, stale: false, instances: [instance(1), instance(2)] }],
+      connections: [{
+        kind: 'push', from: { name: 'web', port: 'out' }, to: { name: 'parse', port: 'in' }, rate: 100, rateAt: 'in',
+        queued: 90, queueLimit: 100, fill: 0.9, level: 'high', backpressure: true, stale: false,
+      }],
+    };
   }
 
   async scale(stack: string, changes: Record<string, number>, progress: Progress): Promise<ReleaseInfo> {
