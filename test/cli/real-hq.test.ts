@@ -180,8 +180,8 @@ test.serial('ps: the pushed container, running and healthy, from v1; as a table 
   const table = await quarry(['ps', stack]);
   t.is(table.code, 0, table.stderr);
   const [header, row, ...more] = table.stdout.split('\n');
-  t.regex(header!, /^CONTAINER +KIND +STATE +HEALTH +RESTARTS +LAST EXIT +RELEASE +SERVER +ADDRESS$/);
-  t.is(row!.split(/ {2,}/).slice(0, 8).join(' '), `${rows[0]!.container} web running healthy 0 - v1 local`);
+  t.regex(header!, /^CONTAINER +KIND +STATE +HEALTH +RESTARTS +LAST EXIT +RATE +RELEASE +SERVER +ADDRESS$/);
+  t.is(row!.split(/ {2,}/).slice(0, 9).join(' '), `${rows[0]!.container} web running healthy 0 - - v1 local`);
   t.deepEqual(more, ['']);
 });
 

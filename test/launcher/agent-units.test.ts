@@ -18,10 +18,10 @@ const good = { server: 'demo-3fa2c1', etcd: ['http://10.0.0.1:2379'] };
 test('settings: defaults for everything but server and etcd', (t) => {
   t.deepEqual(validateConfig(agentSettingsSchema, good, URL_SHOWN), {
     server: 'demo-3fa2c1', etcd: ['http://10.0.0.1:2379'], address: undefined, ttlSeconds: 10, loadIntervalMs: 5000,
-    dockerSocket: '/var/run/docker.sock', filesRoot: undefined, hostsFile: undefined, stateDir: '/var/lib/quarry', tls: undefined, locknet: undefined, caretaker: true,
+    dockerSocket: '/var/run/docker.sock', filesRoot: undefined, hostsFile: undefined, stateDir: '/var/lib/quarry', tls: undefined, locknet: undefined, caretaker: true, metrics: true,
   });
   t.deepEqual(validateConfig(agentSettingsSchema, { ...good, etcd: 'http://a:2379', address: '172.30.0.2', ttlSeconds: 2, filesRoot: '/srv/files' }, URL_SHOWN),
-    { ...good, etcd: ['http://a:2379'], address: '172.30.0.2', ttlSeconds: 2, loadIntervalMs: 5000, dockerSocket: '/var/run/docker.sock', filesRoot: '/srv/files', hostsFile: undefined, stateDir: '/var/lib/quarry', tls: undefined, locknet: undefined, caretaker: true });
+    { ...good, etcd: ['http://a:2379'], address: '172.30.0.2', ttlSeconds: 2, loadIntervalMs: 5000, dockerSocket: '/var/run/docker.sock', filesRoot: '/srv/files', hostsFile: undefined, stateDir: '/var/lib/quarry', tls: undefined, locknet: undefined, caretaker: true, metrics: true });
 });
 
 const faults: Array<[string, unknown, string, RegExp]> = [
