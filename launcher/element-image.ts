@@ -186,6 +186,9 @@ async function makeRuntimeImage(docker: Docker, onLine?: (line: string) => void)
   return tag;
 }
 
+/** The label an element image carries: the runtime image it was made on. */
+const RUNTIME_LABEL = 'quarry.runtime';
+
 export interface ElementImageOptions {
   /** The element class's folder (elements/<class>/): copied to /app. */
   folder: string;
@@ -229,6 +232,8 @@ function elementDockerfile(runtime: string, code: string, deps: boolean, app: bo
     ...(deps ? ['# The class\'s dependencies, before its code: a push that changes only code reuses this layer.', 'COPY deps/ /app/'] : []),
     ...(app ? ['COPY app/ /app/'] : []),
     'WORKDIR /app',
+    // Last, so that it is no parent of the cached layers above (it makes no layer of its own).
+    `LABEL ${RUNTIME_LABEL}=${JSON.stringify(runtime)}`,
     `CMD ["node", "${RUNTIME_MAIN}", ${JSON.stringify(code)}]`,
     '',
   ].join('\n');
@@ -243,11 +248,13 @@ function elementDockerfile(runtime: string, code: string, deps: boolean, app: bo
  * The class folder is never written to: the build context is a copy with a Dockerfile added.
  */
 export async function buildElementImage(docker: Docker, options: ElementImageOptions): Promise<'built' | 'cached'> {
-  if (await hasImage(docker, options.tag)) return 'cached';
+  // The tag is a digest of the class's folder only: an image made on another runtime is made again.
+  const runtime = await ensureRuntimeImage(docker, options.onLine);
+  const made = await docker.getImage(options.tag).inspect().catch(() => undefined);
+  if (made && made.Config?.Labels?.[RUNTIME_LABEL] === runtime) return 'cached';
   if (!existsSync(options.folder) || !statSync(options.folder).isDirectory()) {
     throw new ImageBuildError(options.tag, options.folder, 'the element class folder does not exist', []);
   }
-  const runtime = await ensureRuntimeImage(docker, options.onLine);
   const context = mkdtempSync(join(tmpdir(), 'quarry-element-image-'));
   try {
     const app = join(context, 'app');
@@ -265,7 +272,7 @@ export async function buildElementImage(docker: Docker, options: ElementImageOpt
     const code = options.main !== undefined ? `/app/${options.main}` : '/app';
     writeFileSync(join(context, 'Dockerfile'), elementDockerfile(runtime, code, hasDeps, hasCode));
     return await buildImage(docker, {
-      folder: context, tag: options.tag, ...(options.onLine && { onLine: options.onLine }),
+      folder: context, tag: options.tag, force: made !== undefined, ...(options.onLine && { onLine: options.onLine }),
       ...(options.abortSignal && { abortSignal: options.abortSignal }), ...(options.memory !== undefined && { memory: options.memory }),
     });
   } catch (err) {

@@ -115,3 +115,17 @@ CMD ["node", "index.js"]
   const [code] = await layerSteps(b);
   t.log(`second build: ${second.filter((l) => /Using cache/.test(l)).length} steps from the cache, new code layer ${code!.size} bytes`);
 });
+
+test.serial('an element image under its tag but made on another runtime is made again on this one; then it is cached', async (t) => {
+  const folder = tempFolder('quarry-layers-runtime-');
+  writeFileSync(join(folder, 'index.js'), "import { element } from 'quarry/runtime';\nexport default element({ async onPush() {} });\n");
+  const runtime = await ensureRuntimeImage(docker);
+  const tag = tagged('old-runtime');
+  // The tag held by an image of another runtime (here: the bare node base, which has no runtime label).
+  await docker.getImage('quarry/node:20').tag({ repo, tag: 'old-runtime' });
+  t.is(await buildElementImage(docker, { folder, tag }), 'built');
+  const made = await docker.getImage(tag).inspect();
+  t.is(made.Config.Labels?.['quarry.runtime'], runtime);
+  t.is(await buildElementImage(docker, { folder, tag }), 'cached');
+  t.is((await docker.getImage(tag).inspect()).Id, made.Id);
+});
