@@ -4,6 +4,7 @@ import { keys, probe, type CareRecord, type ElementMetrics, type Cluster, type P
 import type { PsRow } from '../control.js';
 import type { ControlParts } from './context.js';
 import { isFresh, readMetrics } from './top.js';
+import { readStacksWithin } from './etcd-read.js';
 
 /** How long `ps` waits for the care records: past it, ps answers without them (restarts `?`). */
 export const CARE_READ_MS = 2000;
@@ -52,22 +53,16 @@ function withRate(row: PsRow, records: ElementMetrics[] | undefined, now: number
  * stack whose records did not come in time (or could not be read) maps to undefined.
  */
 async function readCare(etcd: Etcd3, stacks: string[], withinMs: number): Promise<Map<string, CareOf>> {
-  const out = new Map<string, CareOf>(stacks.map((s) => [s, undefined]));
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, withinMs); });
-  const reads = stacks.map(async (stack) => {
-    const values = await etcd.getAll().prefix(keys.care(stack)).options({ deadline: Date.now() + withinMs }).strings();
+  const read = await readStacksWithin(etcd, stacks, keys.care, withinMs);
+  return new Map([...read].map(([stack, values]) => {
+    if (values === undefined) return [stack, undefined];
     const records = new Map<string, CareRecord>();
-    for (const text of Object.values(values)) {
+    for (const text of values) {
       const record = parseCare(text);
       if (record) records.set(record.container, record);
     }
-    out.set(stack, records);
-  });
-  // A read that fails (or finishes after the race) leaves its stack unknown; it is never unhandled.
-  await Promise.race([Promise.allSettled(reads), late]);
-  clearTimeout(timer);
-  return new Map(out);
+    return [stack, records];
+  }));
 }
 
 function parseCare(text: string): CareRecord | undefined {

@@ -3,6 +3,7 @@ import type { StackSpec } from '../../compiler/index.js';
 import { keys, type ElementMetrics, type PortMetrics } from '../../launcher/index.js';
 import type { TopConnection, TopElement, TopInstance, TopView } from '../control.js';
 import type { ControlParts } from './context.js';
+import { readStacksWithin } from './etcd-read.js';
 
 /** Figures older than this are stale: their instance has not reported lately (it reports about once a second). */
 export const STALE_AFTER_MS = 5000;
@@ -33,16 +34,8 @@ export async function topView(parts: ControlParts, stack: string, readMs = METRI
  * (or could not be read) maps to undefined. A record that is no `ElementMetrics` is left out.
  */
 export async function readMetrics(etcd: Etcd3, stacks: string[], withinMs: number): Promise<Map<string, ElementMetrics[] | undefined>> {
-  const out = new Map<string, ElementMetrics[] | undefined>(stacks.map((s) => [s, undefined]));
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, withinMs); });
-  const reads = stacks.map(async (stack) => {
-    const values = await etcd.getAll().prefix(keys.metrics(stack)).options({ deadline: Date.now() + withinMs }).strings();
-    out.set(stack, Object.values(values).map(parseMetrics).filter((m): m is ElementMetrics => m !== undefined));
-  });
-  await Promise.race([Promise.allSettled(reads), late]);
-  clearTimeout(timer);
-  return new Map(out);
+  const read = await readStacksWithin(etcd, stacks, keys.metrics, withinMs);
+  return new Map([...read].map(([stack, values]) => [stack, values?.map(parseMetrics).filter((m): m is ElementMetrics => m !== undefined)]));
 }
 
 function parseMetrics(text: string): ElementMetrics | undefined {
