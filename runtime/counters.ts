@@ -20,7 +20,12 @@ export interface PortStats {
   batchesOut: number;
   /** out push: batches sent again after a consumer restarted or a member was removed. */
   batchesResent: number;
-  /** out push: time producers spent waiting on a full queue. */
+  /**
+   * out push: batches members gave back unhandled (NACKs: they shed their queues for a
+   * re-shard); in push: batches this port gave back. Not counted in batchesResent.
+   */
+  batchesReturned: number;
+  /** out push: time producers spent waiting on a full queue, a wait still going on included. */
   blockedMs: number;
   /** out push: logs held now (unacknowledged or waiting for room), and the most ever held. */
   heldLogs: number;
@@ -93,7 +98,10 @@ export class PortCounters {
   batchesIn = 0;
   batchesOut = 0;
   batchesResent = 0;
+  batchesReturned = 0;
   blockedMs = 0;
+  /** out push: the span of a block still going on (set by the port, read at snapshot). */
+  blockedNow: (() => number) | undefined;
   heldLogs = 0;
   heldLogsMax = 0;
   queries = 0;
@@ -147,7 +155,8 @@ export class PortCounters {
       batchesIn: this.batchesIn,
       batchesOut: this.batchesOut,
       batchesResent: this.batchesResent,
-      blockedMs: round3(this.blockedMs),
+      batchesReturned: this.batchesReturned,
+      blockedMs: round3(this.blockedMs + (this.blockedNow?.() ?? 0)),
       heldLogs: this.heldLogs,
       heldLogsMax: this.heldLogsMax,
       queries: this.queries,

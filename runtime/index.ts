@@ -32,3 +32,10 @@ export {
   endpointTargets, endpointMemberId, sameTargets, EndpointPeerSource,
   type EndpointFeed, type EndpointRecordLike, type MemberRecords,
 } from './endpoint-peers.js';
+export {
+  holdPeers, releasePeers, shedQueue, waitDrained, isUnknownControlRequest,
+  DEFAULT_HOLD_MS, DEFAULT_DRAINED_WAIT_MS, MAX_HOLD_MS, UNKNOWN_CONTROL_REQUEST, type InFlight, type Shed,
+} from './control.js';
+export {
+  reshard, type ReshardConsumer, type ReshardOptions, type ReshardProducer, type ReshardResult,
+} from './reshard.js';

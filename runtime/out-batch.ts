@@ -9,6 +9,11 @@ export class OutBatch {
   private body: string | undefined;
   /** When the first log came (for the flush timer). */
   openedAt = 0;
+  /**
+   * Its place in the group's order of batches (set when opened; a copy made when it is spread
+   * again keeps it): a batch given back waits again in this order, ahead of later ones.
+   */
+  order = 0;
   /** A hash spread's member index; -1 for round-robin. */
   constructor(readonly memberIndex = -1) {}
 

@@ -1,7 +1,7 @@
 import { Router } from 'zeromq';
 import { AckToken } from './ack-token.js';
 import { PortCounters, type QueueState } from './counters.js';
-import { BATCH, PROBE, kindOf } from './frames.js';
+import { BATCH, CONTINUE, FEATURE_NACK, PROBE, kindOf } from './frames.js';
 import { SendQueue } from './send-queue.js';
 import type { Log } from './log.js';
 
@@ -22,6 +22,12 @@ interface Producer {
   /** Batches received from it and not yet acknowledged. */
   unacked: number;
   lastAt: number;
+  /** It takes NACKs (its probe said so): only then is anything given back to it. */
+  nacks: boolean;
+  /** Since a shed: every batch from it is given back, until its `C` answers our first NACK. */
+  shedding: boolean;
+  /** The seq of the first batch given back since the shed (a `C` older than it is stale). */
+  shedFrom: number | undefined;
 }
 
 interface Received {
@@ -91,20 +97,36 @@ export class PushInPort {
 
   private async receive(): Promise<void> {
     try {
-      for await (const [peer, kind, seq, body] of this.socket) {
+      for await (const [peer, kind, seq, body, features] of this.socket) {
         const k = kindOf(kind);
         if (k === PROBE) {
-          // `P window batch` (older producers send a bare `P`: the port's own tuning stands in).
-          this.producer(peer as Buffer, seq, body);
+          // `P window batch features` (older producers send a bare `P`: the port's own tuning
+          // stands in; or no features: they take no NACKs).
+          const p = this.producer(peer as Buffer, seq, body);
+          p.nacks = features?.toString() === FEATURE_NACK;
           this.out.send([peer as Buffer, 'H', this.incarnation]);
         } else if (k === BATCH && seq !== undefined && body !== undefined) {
-          const logs = JSON.parse(body.toString('utf8')) as Log[];
           const from = this.producer(peer as Buffer, undefined, undefined);
-          from.unacked++;
           this.counters.batchesIn++;
+          if (from.shedding) {
+            // Sent before the producer took back what we gave it: it comes back too, so that
+            // nothing after a batch given back is handled before it.
+            from.shedFrom ??= Number(seq.toString());
+            this.counters.batchesReturned++;
+            this.out.send([peer as Buffer, 'N', seq]);
+            continue;
+          }
+          const logs = JSON.parse(body.toString('utf8')) as Log[];
+          from.unacked++;
           this.counters.queued += logs.length;
           this.queue.push({ peer: peer as Buffer, seq, logs, from });
           if (!this.handling) void this.handleQueued();
+        } else if (k === CONTINUE && seq !== undefined) {
+          const from = this.producers.get((peer as Buffer).toString('latin1'));
+          if (from?.shedding && from.shedFrom !== undefined && Number(seq.toString()) >= from.shedFrom) {
+            from.shedding = false;
+            from.shedFrom = undefined;
+          }
         }
       }
     } catch (err) {
@@ -137,6 +159,39 @@ export class PushInPort {
     }
   }
 
+  /**
+   * Re-sharding: gives every batch received and not yet handed to the handler back to its
+   * producer (`N seq`); the batch being handled finishes as usual. Until a producer answers
+   * with `C`, whatever else arrives from it goes back too (it was on its way before the producer
+   * knew). Batches of producers that take no NACKs (older runtimes) stay. Returns the number
+   * of batches given back from the queue.
+   */
+  shed(): number {
+    if (this.closed) return 0;
+    for (const p of this.producers.values()) {
+      if (p.nacks && !p.shedding) {
+        p.shedding = true;
+        p.shedFrom = undefined;
+      }
+    }
+    const kept: Received[] = [];
+    let n = 0;
+    for (const r of this.queue.splice(0)) {
+      if (!r.from.nacks) {
+        kept.push(r);
+        continue;
+      }
+      r.from.unacked--;
+      r.from.shedFrom ??= Number(r.seq.toString());
+      this.counters.queued -= r.logs.length;
+      this.counters.batchesReturned++;
+      this.out.send([r.peer, 'N', r.seq]);
+      n++;
+    }
+    this.queue.push(...kept);
+    return n;
+  }
+
   /** The record of the producer at `peer`, made on its first message (its probe). */
   private producer(peer: Buffer, window: Buffer | undefined, batch: Buffer | undefined): Producer {
     const id = peer.toString('latin1');
@@ -144,7 +199,7 @@ export class PushInPort {
     let p = this.producers.get(id);
     if (p === undefined) {
       if (this.producers.size > 0 && window !== undefined) this.forget(now);
-      p = { window: this.window, batch: this.batch, unacked: 0, lastAt: now };
+      p = { window: this.window, batch: this.batch, unacked: 0, lastAt: now, nacks: false, shedding: false, shedFrom: undefined };
       this.producers.set(id, p);
     }
     if (window !== undefined) {

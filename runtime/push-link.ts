@@ -1,5 +1,5 @@
 import { Dealer } from 'zeromq';
-import { ACK, BATCH, HELLO, kindOf } from './frames.js';
+import { ACK, FEATURE_NACK, HELLO, NACK, kindOf } from './frames.js';
 import type { OutBatch } from './out-batch.js';
 import type { Member } from './wiring.js';
 
@@ -8,6 +8,11 @@ export interface PushLinkEvents {
   acked(batch: OutBatch): void;
   /** Batches were sent again (a consumer restarted or reconnected). */
   resent(count: number): void;
+  /**
+   * Batches came back unhandled (the member shed its queue: NACKs), oldest first: they are no
+   * longer this member's and must be sent again, ahead of anything later.
+   */
+  returned(batches: OutBatch[]): void;
 }
 
 /**
@@ -16,6 +21,7 @@ export interface PushLinkEvents {
  * a restarted member, a broken connection come back: ZeroMQ's `connect` event) it sends a probe
  * and stops sending batches until the member's hello answers it; then it sends every batch not
  * yet acknowledged, in order. (ZeroMQ's own probeRouter is sent on the first connection only.)
+ * A batch the member gives back (`N seq`, it shed its queue) leaves the link for the group.
  */
 export class PushLink {
   private readonly socket: Dealer;
@@ -26,6 +32,8 @@ export class PushLink {
   private hellos = 0;
   /** Probes to send (one per new connection). */
   private probes = 0;
+  /** `C seq` frames to send (answers to NACKs), before any further batch. */
+  private continues: string[] = [];
   private nextSeq = 1;
   private closed = false;
   /** The consumer's incarnation at its last hello. */
@@ -92,11 +100,16 @@ export class PushLink {
   private async sendLoop(): Promise<void> {
     this.sending = true;
     try {
-      while (!this.closed && (this.probes > 0 || (this.greeted && this.sendQueue.length > 0))) {
+      while (!this.closed && (this.probes > 0 || this.continues.length > 0 || (this.greeted && this.sendQueue.length > 0))) {
         if (this.probes > 0) {
           this.probes = 0;
-          // `P window batch`: the consumer reports its queue against them.
-          await this.socket.send(['P', String(this.capacity), String(this.batchSize)]);
+          // `P window batch features`: the consumer reports its queue against the first two,
+          // and gives batches back (NACK) only to a producer that says it takes them.
+          await this.socket.send(['P', String(this.capacity), String(this.batchSize), FEATURE_NACK]);
+          continue;
+        }
+        if (this.continues.length > 0) {
+          await this.socket.send(['C', this.continues.shift() as string]);
           continue;
         }
         const seq = this.sendQueue.shift() as number;
@@ -109,6 +122,38 @@ export class PushLink {
     } finally {
       this.sending = false;
     }
+  }
+
+  /**
+   * `N seq`: the member gives the batch back unhandled, and from now on gives back everything
+   * this link sent it until it reads our `C seq`. So the batch and every later one not sent yet
+   * leave this link (the later sent ones come back with their own NACKs), the `C` goes out
+   * before any further batch, and the group places them again, in their order.
+   */
+  private nacked(seqText: string): void {
+    const seq = Number(seqText);
+    if (!Number.isInteger(seq)) return;
+    const back: OutBatch[] = [];
+    const batch = this.unacked.get(seq);
+    if (batch !== undefined) {
+      this.unacked.delete(seq);
+      back.push(batch);
+    }
+    // Not sent yet: sent after the `C` they would be handled, ahead of the batch given back.
+    const unsent = this.sendQueue.filter((s) => s > seq).sort((a, b) => a - b);
+    if (unsent.length > 0) {
+      const later = new Set(unsent);
+      this.sendQueue = this.sendQueue.filter((s) => !later.has(s));
+      for (const s of unsent) {
+        const b = this.unacked.get(s);
+        if (b === undefined) continue;
+        this.unacked.delete(s);
+        back.push(b);
+      }
+    }
+    this.continues.push(seqText);
+    this.kick();
+    if (back.length > 0) this.events.returned(back);
   }
 
   private async receiveLoop(): Promise<void> {
@@ -124,6 +169,9 @@ export class PushLink {
             }
             break;
           }
+          case NACK:
+            this.nacked(String(value));
+            break;
           case HELLO: {
             this.incarnation = String(value);
             const again = [...this.unacked.keys()];

@@ -1,6 +1,6 @@
 import type { AckToken } from './ack-token.js';
 import { PortCounters } from './counters.js';
-import { ElementStoppedError } from './errors.js';
+import { ElementStoppedError, WiringError } from './errors.js';
 import type { Log } from './log.js';
 import type { OutBatch } from './out-batch.js';
 import { PushGroup } from './push-group.js';
@@ -25,6 +25,8 @@ export class PushOutPort {
     targets: Target[],
     private readonly tuning: Required<PortTuning>,
   ) {
+    // A block still going on counts up to the snapshot (wake() adds the whole span once it ends).
+    this.counters.blockedNow = () => (this.waiters.length > 0 ? this.now() - this.blockedSince : 0);
     this.setTargets(targets);
   }
 
@@ -94,6 +96,11 @@ export class PushOutPort {
           new PushGroup(target, this.tuning.batch, this.tuning.queue, {
             acked: (batch) => this.acked(batch),
             resent: (n) => (this.counters.batchesResent += n),
+            returned: (n) => {
+              this.counters.batchesReturned += n;
+              this.wake();
+            },
+            released: () => this.wake(),
           }),
         );
       }
@@ -104,6 +111,37 @@ export class PushOutPort {
     this.groups = next;
     this.recount();
     this.wake();
+  }
+
+  /** The group of a target (`<element>.<port>`), or a WiringError naming the port's targets. */
+  private group(target: string): PushGroup {
+    const group = this.groups.find((g) => g.key === target);
+    if (group === undefined) {
+      const known = this.groups.map((g) => g.key);
+      throw new WiringError(`push out port '${this.name}' has no target '${target}' (its targets: ${known.length > 0 ? known.join(', ') : 'none'})`);
+    }
+    return group;
+  }
+
+  /**
+   * Re-sharding: hands no batch of `target` to any member until release() or `ms` pass. New
+   * logs still come in; the port fills and emit waits. Returns the logs in flight.
+   */
+  hold(target: string, ms: number): number {
+    return this.group(target).hold(ms);
+  }
+
+  /** Ends a hold on `target` (nothing if none); returns the logs in flight. */
+  release(target: string): number {
+    return this.group(target).release();
+  }
+
+  /**
+   * Resolves with the logs of `target` in flight once none are, or after `ms`. For a
+   * round-robin target with `only`: at the members of those incarnations only.
+   */
+  idle(target: string, ms: number, only?: ReadonlySet<string>): Promise<number> {
+    return this.group(target).idle(ms, only);
   }
 
   peers(): string[] {

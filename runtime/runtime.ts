@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { AckToken } from './ack-token.js';
 import { HandlerContext, type ContextHost } from './context.js';
-import { answerControl, ControlGate, type Controllable } from './control.js';
+import { answerControl, ControlGate, DEFAULT_DRAINED_WAIT_MS, DEFAULT_HOLD_MS, type Controllable } from './control.js';
 import { BusyClock, type ElementStats, type PortCounters } from './counters.js';
 import type { AskOptions, ElementDefinition } from './definition.js';
-import { ElementCodeError, PortError } from './errors.js';
+import { ElementCodeError, PortError, WiringError } from './errors.js';
 import type { Log } from './log.js';
 import { mergeAnswers } from './merge.js';
 import type { PeerSource } from './peers.js';
@@ -29,6 +29,14 @@ export interface StartOptions {
 }
 
 type InPort = PushInPort | QueryInPort;
+
+/**
+ * Requests the control socket answers at once. A `drained` wait takes one for its whole wait,
+ * so at most DRAINED_WAITS of them wait at a time (more are answered at once, with what is in
+ * flight then) and the others always find room.
+ */
+const CONTROL_CONCURRENCY = 16;
+const DRAINED_WAITS = 8;
 
 /**
  * One running element: its ports bound and connected, its handlers called, its source run.
@@ -56,6 +64,8 @@ export class ElementRuntime implements ContextHost, Controllable {
   private sourceSettle!: { resolve(): void; reject(err: unknown): void };
   private stopping: Promise<void> | undefined;
   private readonly context: HandlerContext;
+  /** `drained` requests waiting now. */
+  private drainedWaits = 0;
 
   private constructor(
     private readonly definition: ElementDefinition<any>,
@@ -110,7 +120,7 @@ export class ElementRuntime implements ContextHost, Controllable {
       for (const port of this.inPorts) await port.bind();
       if (wiring.control !== undefined) {
         const gate = new ControlGate(this.options.controlKey, this.options.log ?? ((line) => void process.stderr.write(`${line}\n`)));
-        this.control = new QueryInPort('$control', wiring.control, 4, async (_p, request) => answerControl(this, request, gate));
+        this.control = new QueryInPort('$control', wiring.control, CONTROL_CONCURRENCY, async (_p, request) => answerControl(this, request, gate));
         await this.control.bind();
         this.control.run().catch(() => {});
       }
@@ -197,6 +207,62 @@ export class ElementRuntime implements ContextHost, Controllable {
     const out = this.pushOut.get(port) ?? this.queryOut.get(port);
     if (out === undefined) throw new PortError(`element ${this.element} has no out port '${port}'`);
     out.setTargets(targets);
+  }
+
+  /** A push out port by name, for re-sharding; else a WiringError naming it. */
+  private reshardPort(port: string): PushOutPort {
+    const out = this.pushOut.get(port);
+    if (out === undefined) {
+      const known = [...this.pushOut.keys()];
+      throw new WiringError(`element ${this.element} has no push out port '${port}' (its push out ports: ${known.length > 0 ? known.join(', ') : 'none'})`);
+    }
+    return out;
+  }
+
+  /**
+   * Re-sharding: the push out port `port` hands no batch to the members of `target`
+   * (`<element>.<port>`) until release() or `holdMs` pass; emit waits meanwhile. Returns the
+   * logs in flight (handed to members, not acknowledged).
+   */
+  hold(port: string, target: string, holdMs = DEFAULT_HOLD_MS): { inFlight: number } {
+    return { inFlight: this.reshardPort(port).hold(target, holdMs) };
+  }
+
+  /** Ends a hold; waiting batches are placed. Nothing if there is none. */
+  release(port: string, target: string): { inFlight: number } {
+    return { inFlight: this.reshardPort(port).release(target) };
+  }
+
+  /**
+   * Resolves once nothing of `target` is in flight (every batch handed to its members
+   * acknowledged or given back), or after `waitMs`, with the logs still in flight. With
+   * `incarnations` (the members that shed, from their `shed` answers) a round-robin target
+   * counts only those members: the others stay, and what they hold needs no waiting for. A
+   * hash target counts every member (any key may move).
+   */
+  async drained(port: string, target: string, waitMs = DEFAULT_DRAINED_WAIT_MS, incarnations?: string[]): Promise<{ inFlight: number }> {
+    const out = this.reshardPort(port);
+    const only = incarnations === undefined ? undefined : new Set(incarnations);
+    if (this.drainedWaits >= DRAINED_WAITS) return { inFlight: await out.idle(target, 0, only) };
+    this.drainedWaits++;
+    try {
+      return { inFlight: await out.idle(target, waitMs, only) };
+    } finally {
+      this.drainedWaits--;
+    }
+  }
+
+  /**
+   * The push in port `port` gives back every batch it has not started (NACKs). Answers how many,
+   * and this process's incarnation (which its producers know it by: `drained`).
+   */
+  shed(port: string): { shed: number; incarnation: string } {
+    const inPort = this.inPorts.find((p) => p.name === port);
+    if (!(inPort instanceof PushInPort)) {
+      const known = this.inPorts.filter((p) => p instanceof PushInPort).map((p) => p.name);
+      throw new WiringError(`element ${this.element} has no push in port '${port}' (its push in ports: ${known.length > 0 ? known.join(', ') : 'none'})`);
+    }
+    return { shed: inPort.shed(), incarnation: this.incarnation };
   }
 
   /** The endpoint each in port (and `$control`) is bound to. */
