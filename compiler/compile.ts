@@ -74,6 +74,11 @@ function check(tree: SourceTree, faults: FaultList, options: CompileOptions): St
       ? `the stack has no name: add 'name:' to quarry.yml`
       : `the folder's name '${name}' is not a stack name (${NAME_RULE}): add 'name:' to quarry.yml`);
   }
+  const startsWith = topology.elements.reduce((n, e) => n + e.scale, 0);
+  if (q.autoscale?.maxInstances !== undefined && q.autoscale.capAt && q.autoscale.maxInstances < startsWith) {
+    faults.add(q.autoscale.capAt, `autoscale: max_instances (${q.autoscale.maxInstances}) is below the ${startsWith} element instances the stack starts with ` +
+      `(${topology.elements.map((e) => `${e.name} ${e.scale}`).join(', ')}); raise it, or lower a scale or a shard's min`);
+  }
   if (faults.size > 0 || name === undefined) return undefined;
 
   for (const node of q.nodes) {
@@ -82,7 +87,8 @@ function check(tree: SourceTree, faults: FaultList, options: CompileOptions): St
   const used = new Set(topology.elements.map((e) => e.class));
   const usedClasses: ClassSpec[] = [...classes.values()]
     .flatMap((read) => (read.spec && used.has(read.spec.name) ? [read.spec] : []));
-  return { name, env: q.env, nodes: q.nodes, classes: usedClasses, elements: topology.elements, connections };
+  const autoscale = q.autoscale && { enabled: q.autoscale.enabled, ...(q.autoscale.maxInstances !== undefined && { maxInstances: q.autoscale.maxInstances }) };
+  return { name, env: q.env, nodes: q.nodes, classes: usedClasses, elements: topology.elements, connections, ...(autoscale && { autoscale }) };
 }
 
 function topologySource(

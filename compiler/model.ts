@@ -93,4 +93,15 @@ export interface StackSpec {
   classes: ClassSpec[];
   elements: ElementSpec[];
   connections: ConnectionSpec[];
+  /**
+   * quarry.yml's `autoscale:` (docs/autoscale.md), when written: whether load shards
+   * (`shard: {min, max}`) are sized by load (default yes), and the most element instances the
+   * stack may run, counting every member of every element (`max_instances`; none: no cap).
+   */
+  autoscale?: AutoscaleSpec;
+}
+
+export interface AutoscaleSpec {
+  enabled: boolean;
+  maxInstances?: number;
 }

@@ -8,7 +8,8 @@ import { readRestart } from './restart.js';
 import { normalize, type SourceTree } from './source-tree.js';
 import { describe, entries, type YamlFile } from './yaml-file.js';
 
-const TOP_KEYS = ['version', 'name', 'env', 'nodes', 'topology'] as const;
+const TOP_KEYS = ['version', 'name', 'env', 'nodes', 'topology', 'autoscale'] as const;
+const AUTOSCALE_KEYS = ['enabled', 'max_instances'] as const;
 const NODE_KEYS = ['type', 'image', 'build', 'command', 'port', 'memory', 'domains', 'health', 'scale', 'ports', 'restart'] as const;
 export const DEFAULT_MEMORY = 128;
 
@@ -22,6 +23,8 @@ export interface QuarryFile {
   /** Node ports that failed to parse: connections to them are not reported again. */
   brokenPorts: Map<string, Set<string>>;
   topology?: { file: string; at: Position } | { inline: Node; at: Position };
+  /** `autoscale:` as written, with where its cap was written (checked against the elements once they are known). */
+  autoscale?: { enabled: boolean; maxInstances?: number; capAt?: Position };
 }
 
 export function readQuarryFile(file: YamlFile, tree: SourceTree, faults: FaultList): QuarryFile {
@@ -47,6 +50,8 @@ export function readQuarryFile(file: YamlFile, tree: SourceTree, faults: FaultLi
   readNodes(top, tree, faults, out);
   checkEnvAgainstServices(top, faults, out);
 
+  readAutoscale(top, faults, out);
+
   if (top.has('topology')) {
     const value = top.raw('topology');
     if (isMap(value)) {
@@ -61,6 +66,15 @@ export function readQuarryFile(file: YamlFile, tree: SourceTree, faults: FaultLi
     faults.add(top.anchor, `quarry.yml declares no nodes and no topology: there is nothing to run`);
   }
   return out;
+}
+
+/** `autoscale: {enabled, max_instances}`: whether load shards are sized by load, and the most element instances the stack may run. */
+function readAutoscale(top: MapReader, faults: FaultList, out: QuarryFile): void {
+  const r = top.map('autoscale', 'autoscale', AUTOSCALE_KEYS);
+  if (!r) return;
+  const enabled = r.bool('enabled') ?? true;
+  const maxInstances = r.int('max_instances', 1, 10_000);
+  out.autoscale = { enabled, ...(maxInstances !== undefined && { maxInstances, capAt: r.valueAt('max_instances') }) };
 }
 
 function readEnv(top: MapReader, faults: FaultList, out: QuarryFile): void {
