@@ -35,6 +35,8 @@ export interface PortMetrics {
   queued?: number;
   queueLimit?: number;
   backpressure?: boolean;
+  /** push out ports: the fraction of the interval the port was full, its sender waiting (0 to 1). */
+  blocked?: number;
   /** query ports: queries per second, and the median and 99th percentile latency in ms. */
   queryRate?: number;
   p50Ms?: number;

@@ -40,5 +40,5 @@ export {
 } from './image-gc.js';
 export { findElementContainers, type ElementContainer, type FindElementContainersOptions } from './peer-relay.js';
 export {
-  startMetricsRelay, elementMetrics, type MetricsRelay, type MetricsRelayOptions, type MetricsIdentity, type StatsSnapshot,
+  startMetricsRelay, elementMetrics, figuresOf, type MetricsRelay, type MetricsRelayOptions, type MetricsIdentity, type StatsSnapshot,
 } from './metrics-relay.js';

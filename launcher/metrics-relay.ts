@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { Etcd3, Lease } from 'etcd3';
+import type { InstanceFigures } from '../plan/index.js';
 import { readStats, type ElementStats } from '../runtime/index.js';
 import { keys, type ElementMetrics, type PortMetrics } from './etcd-keys.js';
 import { findElementContainers, type ElementContainer } from './peer-relay.js';
@@ -92,6 +93,12 @@ export function elementMetrics(who: MetricsIdentity, now: StatsSnapshot, before?
       if (port.queueLimit !== undefined) metrics.queueLimit = port.queueLimit;
       metrics.backpressure = port.backpressure ?? false;
     }
+    if (port.dir === 'out' && port.kind === 'push') {
+      // The share of the interval the port was full (its sender waited): what the autoscaler
+      // divides the rate by to read the load offered downstream.
+      const blockedMs = (port.blockedMs ?? 0) - (was?.blockedMs ?? port.blockedMs ?? 0);
+      metrics.blocked = was && intervalMs > 0 ? Math.min(1, Math.max(0, blockedMs / intervalMs)) : 0;
+    }
     if (port.kind === 'query') {
       metrics.queryRate = was ? rate((port.queries ?? 0) - (was.queries ?? 0), seconds) : 0;
       if (port.latencyP50Ms !== undefined) metrics.p50Ms = port.latencyP50Ms;
@@ -111,6 +118,18 @@ export function elementMetrics(who: MetricsIdentity, now: StatsSnapshot, before?
     busy,
     rate: prev ? rate(processed - processedBefore, seconds) : 0,
     ports,
+  };
+}
+
+/** The figures the autoscale controller reads (plan's `InstanceFigures`) of one record. */
+export function figuresOf(m: ElementMetrics): InstanceFigures {
+  const at = Date.parse(m.at);
+  return {
+    element: m.element, replica: m.replica, incarnation: m.incarnation, at: Number.isFinite(at) ? at : 0, intervalMs: m.intervalMs,
+    processed: m.processed, busySeconds: m.busySeconds,
+    ports: Object.fromEntries(Object.entries(m.ports).map(([name, p]) => [name, {
+      kind: p.kind, dir: p.dir, rate: p.rate, ...(p.queued !== undefined && { queued: p.queued }), ...(p.blocked !== undefined && { blocked: p.blocked }),
+    }])),
   };
 }
 

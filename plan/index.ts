@@ -28,3 +28,7 @@ export {
   autoscaleDecisions, shrinkLullMs, DEFAULT_AUTOSCALE, AutoscaleError, type AutoscalePolicy, type MetricSample,
   type AutoscaleElement, type AutoscaleInput, type AutoscaleOptions, type AutoscaleDecision,
 } from './autoscale.js';
+export {
+  autoscaleSamples, autoscaleRound, lastSizeChanges, autoscaledElements, flowEdges, stackAutoscaleInput, SampleHistory, MIN_OPEN_SHARE, type StackAutoscaleState,
+  STALE_FIGURES_MS, type FlowEdge, type InstanceFigures, type PortFigures,
+} from './autoscale-figures.js';

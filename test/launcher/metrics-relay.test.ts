@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lease } from 'etcd3';
 import {
-  buildElementImage, elementMetrics, keys, networkName, removeContainer, RUNTIME_MAIN, startAgent, startContainer, startMetricsRelay,
+  buildElementImage, elementMetrics, figuresOf, keys, networkName, removeContainer, RUNTIME_MAIN, startAgent, startContainer, startMetricsRelay,
   type AgentSettings, type ElementMetrics, type MetricsRelay, type RunningContainer, type StatsSnapshot,
 } from '../../launcher/index.js';
 import { newControlKey, type ElementStats, type PortStats, type Wiring } from '../../runtime/index.js';
@@ -206,13 +206,14 @@ test('elementMetrics: rates over the real interval, busy clamped, counters missi
   const now = reading('i1', 12_000, 1_002_100, {
     in: port({ kind: 'push', dir: 'in', logsIn: 500, queued: 7, queueLimit: 64, backpressure: true }),
     ask: port({ kind: 'query', dir: 'in', queries: 30, latencyP50Ms: 1.5, latencyP99Ms: 9 }),
-    out: port({ kind: 'push', dir: 'out', logsOut: 250 }),
+    out: port({ kind: 'push', dir: 'out', logsOut: 250, blockedMs: 500 }),
   }, 2000);
   const m = elementMetrics(who, now, before);
   t.like(m, { ...who, incarnation: 'i1', intervalMs: 2000, processed: 500, busySeconds: 2, busy: 0.5, rate: 200 });
   t.is(m.at, new Date(1_002_100).toISOString());
   t.deepEqual(m.ports.in, { kind: 'push', dir: 'in', rate: 200, total: 500, queued: 7, queueLimit: 64, backpressure: true });
-  t.deepEqual(m.ports.out, { kind: 'push', dir: 'out', rate: 100, total: 250 });
+  // Blocked 500 ms of the 2000 ms interval: a quarter.
+  t.deepEqual(m.ports.out, { kind: 'push', dir: 'out', rate: 100, total: 250, blocked: 0.25 });
   t.deepEqual(m.ports.ask, { kind: 'query', dir: 'in', rate: 0, total: 0, queued: 0, backpressure: false, queryRate: 10, p50Ms: 1.5, p99Ms: 9 });
 
   // Busy beyond the interval (clock jitter) is 1; no busyMs at all is 0.
@@ -227,4 +228,15 @@ test('elementMetrics: a first reading, or a new incarnation, has rates 0 until t
     t.like(m, { incarnation: 'i2', intervalMs: 0, processed: 40, busySeconds: 0.3, busy: 0, rate: 0 });
     t.like(m.ports.in, { rate: 0, total: 40 });
   }
+});
+
+test('figuresOf: what the autoscale controller reads of a record', (t) => {
+  const before = reading('i1', 10_000, 1_000_000, { in: port({ kind: 'push', dir: 'in', logsIn: 100 }), out: port({ kind: 'push', dir: 'out', logsOut: 50 }) }, 1000);
+  const now = reading('i1', 11_000, 1_001_000, {
+    in: port({ kind: 'push', dir: 'in', logsIn: 180, queued: 12 }), out: port({ kind: 'push', dir: 'out', logsOut: 130, blockedMs: 900 }),
+  }, 1500);
+  t.deepEqual(figuresOf(elementMetrics(who, now, before)), {
+    element: 'e', replica: 2, incarnation: 'i1', at: 1_001_000, intervalMs: 1000, processed: 180, busySeconds: 1.5,
+    ports: { in: { kind: 'push', dir: 'in', rate: 80, queued: 12 }, out: { kind: 'push', dir: 'out', rate: 80, blocked: 0.9 } },
+  });
 });
