@@ -195,7 +195,7 @@ export interface TopConnection {
   stale: boolean;
 }
 
-export type ReleaseReason = 'push' | 'scale' | 'env' | 'rollback';
+export type ReleaseReason = 'push' | 'scale' | 'env' | 'rollback' | 'autoscale';
 
 /** One release of a stack (DESIGN.md: commit, plan, images, env and scale). */
 export interface ReleaseInfo {

@@ -6,6 +6,11 @@
 export class StackLocks {
   private readonly tails = new Map<string, Promise<void>>();
 
+  /** Whether a change of the stack holds its lock or waits for it now. */
+  busy(stack: string): boolean {
+    return this.tails.has(stack);
+  }
+
   /** Resolves with the function that releases the lock; `waiting` is called if it must wait. */
   async acquire(stack: string, waiting?: () => void): Promise<() => void> {
     const before = this.tails.get(stack);

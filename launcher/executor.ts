@@ -5,7 +5,7 @@ import {
   CONTROL_PORT, memberAlias, aliasPeers, containerRequests, desiredUnits, inPortNumbers, isWired, memberWiring, publishedPeers,
   type CurrentState, type DesiredUnit, type Instruction, type Peers,
 } from '../plan/index.js';
-import { sendPeers } from '../runtime/index.js';
+import { reshard, sendPeers, type ReshardConsumer, type ReshardProducer } from '../runtime/index.js';
 import type { Progress } from './progress.js';
 import type { Cluster, PlacedContainer } from './cluster.js';
 import { keys, type EndpointRecord } from './etcd-keys.js';
@@ -140,17 +140,65 @@ export class StackExecutor {
     const now = (await this.ctx.cluster.list(this.stack, unit.name)).filter((c) => c.state !== 'exited' && c.state !== 'dead');
     const from = now.length;
     progress.step(`Scaling ${unit.name} from ${from} to ${to}`);
+    const hashed = this.spec.elements.find((e) => e.name === unit.name)?.shard?.by.startsWith('hash:') === true;
     if (to > from) {
       const taken = new Set(now.map((c) => c.member));
       const wanted = range(0, to).filter((m) => !taken.has(m)).slice(0, to - from);
-      await this.startHealthy(unit, wanted, now);
+      const fresh = await this.startHealthy(unit, wanted, now);
       await this.rewriteRoutes(unit.name);
+      // A hash key that moves to a new member must leave its old one first: every producer
+      // holds while the members' queues go back to it, then all learn the new members at once.
+      await this.changeMembers(unit.name, hashed ? [...now, ...fresh] : []);
     } else if (to < from) {
       const byMember = [...now].sort((a, b) => (b.member ?? b.n) - (a.member ?? a.n));
-      await this.retire(unit.name, byMember.slice(0, from - to));
+      const leaving = byMember.slice(0, from - to);
+      // Producers stop sending to the members that leave, and what those have not started goes
+      // back to the producers (for the members that stay) before they stop: nothing lost, nothing twice.
+      await this.changeMembers(unit.name, hashed ? now : leaving, new Set(leaving.map((c) => c.id)));
+      await this.retire(unit.name, leaving);
+    } else {
+      await this.writeEndpoints(unit.name);
+      await this.rewireProducersOf(unit.name);
     }
-    await this.writeEndpoints(unit.name);
-    await this.rewireProducersOf(unit.name);
+  }
+
+  /**
+   * Tells the producers of `name` its members now (minus `leaving`): through the re-shard
+   * barrier (runtime/reshard.ts) when `shed` names members whose queues must go back first
+   * (a hash shard's members, or the members that leave), else at once.
+   */
+  private async changeMembers(name: string, shed: RunningContainer[], leaving: ReadonlySet<string> = new Set()): Promise<void> {
+    const change = async () => {
+      await this.writeEndpoints(name, leaving);
+      await this.rewireProducersOf(name, leaving);
+    };
+    const key = this.ctx.controlKey;
+    const links = this.spec.connections.filter((c) => c.kind === 'push' && c.to.name === name);
+    if (shed.length === 0 || links.length === 0 || key === undefined) return change();
+    const producers: ReshardProducer[] = [];
+    for (const link of links) {
+      for (const c of await this.ctx.cluster.list(this.stack, link.from.name)) {
+        const control = c.state === 'running' ? this.ctx.cluster.reach(c, CONTROL_PORT) : undefined;
+        if (control) producers.push({ control: `tcp://${control.host}:${control.port}`, port: link.from.port, target: `${name}.${link.to.port}`, name: c.name });
+      }
+    }
+    const consumers: ReshardConsumer[] = [];
+    for (const c of shed) {
+      const control = this.ctx.cluster.reach(c, CONTROL_PORT);
+      if (!control) continue;
+      for (const port of new Set(links.map((l) => l.to.port))) consumers.push({ control: `tcp://${control.host}:${control.port}`, port, name: c.name });
+    }
+    const hashed = this.spec.elements.find((e) => e.name === name)?.shard?.by.startsWith('hash:') === true;
+    const result = await reshard(producers, consumers, change, { key });
+    const { progress } = this.ctx;
+    progress.info(`re-shard of ${name}: ${result.held} producer${result.held === 1 ? '' : 's'} held ${Math.round(result.waitedMs)} ms, ` +
+      `${result.shed} queued batch${result.shed === 1 ? '' : 'es'} given back` +
+      `${result.drained ? '' : hashed
+        ? '; not everything in flight was acknowledged in time, so a key may have run on two members for a moment'
+        : '; the members that leave had not finished in time: what they held goes to the others and may come twice'}`);
+    if (result.unsupported.length > 0) {
+      progress.info(`re-shard of ${name}: ${result.unsupported.join(', ')} did not take part (an older runtime, or no answer): what they held may come twice`);
+    }
   }
 
   private async kill(name: string, web: boolean): Promise<void> {
@@ -252,14 +300,14 @@ export class StackExecutor {
    * `/quarry/stacks/<stack>/endpoints/<name>/<member>`: where each member of a unit is reached
    * (its host and ports as other containers reach them; on a grid its server too).
    */
-  private async writeEndpoints(name: string): Promise<void> {
+  private async writeEndpoints(name: string, leaving: ReadonlySet<string> = new Set()): Promise<void> {
     const unit = this.units.get(name);
     if (!unit) return;
     const { cluster } = this.ctx;
     const ports: Record<string, number> = unit.kind === 'service'
       ? (unit.port !== undefined ? { [unit.name]: unit.port } : {})
       : isWired(this.spec, name) ? inPortNumbers(this.spec, name) : (unit.port !== undefined ? { http: unit.port } : {});
-    const running = (await cluster.list(this.stack, name)).filter((c) => c.state === 'running');
+    const running = (await cluster.list(this.stack, name)).filter((c) => c.state === 'running' && !leaving.has(c.id));
     const wanted = new Map<string, EndpointRecord>();
     for (const c of running.sort((a, b) => a.n - b.n)) {
       const reached = Object.entries(ports).map(([port, n]) => [port, cluster.reach(c, n)] as const);

@@ -6,6 +6,7 @@ import type { OwnRegistry } from '../registry/index.js';
 import type { HqConfig } from '../config.js';
 import type { GridCa } from '../keys/index.js';
 import type { StackLocks } from '../stack-lock.js';
+import type { AutoscaleLoopOptions } from './autoscale.js';
 import type { StackStore } from './stack-store.js';
 import type { TaskStore } from './task-store.js';
 
@@ -34,6 +35,8 @@ export interface ControlContext {
   drainMs?: number;
   /** How often the heal loop looks at the grid's servers; default 2 s. */
   healIntervalMs?: number;
+  /** The autoscale loop (hq/deploy/autoscale.ts): false turns it off; default on, each second, DEFAULT_AUTOSCALE. */
+  autoscale?: false | AutoscaleLoopOptions;
 }
 
 /**

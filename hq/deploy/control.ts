@@ -14,6 +14,7 @@ import { topView } from './top.js';
 import { recover } from './recover.js';
 import { startHealer } from './heal.js';
 import { startImageCollector } from './collect.js';
+import { startAutoscaler } from './autoscale.js';
 import { releaseInfo } from './release-info.js';
 import { envRequest, pushRelease, rollbackRequest, scaleRequest } from './requests.js';
 import { StackStore } from './stack-store.js';
@@ -71,6 +72,7 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
       return healer.undrain(id, progress);
     },
     close: async () => {
+      await autoscaler?.stop();
       await collector.stop();
       await healer?.stop();
       await caretaker?.stop();
@@ -95,6 +97,8 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
   const collector = startImageCollector(parts);
   parts.collector = collector;
   collector.request();
+  // Load shards sized by load (issue 17): its releases say "autoscale".
+  const autoscaler = ctx.autoscale === false ? undefined : startAutoscaler(parts, ctx.autoscale ?? {});
   return control;
 }
 

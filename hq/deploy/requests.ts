@@ -25,12 +25,13 @@ export async function pushRelease(parts: ControlParts, stack: string, spec: Stac
 }
 
 /** Sets the number of containers of nodes and elements: a release with the same code and env. */
-export async function scaleRequest(parts: ControlParts, stack: string, changes: Record<string, number>, progress: Progress): Promise<ReleaseInfo> {
+export async function scaleRequest(parts: ControlParts, stack: string, changes: Record<string, number>, progress: Progress,
+  by: { reason: 'scale' | 'autoscale'; description?: string } = { reason: 'scale' }): Promise<ReleaseInfo> {
   const last = lastOf(parts, stack);
   const faults = scaleFaults(last.spec, changes);
   if (faults.length > 0) throw new BadRequestError(faults.join('; '));
-  const description = `scale ${Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(' ')}`;
-  return runTask(parts, stack, 'scale', description, progress, (now) => {
+  const description = by.description ?? `scale ${Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  return runTask(parts, stack, by.reason, description, progress, (now) => {
     const base = now ?? last;
     const plan = scaleInstructions(last.spec, base.current, changes);
     return { spec: base.spec, env: base.env, commit: base.commit, plan, notices: [] };
