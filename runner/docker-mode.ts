@@ -44,8 +44,11 @@ export async function clearLeftovers(docker: Docker, stack: string, say: (line: 
 export class UnitContainer {
   private logs: NodeJS.ReadableStream | undefined;
   private stopped = false;
+  private ip: string | undefined;
 
-  private constructor(readonly docker: Docker, readonly container: RunningContainer, private readonly write: (chunk?: string) => void) {}
+  private constructor(readonly docker: Docker, readonly container: RunningContainer, private readonly write: (chunk?: string) => void) {
+    this.ip = container.ip;
+  }
 
   static async start(
     docker: Docker,
@@ -93,6 +96,22 @@ export class UnitContainer {
       this.write(lines.map((l) => (l.startsWith('{"quarry":"ready"') ? 'ready' : l)).join('\n'));
     });
     raw.on('end', () => { if (held) this.write(`${held}\n`); held = ''; this.write(); });
+  }
+
+  /**
+   * Its address on the stack's network (where the runner reaches its control socket); looked up
+   * again with `refresh` (docker may give a container that restarted another one).
+   */
+  async address(refresh = false): Promise<string | undefined> {
+    if (refresh || this.ip === undefined) {
+      try {
+        const info = await this.docker.getContainer(this.container.id).inspect();
+        this.ip = Object.values(info.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress || undefined;
+      } catch {
+        this.ip = undefined;
+      }
+    }
+    return this.ip;
   }
 
   async stop(graceMs: number): Promise<void> {

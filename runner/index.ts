@@ -11,3 +11,5 @@ export { RUN_RELEASE, sweepStack } from './docker-mode.js';
 export { compileLocal, localDocker, runOfFolder } from './local-stack.js';
 export { checkoutRoot } from './runtime-import.js';
 export { PrefixedOutput } from './output.js';
+export { startRunAutoscaler, type AutoscaleHost, type RunAutoscaleOptions, type RunAutoscaler } from './autoscale.js';
+export { resizeElement, retellProducer, type ResizeHost, type ResizeOutcome, type RunMember } from './resize.js';

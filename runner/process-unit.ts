@@ -17,7 +17,11 @@ export interface ProcessUnitSpec {
   command: string;
   args: string[];
   cwd: string;
-  env: NodeJS.ProcessEnv;
+  /**
+   * Its env; a function is asked again at each restart (a local run's wiring names the members
+   * its targets have now, which autoscale may have changed since the process first started).
+   */
+  env: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv);
   readiness: Readiness;
   /** Where its output goes, chunk by chunk (undefined: the stream ended). */
   write: (chunk?: string) => void;
@@ -87,7 +91,8 @@ export class ProcessUnit {
 
   private spawn(onReadyLine: () => void): void {
     const { spec } = this;
-    const child = spawn(spec.command, spec.args, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = typeof spec.env === 'function' ? spec.env() : spec.env;
+    const child = spawn(spec.command, spec.args, { cwd: spec.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const keep = (line: string) => {
       this.tail.push(line);

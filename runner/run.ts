@@ -4,8 +4,10 @@ import type Docker from 'dockerode';
 import type { StackSpec } from '../compiler/index.js';
 import { QuarryError } from '../errors/index.js';
 import {
-  containerEnv, desiredUnits, inPortNumbers, isWired, loopbackKey, loopbackPeers, runContainerPeers, serviceEnv, type DesiredUnit,
+  CONTROL_PORT, containerEnv, desiredUnits, inPortNumbers, isWired, loopbackKey, loopbackPeers, runContainerPeers, serviceEnv,
+  type DesiredUnit, type Peers,
 } from '../plan/index.js';
+import { startRunAutoscaler, type RunAutoscaleOptions, type RunAutoscaler } from './autoscale.js';
 import { buildRunImages, clearLeftovers, startRunCaretaker, sweepStack, UnitContainer } from './docker-mode.js';
 import type { Caretaker } from '../launcher/index.js';
 import { CannotRunError } from './errors.js';
@@ -13,6 +15,7 @@ import { freePort } from '../home/index.js';
 import { newControlKey } from '../runtime/index.js';
 import { PrefixedOutput } from './output.js';
 import { ProcessUnit, type Readiness } from './process-unit.js';
+import { resizeElement, retellProducer, type ResizeHost, type RunMember } from './resize.js';
 import { runFolder, runtimeImportOptions, runtimeMain } from './runtime-import.js';
 import { LocalRoutes, urlsOf } from './web-routes.js';
 
@@ -34,8 +37,18 @@ export interface RunOptions {
   say: (line: string) => void;
   /** Env of child processes (processes mode): PATH and the like; the stack's env is added. */
   env?: NodeJS.ProcessEnv;
-  /** Aborted (Ctrl-C) while starting: stop at the next step and remove what was started. */
+  /**
+   * Aborted (Ctrl-C) while starting: stop at the next step and remove what was started. Once
+   * running, an aborted signal also stops autoscale from resizing anything more.
+   */
   signal?: AbortSignal;
+  /**
+   * How load shards (`shard: {min, max}`) are sized while the stack runs (docs/run.md,
+   * "Autoscale in a run"): `false` leaves them at `min`; default on with the controller's
+   * defaults. Nothing is sized when the stack has no load shard or quarry.yml says
+   * `autoscale: {enabled: false}`.
+   */
+  autoscale?: false | RunAutoscaleOptions;
 }
 
 export interface RunningStack {
@@ -48,6 +61,10 @@ export interface RunningStack {
   curls: string[];
   /** The run's control secret: its elements' control sockets answer only requests carrying it. */
   controlKey: string;
+  /** Members each unit runs now (load shards change with autoscale). */
+  sizes(): Record<string, number>;
+  /** Where the runner reaches each wired member's control socket now (`name.member` → endpoint). */
+  controls(): Promise<Record<string, string>>;
   /** Stops every unit (web nodes first, services last) and removes containers and network. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -55,11 +72,8 @@ export interface RunningStack {
 /** Ctrl-C while a stack was starting: what was started is gone again. */
 export class RunAbortedError extends QuarryError {}
 
-interface Started {
-  unit: string;
-  label: string;
-  stop(graceMs: number): Promise<void>;
-}
+/** A member started by the run: what stops it, and where its control socket is reached. */
+type Started = RunMember;
 
 /**
  * The grace a node's container gets to stop. Element code stops at once on SIGTERM (the
@@ -75,21 +89,26 @@ const NODE_CONTAINER_GRACE_MS = 3000;
  * web and worker nodes, each member booted with the plan's `containerEnv` (its wiring made by
  * `unitWiring`) and waited for until it is up.
  * Web nodes are reached through one local port routing by Host. If anything fails to start,
- * what was started is stopped again before the error is thrown.
+ * what was started is stopped again before the error is thrown. Once everything is up, load
+ * shards are sized by their load (`startRunAutoscaler`, unless `options.autoscale` is false).
  */
 export async function runStack(options: RunOptions): Promise<RunningStack> {
   const { stack, dir, mode, say } = options;
   const units = desiredUnits(stack);
+  const unitOf = new Map(units.map((u) => [u.name, u]));
   const output = new PrefixedOutput(options.out, options.color);
-  output.reserve(units.flatMap((u) => Array.from({ length: u.scale }, (_, m) => `${u.name}.${m}`)));
+  // Load shards may grow up to their max: their prefixes are reserved from the start.
+  const most = (u: DesiredUnit) => Math.max(u.scale, stack.elements.find((e) => e.name === u.name)?.shard?.max ?? 0);
+  output.reserve(units.flatMap((u) => Array.from({ length: most(u) }, (_, m) => `${u.name}.${m}`)));
   const started: Started[] = [];
   const folder = runFolder();
   const controlKey = newControlKey();
   let routes: LocalRoutes | undefined;
   let docker: Docker | undefined;
   let caretaker: Caretaker | undefined;
+  let autoscaler: RunAutoscaler | undefined;
   /** The unit line of each container started (`<stack>.<name>.<n>`), for the caretaker's lines. */
-  const unitLines = new Map<string, { tell: (line: string) => void; container: UnitContainer }>();
+  const unitLines = new Map<string, { tell: (line: string) => void; container: UnitContainer; member: Started }>();
   const check = () => {
     if (options.signal?.aborted) throw new RunAbortedError('stopped while starting; everything started is gone again');
   };
@@ -98,6 +117,8 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
   const isStopping = () => stopCalled || options.signal?.aborted === true;
   const stopAll = async (graceMs: number) => {
     stopCalled = true;
+    // Autoscale first: a resize under way finishes, and nothing is resized after it.
+    await autoscaler?.stop().catch((err: Error) => say(`stopping autoscale failed: ${err.message}`));
     // Unit by unit in the reverse of the start order (web first, producers before their
     // consumers, services last); the members of one unit together.
     // First the caretaker: nothing is restarted while the run stops.
@@ -113,12 +134,111 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
     rmSync(folder, { recursive: true, force: true });
   };
 
+  /** Members each unit runs now: its scale, changed by autoscale for load shards. */
+  const sizes = new Map(units.map((u) => [u.name, u.scale]));
+  /** Processes: the loopback port of every in port (`loopbackKey`) and control socket (`<name>/<member>/$control`) of every wired member. */
+  const loopback = new Map<string, number>();
+  /** Processes learn a service's address once it has started (a free port, or a container's published one); containers reach services by name, known up front. */
+  const learned: Record<string, string> = {};
+  let peers: Peers | undefined;
+  let plan: { needsDocker: boolean; inDocker: Set<string> } | undefined;
+
+  /** Picks the loopback ports of one wired member run as a process. */
+  const pickPorts = async (unit: DesiredUnit, member: number) => {
+    if (mode === 'docker' || !isWired(stack, unit.name)) return;
+    for (const port of [...Object.keys(inPortNumbers(stack, unit.name)), '$control']) {
+      const key = loopbackKey(unit.name, member, port);
+      if (!loopback.has(key)) loopback.set(key, await freePort());
+    }
+  };
+  const dropPorts = (unit: string, member: number) => {
+    for (const key of [...loopback.keys()]) if (key.startsWith(`${loopbackKey(unit, member, '')}`)) loopback.delete(key);
+  };
+
+  /**
+   * Starts one member and waits until it is up; it is then one of `started`. `wiredAs` is the
+   * addressing its first start is wired with (a growing shard's new member counts the members
+   * it will have); a process's restart is wired as the run is then.
+   */
+  const startMember = async (unit: DesiredUnit, member: number, wiredAs: Peers): Promise<Started> => {
+    const label = `${unit.name}.${member}`;
+    const write = output.writer(label, unit.name);
+    const tell = (line: string) => output.line(label, `quarry: ${line}`, unit.name);
+    const inDocker = mode === 'docker' || plan!.inDocker.has(unit.name);
+    // Inside a container a unit listens on its own port; a process on a free one.
+    const port = !inDocker && unit.port !== undefined ? await freePort() : undefined;
+    await pickPorts(unit, member);
+    // A local run gives a service no other service's address (HQ gives every container all of them).
+    const envOf = (p: Peers) => containerEnv(stack, unit, member, unit.kind === 'service' ? { ...p, services: {} } : p, port !== undefined ? { port } : {});
+    const wired = isWired(stack, unit.name);
+    say(`starting ${label} (${unit.kind}) …`);
+
+    if (inDocker) {
+      // A service's port is published for the processes of a --processes run.
+      const health = unit.kind === 'web' ? { port: unit.port, path: unit.health } : unit.kind === 'service' ? { port: unit.port } : {};
+      const c = await UnitContainer.start(docker!, {
+        stack: stack.name, name: unit.name, kind: unit.kind, n: member, image: unit.image, env: envOf(wiredAs),
+        ...(unit.command && { command: unit.command }),
+        ...(unit.port !== undefined && { port: unit.port }),
+        memoryMb: unit.memory, digest: unit.digest,
+        ...(unit.restart && { restart: unit.restart }),
+      }, definedOnly(health), write);
+      const s: Started = {
+        unit: unit.name, member, label,
+        stop: (g) => c.stop(unit.kind === 'element' ? g : Math.min(g, NODE_CONTAINER_GRACE_MS)),
+        ...(wired && { control: async (refresh?: boolean) => { const ip = await c.address(refresh); return ip && `tcp://${ip}:${CONTROL_PORT}`; } }),
+      };
+      unitLines.set(c.container.name, { tell, container: c, member: s });
+      if (unit.kind === 'service' && mode === 'processes') Object.assign(learned, serviceEnv(unit.name, '127.0.0.1', c.container.hostPort));
+      if (unit.kind === 'web') routes!.add(unit.domains, label, `http://127.0.0.1:${c.container.hostPort}`);
+      return s;
+    }
+
+    const program = commandOf(dir, unit, folder);
+    let first = true;
+    const p = await ProcessUnit.start({
+      label, command: program.command, args: program.args, cwd: program.cwd,
+      env: () => {
+        const env = { ...(options.env ?? process.env), ...envOf(first ? wiredAs : peers!), ...program.env };
+        first = false;
+        return env;
+      },
+      readiness: readinessOf(unit, port), write, say: tell, stopping: isStopping,
+      ...(unit.restart && { restart: unit.restart }),
+      onFailed: (reason) => say(`${label} failed: ${reason}; it stays stopped until the next run, the rest of ${stack.name} keeps running`),
+    });
+    if (unit.kind === 'service') Object.assign(learned, serviceEnv(unit.name, '127.0.0.1', port));
+    if (unit.kind === 'web') routes!.add(unit.domains, label, `http://127.0.0.1:${port}`);
+    const control = wired ? `tcp://127.0.0.1:${loopback.get(loopbackKey(unit.name, member, '$control'))}` : undefined;
+    return { unit: unit.name, member, label, stop: (g) => p.stop(g), ...(control !== undefined && { control: async () => control }) };
+  };
+
+  const running = (unit: string) => started.filter((s) => s.unit === unit).sort((a, b) => a.member - b.member);
+  const resizeHost = (): ResizeHost => ({
+    spec: stack, key: controlKey, peers: peers!, say,
+    setSize: (element, n) => { sizes.set(element, n); },
+    startMember: async (element, member, members) => {
+      const s = await startMember(unitOf.get(element)!, member, { ...peers!, members: (name) => (name === element ? members : peers!.members(name)) });
+      started.push(s);
+      return s;
+    },
+    stopMember: async (member, graceMs) => {
+      const at = started.indexOf(member);
+      if (at >= 0) started.splice(at, 1);
+      await member.stop(graceMs);
+      dropPorts(member.unit, member.member);
+    },
+    running,
+  });
+  /** Elements resized during the run: a container that restarts in place is told their members again. */
+  const resized = new Set<string>();
+
   try {
-    const plan = planOf(stack, units, mode, options.docker !== undefined);
+    plan = planOf(stack, units, mode, options.docker !== undefined);
     if (plan.needsDocker) {
       docker = options.docker!;
       await clearLeftovers(docker, stack.name, say);
-      await buildRunImages(docker, dir, mode === 'docker' ? units : units.filter((u) => plan.inDocker.has(u.name)), say);
+      await buildRunImages(docker, dir, mode === 'docker' ? units : units.filter((u) => plan!.inDocker.has(u.name)), say);
       check();
       // Containers have no docker restart policy: the caretaker restarts them, by their unit's policy.
       caretaker = await startRunCaretaker(docker, stack.name, (line) => {
@@ -128,6 +248,8 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
         else say(`${label}: ${line.text}`);
         if (unit && line.restartedAfter !== undefined) {
           unit.container.follow(line.restartedAfter).catch((err: Error) => say(`${label}: following its output again failed: ${err.message}`));
+          // It restarted with the wiring it first had: tell it the members of the shards resized since.
+          if (resized.size > 0 && started.includes(unit.member) && !isStopping()) void retellProducer(resizeHost(), unit.member, resized);
         }
         if (line.failed !== undefined) say(`${label} failed: ${line.failed}; it stays stopped until the next run, the rest of ${stack.name} keeps running`);
       }, say);
@@ -135,58 +257,56 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
     check();
     routes = await LocalRoutes.start(options.port);
 
-    // Processes learn a service's address once it has started (a free port, or a container's
-    // published one); containers reach services by name, known up front.
-    const learned: Record<string, string> = {};
-    // The run's own control secret: its elements get it in their env (never as an argument, never in a label).
-    const peers = { ...(mode === 'docker' ? runContainerPeers(stack, units) : loopbackPeers(units, await loopbackPorts(stack, units), learned)), controlKey };
+    for (const unit of units) for (let m = 0; m < unit.scale; m++) await pickPorts(unit, m);
+    const base = mode === 'docker' ? runContainerPeers(stack, units) : loopbackPeers(units, loopback, learned);
+    // Every wired member binds a control socket (the runner reads its counters and tells it new
+    // peers there), answering only the run's own control secret (in its env, never an argument).
+    peers = {
+      ...base,
+      members: (name) => sizes.get(name) ?? base.members(name),
+      control: (name, m) => {
+        if (!isWired(stack, name)) return undefined;
+        if (mode === 'docker') return `tcp://0.0.0.0:${CONTROL_PORT}`;
+        const p = loopback.get(loopbackKey(name, m, '$control'));
+        return p === undefined ? undefined : `tcp://127.0.0.1:${p}`;
+      },
+      controlKey,
+    };
 
     for (const unit of units) {
       for (let member = 0; member < unit.scale; member++) {
         check();
-        const label = `${unit.name}.${member}`;
-        const write = output.writer(label, unit.name);
-        const tell = (line: string) => output.line(label, `quarry: ${line}`, unit.name);
-        const inDocker = mode === 'docker' || plan.inDocker.has(unit.name);
-        // Inside a container a unit listens on its own port; a process on a free one.
-        const port = !inDocker && unit.port !== undefined ? await freePort() : undefined;
-        // A local run gives a service no other service's address (HQ gives every container all of them).
-        const env = containerEnv(stack, unit, member, unit.kind === 'service' ? { ...peers, services: {} } : peers, port !== undefined ? { port } : {});
-        say(`starting ${label} (${unit.kind}) …`);
-
-        if (inDocker) {
-          // A service's port is published for the processes of a --processes run.
-          const health = unit.kind === 'web' ? { port: unit.port, path: unit.health } : unit.kind === 'service' ? { port: unit.port } : {};
-          const c = await UnitContainer.start(docker!, {
-            stack: stack.name, name: unit.name, kind: unit.kind, n: member, image: unit.image, env,
-            ...(unit.command && { command: unit.command }),
-            ...(unit.port !== undefined && { port: unit.port }),
-            memoryMb: unit.memory, digest: unit.digest,
-            ...(unit.restart && { restart: unit.restart }),
-          }, definedOnly(health), write);
-          started.push({ unit: unit.name, label, stop: (g) => c.stop(unit.kind === 'element' ? g : Math.min(g, NODE_CONTAINER_GRACE_MS)) });
-          unitLines.set(c.container.name, { tell, container: c });
-          if (unit.kind === 'service' && mode === 'processes') Object.assign(learned, serviceEnv(unit.name, '127.0.0.1', c.container.hostPort));
-          if (unit.kind === 'web') routes.add(unit.domains, label, `http://127.0.0.1:${c.container.hostPort}`);
-          continue;
-        }
-
-        const program = commandOf(dir, unit, folder);
-        const p = await ProcessUnit.start({
-          label, command: program.command, args: program.args, cwd: program.cwd,
-          env: { ...(options.env ?? process.env), ...env, ...program.env },
-          readiness: readinessOf(unit, port), write, say: tell, stopping: isStopping,
-          ...(unit.restart && { restart: unit.restart }),
-          onFailed: (reason) => say(`${label} failed: ${reason}; it stays stopped until the next run, the rest of ${stack.name} keeps running`),
-        });
-        started.push({ unit: unit.name, label, stop: (g) => p.stop(g) });
-        if (unit.kind === 'service') Object.assign(learned, serviceEnv(unit.name, '127.0.0.1', port));
-        if (unit.kind === 'web') routes.add(unit.domains, label, `http://127.0.0.1:${port}`);
+        started.push(await startMember(unit, member, peers));
       }
     }
   } catch (err) {
     await stopAll(0);
     throw err;
+  }
+
+  if (options.autoscale !== false) {
+    autoscaler = startRunAutoscaler({
+      spec: stack, key: controlKey, say,
+      elementMembers: () => started.filter((s) => unitOf.get(s.unit)?.kind === 'element'),
+      sizes: () => Object.fromEntries(sizes),
+      stopping: isStopping,
+      resize: async (element, from, to) => {
+        if (isStopping()) return;
+        resized.add(element);
+        const began = Date.now();
+        const done = await resizeElement(resizeHost(), element, from, to);
+        const took = ((Date.now() - began) / 1000).toFixed(1);
+        const what = [
+          done.started.length > 0 ? `started ${done.started.join(', ')}` : '',
+          done.stopped.length > 0 ? `stopped ${done.stopped.join(', ')}` : '',
+          done.reshard ? `re-sharded: ${done.reshard.held} producer port${done.reshard.held === 1 ? '' : 's'} held, ${done.reshard.shed} batch${done.reshard.shed === 1 ? '' : 'es'} shed back, ` +
+            `${done.reshard.drained ? 'drained' : 'not drained'} in ${Math.round(done.reshard.waitedMs)} ms` : 'producers told',
+        ].filter((x) => x !== '');
+        say(`autoscale: ${element} runs ${sizes.get(element)} (${what.join('; ')}; in ${took} s)`);
+        if (done.reshard && done.reshard.unsupported.length > 0) say(`autoscale: ${done.reshard.unsupported.join(', ')} cannot take part in a re-shard (an older runtime): rewired without the barrier`);
+        if (done.untold.length > 0) say(`autoscale: could not tell ${done.untold.join(', ')} the new members; they learn them when they restart`);
+      },
+    }, options.autoscale ?? {});
   }
 
   const domains = units.filter((u) => u.kind === 'web').flatMap((u) => u.domains);
@@ -199,6 +319,15 @@ export async function runStack(options: RunOptions): Promise<RunningStack> {
     urls,
     curls,
     controlKey,
+    sizes: () => Object.fromEntries(sizes),
+    controls: async () => {
+      const out: Record<string, string> = {};
+      for (const s of started) {
+        const c = await s.control?.();
+        if (c !== undefined) out[s.label] = c;
+      }
+      return out;
+    },
     stop: (graceMs = 10_000) => (stopping ??= stopAll(graceMs)),
   };
 }
@@ -219,18 +348,6 @@ function planOf(stack: StackSpec, units: DesiredUnit[], mode: RunMode, hasDocker
   }
   if (problems.length > 0) throw new CannotRunError(`${stack.name} cannot run as processes:\n  ${problems.join('\n  ')}`);
   return { needsDocker: inDocker.size > 0, inDocker };
-}
-
-/** Processes on loopback: every in port of every member gets a free port, chosen up front. */
-async function loopbackPorts(stack: StackSpec, units: DesiredUnit[]): Promise<Map<string, number>> {
-  const ports = new Map<string, number>();
-  for (const unit of units) {
-    if (!isWired(stack, unit.name)) continue;
-    for (let m = 0; m < unit.scale; m++) {
-      for (const port of Object.keys(inPortNumbers(stack, unit.name))) ports.set(loopbackKey(unit.name, m, port), await freePort());
-    }
-  }
-  return ports;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Command } from '../command.js';
 
 export const run: Command = {
   summary: 'run a whole stack on this machine in the foreground (containers, or --processes); Ctrl-C stops it',
-  usage: 'quarry run [DIR] [--processes | --docker] [--port N] [--no-color]',
+  usage: 'quarry run [DIR] [--processes | --docker] [--port N] [--no-color] [--no-autoscale]',
   async run(argv, io) {
     const { values, positionals } = parse(argv);
     if (positionals.length > 1) throw new UsageError(`one stack folder at most, not ${positionals.length}`);
@@ -57,6 +57,7 @@ export const run: Command = {
       const color = !values['no-color'] && !values.detached && (io.stdout as NodeJS.WriteStream).isTTY === true && !io.env.NO_COLOR;
       const stackRun = await runStack({
         dir, stack, mode, port, ...(docker && { docker }), out: io.stdout, color, say, env: io.env, signal: starting.signal,
+        ...(values['no-autoscale'] && { autoscale: false as const }),
       });
       writeRunState(file, { ...state, serving: true, urls: stackRun.urls, routerPort: stackRun.routerPort });
       const lines = [`${stack.name} is up (${mode}); web through 127.0.0.1:${stackRun.routerPort}`];
@@ -86,6 +87,8 @@ function parse(argv: string[]) {
         docker: { type: 'boolean' },
         port: { type: 'string' },
         'no-color': { type: 'boolean' },
+        /** Load shards stay at their min: no autoscale in this run. */
+        'no-autoscale': { type: 'boolean' },
         /** Set by `quarry start` for the background runner it starts. */
         detached: { type: 'boolean' },
       },
