@@ -465,10 +465,15 @@ function downSize(offered: number, rate: number | undefined, o: AutoscaleOptions
   return Math.min(banded, plain + 1);
 }
 
+/**
+ * The median; of an even number of values, the upper of the middle two. A window half at a
+ * new level reads as the new level when it is higher (a step up is grown for at once, not
+ * first to the average of before and after), and a lull's slice half above it does not count
+ * as a lull.
+ */
 function median(values: number[]): number {
   const v = [...values].sort((a, b) => a - b);
-  const mid = v.length >> 1;
-  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  return v[v.length >> 1]!;
 }
 
 function clamp(n: number, min: number, max: number): number {

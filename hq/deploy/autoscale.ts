@@ -2,20 +2,14 @@ import type { Progress } from '../../launcher/index.js';
 import { figuresOf } from '../../launcher/index.js';
 import {
   autoscaleDecisions, autoscaleRound, autoscaledElements, DEFAULT_AUTOSCALE, lastSizeChanges, SampleHistory,
-  type AutoscaleDecision, type AutoscaleOptions,
+  type AutoscaleDecision,
 } from '../../plan/index.js';
-import type { ControlParts } from './context.js';
+import type { AutoscaleLoopOptions, ControlParts } from './context.js';
+
+export type { AutoscaleLoopOptions };
 import type { ReleaseRecord } from './records.js';
 import { scaleRequest } from './requests.js';
 import { readMetrics } from './top.js';
-
-/** How HQ's autoscale loop runs (ControlContext `autoscale`). */
-export interface AutoscaleLoopOptions {
-  /** How often each stack's figures are read and decided on; default 1000 ms. */
-  intervalMs?: number;
-  /** The controller's settings (docs/autoscale.md); default DEFAULT_AUTOSCALE. */
-  controller?: Partial<AutoscaleOptions>;
-}
 
 export interface Autoscaler {
   /** Runs one round now (tests): reads, decides, applies. Resolves with the decisions made per stack. */

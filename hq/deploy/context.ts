@@ -6,9 +6,17 @@ import type { OwnRegistry } from '../registry/index.js';
 import type { HqConfig } from '../config.js';
 import type { GridCa } from '../keys/index.js';
 import type { StackLocks } from '../stack-lock.js';
-import type { AutoscaleLoopOptions } from './autoscale.js';
+import type { AutoscaleOptions } from '../../plan/index.js';
 import type { StackStore } from './stack-store.js';
 import type { TaskStore } from './task-store.js';
+
+/** How HQ's autoscale loop runs (ControlContext `autoscale`; hq/deploy/autoscale.ts). */
+export interface AutoscaleLoopOptions {
+  /** How often each stack's figures are read and decided on; default 1000 ms. */
+  intervalMs?: number;
+  /** The controller's settings (docs/autoscale.md); default DEFAULT_AUTOSCALE. */
+  controller?: Partial<AutoscaleOptions>;
+}
 
 /** What the part of HQ that runs stacks needs (a subset of the daemon's context). */
 export interface ControlContext {
