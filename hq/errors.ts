@@ -43,6 +43,12 @@ export class ApiRouteNotFoundError extends QuarryError {}
 /** The token is missing or not HQ's. */
 export class ApiUnauthorizedError extends QuarryError {}
 
+/**
+ * A change asked with the dashboard's session cookie but not by the dashboard's own page
+ * (no `X-Quarry-UI` header, or another origin): refused, as a cross-site request could be.
+ */
+export class ApiForbiddenError extends QuarryError {}
+
 /** HQ's host key file is there but unreadable as a key. */
 export class HostKeyError extends QuarryError {}
 

@@ -10,5 +10,6 @@ export type {
   HqControl, LogLine, LogOptions, PsRow, ReleaseInfo, ReleaseReason, ServerRow, GridView, TopView, TopElement, TopInstance, TopConnection,
 } from './control.js';
 export {
-  API_PREFIX, type AddKeyBody, type ApiErrorBody, type EnvRequest, type HealthBody, type OperationLine, type RollbackRequest, type ScaleRequest, type TopBody,
+  API_PREFIX, TOP_EVENTS_EVERY_MS, type AddKeyBody, type ApiErrorBody, type EnvRequest, type GridBody, type HealthBody, type OperationLine, type RollbackRequest,
+  type ScaleRequest, type ServersBody, type SessionBody, type TopBody,
 } from './api/index.js';

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one set-up that `npm test`, `npm run demo` and .ci/run all use. Idempotent and quick
 # when everything is already there: installs the Debian packages quarry needs, starts
-# dockerd, installs the node modules, and makes the local base images (there is no registry).
+# dockerd, installs the node modules, builds the dashboard's files, and makes the local base
+# images (there is no registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf 'quarry setup: %s\n' "$*" >&2; }
@@ -19,6 +20,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+# The dashboard's tests drive Debian's browser (playwright-core, no browser download).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need[*]}; install them as root (apt-get install ${need[*]}) and run again"
@@ -47,6 +50,12 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing node modules (npm ci)"
   npm ci --no-audit --no-fund >/dev/null
+fi
+
+# --- the dashboard's files (dist/ui/), when missing or older than their sources ---------
+if [ ! -f dist/ui/index.html ] || [ -n "$(find ui -newer dist/ui/index.html -type f -print -quit)" ]; then
+  say "building the dashboard (dist/ui/)"
+  node --import tsx ui/build.ts
 fi
 
 # --- base images -----------------------------------------------------------------------

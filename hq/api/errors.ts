@@ -4,12 +4,9 @@ import { UnknownSizeError } from '../../pacific/index.js';
 import { SliceGridLimitError } from '../../slicegrid/index.js';
 import { SmallModeError } from '../../launcher/index.js';
 import {
-  ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError, BadRequestError, PublicKeyError, ReleaseNotFoundError, StackNameError, StackNotFoundError,
+  ApiForbiddenError, ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError, BadRequestError, PublicKeyError, ReleaseNotFoundError, StackNameError, StackNotFoundError,
 } from '../errors.js';
 import type { ApiErrorBody } from './wire.js';
-
-
-
 
 /**
  * The HTTP status for an error: what the caller did wrong, or 500 for HQ's own faults.
@@ -19,6 +16,7 @@ import type { ApiErrorBody } from './wire.js';
  */
 export function statusOf(err: unknown): number {
   if (err instanceof ApiUnauthorizedError) return 401;
+  if (err instanceof ApiForbiddenError) return 403;
   if (err instanceof StackNotFoundError || err instanceof ReleaseNotFoundError || err instanceof ApiRouteNotFoundError) return 404;
   if (err instanceof BadRequestError || err instanceof ApiRequestError || err instanceof StackNameError) return 400;
   // `POST /v1/keys` with text that is not one OpenSSH public key (or is a private key).

@@ -2,14 +2,16 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { HqControl } from '../control.js';
 import type { HomeLayout } from '../../home/index.js';
 import type { Progress } from '../../launcher/index.js';
-import { addAuthorizedKey, tokenMatches } from '../keys/index.js';
+import { addAuthorizedKey } from '../keys/index.js';
 import { stackFromPath } from '../stack-name.js';
 import { bodyOf, statusOf } from './errors.js';
-import { ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError } from '../errors.js';
+import { ApiRequestError, ApiRouteNotFoundError } from '../errors.js';
 import { NdjsonAnswer } from './ndjson.js';
+import { requireCaller, type Sessions } from './session.js';
 import type {
   AddKeyBody, AddKeyRequest, AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody, TopBody,
 } from './wire.js';
+import { TOP_EVENTS_EVERY_MS } from './wire.js';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 
@@ -17,17 +19,6 @@ type Handler = (req: Request, res: Response) => Promise<void>;
 function handle(fn: Handler) {
   return (req: Request, res: Response, next: NextFunction): void => {
     fn(req, res).catch(next);
-  };
-}
-
-/** Every route but health: `Authorization: Bearer <token>`, compared in constant time. */
-export function requireToken(token: string) {
-  return (req: Request, _res: Response, next: NextFunction): void => {
-    const header = req.headers.authorization;
-    const match = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) return next(new ApiUnauthorizedError('this HQ wants its API token (Authorization: Bearer TOKEN)'));
-    if (!tokenMatches(match[1]!, token)) return next(new ApiUnauthorizedError('HQ refused the API token'));
-    next();
   };
 }
 
@@ -141,15 +132,56 @@ async function operate<R>(res: Response, log: (line: string) => void, run: (prog
 }
 
 /**
- * The API's routes over an HqControl (the mapping is one to one), and `POST /keys`, which
- * authorises a key in HQ's own `home` (`keys/authorized_keys`, read on every login).
+ * `top` as server-sent events: one view at once (an unknown stack is a plain 404 before
+ * anything is sent), then one each `everyMs` until the caller goes away.
  */
-export function apiRoutes(control: HqControl, token: string, log: (line: string) => void, home: HomeLayout): express.Router {
+async function topEvents(control: HqControl, stack: string, res: Response, everyMs: number): Promise<void> {
+  const first = await control.top(stack);
+  res.status(200);
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.flushHeaders();
+  res.socket?.setNoDelay(true);
+  let closed = false;
+  let wake: () => void = () => undefined;
+  res.on('close', () => {
+    closed = true;
+    wake();
+  });
+  const send = (event: string, body: unknown) => {
+    if (!res.writableEnded && !res.destroyed) res.write(`event: ${event}\ndata: ${JSON.stringify(body)}\n\n`);
+  };
+  send('top', { top: first } satisfies TopBody);
+  while (!closed) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, everyMs);
+      wake = () => { clearTimeout(timer); resolve(); };
+    });
+    if (closed) break;
+    try {
+      send('top', { top: await control.top(stack) } satisfies TopBody);
+    } catch (err) {
+      send('failed', bodyOf(err, statusOf(err)));
+      break;
+    }
+  }
+  if (!res.writableEnded) res.end();
+}
+
+/**
+ * The API's routes over an HqControl (the mapping is one to one), and `POST /keys`, which
+ * authorises a key in HQ's own `home` (`keys/authorized_keys`, read on every login). Callers
+ * show the token, or hold a dashboard session (`sessions`).
+ */
+export function apiRoutes(
+  control: HqControl, token: string, log: (line: string) => void, home: HomeLayout, sessions: Sessions, topEveryMs = TOP_EVENTS_EVERY_MS,
+): express.Router {
   const api = express.Router();
   api.get('/health', (_req, res) => {
     res.json({ ok: true, service: 'quarry-hq' } satisfies HealthBody);
   });
-  api.use(requireToken(token));
+  api.use(requireCaller(token, sessions));
   api.use(express.json({ limit: '1mb' }));
 
   api.get('/stacks', handle(async (_req, res) => {
@@ -162,6 +194,9 @@ export function apiRoutes(control: HqControl, token: string, log: (line: string)
   api.get('/stacks/:stack/top', handle(async (req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     res.json({ top: await control.top(stackOf(req)) } satisfies TopBody);
+  }));
+  api.get('/stacks/:stack/top/events', handle(async (req, res) => {
+    await topEvents(control, stackOf(req), res, topEveryMs);
   }));
   api.post('/stacks/:stack/scale', handle(async (req, res) => {
     const stack = stackOf(req);

@@ -5,6 +5,8 @@ import type { HqControl } from '../control.js';
 import type { HomeLayout } from '../../home/index.js';
 import { errorHandler } from './errors.js';
 import { apiRoutes } from './routes.js';
+import { Sessions } from './session.js';
+import { builtUiDir, UI_PREFIX, uiRoutes } from './ui.js';
 import { API_PREFIX } from './wire.js';
 import { ApiRouteNotFoundError } from '../errors.js';
 
@@ -18,6 +20,12 @@ export interface ApiOptions {
   /** 0 picks a free one. */
   port: number;
   log: (line: string) => void;
+  /** The dashboard's built files; default `dist/ui/` of the package (`npm run build`). */
+  uiDir?: string;
+  /** How often `GET /v1/stacks/:stack/top/events` sends a view, in ms; default 1000. */
+  topEveryMs?: number;
+  /** The dashboard's sessions; default: new ones, lasting 12 hours. */
+  sessions?: Sessions;
 }
 
 export interface Api {
@@ -27,12 +35,20 @@ export interface Api {
   close(): Promise<void>;
 }
 
-/** Starts HQ's HTTP API (express) on `host:port`, routes under `/v1`. */
+/**
+ * Starts HQ's HTTP API (express) on `host:port`, routes under `/v1`, and the dashboard under
+ * `/ui/` (`/` leads there).
+ */
 export async function startApi(options: ApiOptions): Promise<Api> {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(API_PREFIX, apiRoutes(options.control, options.token, options.log, options.home));
+  const sessions = options.sessions ?? new Sessions();
+  const uiDir = options.uiDir ?? builtUiDir();
+  app.use(API_PREFIX, apiRoutes(options.control, options.token, options.log, options.home, sessions, options.topEveryMs));
+  app.use(UI_PREFIX, uiRoutes(options.token, sessions, uiDir));
+  app.get('/', (_req, res) => res.redirect(302, `${UI_PREFIX}/`));
+  app.get('/favicon.ico', (_req, res) => res.redirect(301, `${UI_PREFIX}/favicon.svg`));
   app.use((req, _res, next) => next(new ApiRouteNotFoundError(`HQ's API has no ${req.method} ${req.path}; its routes are under ${API_PREFIX}/`)));
   app.use(errorHandler(options.log));
 

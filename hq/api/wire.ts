@@ -5,7 +5,10 @@ import type { GridView, ReleaseInfo, ServerRow, TopView } from '../control.js';
  * so that the two cannot drift apart.
  */
 
-/** Every route but `GET /v1/health` wants `Authorization: Bearer <token>`. */
+/**
+ * Every route but `GET /v1/health` wants `Authorization: Bearer <token>`, or the dashboard's
+ * session cookie (with `X-Quarry-UI: 1` and HQ's own `Origin` on every change).
+ */
 export const API_PREFIX = '/v1';
 
 /** The body of every error answer. */
@@ -54,6 +57,16 @@ export interface GridBody { grid: GridView }
 
 /** `GET /v1/stacks/:stack/top`: one snapshot of what flows through the stack (`quarry top`). */
 export interface TopBody { top: TopView }
+
+/**
+ * `GET /v1/stacks/:stack/top/events`: server-sent events, one `top` event (its data a
+ * `TopBody`) at once and then about every second, until the caller goes away; a `failed`
+ * event (its data an `ApiErrorBody`) ends it when HQ cannot read the view any more.
+ */
+export const TOP_EVENTS_EVERY_MS = 1000;
+
+/** `GET`, `POST` (`{"token": "…"}`) and `DELETE /ui/session`: whether the caller holds a dashboard session. */
+export interface SessionBody { loggedIn: boolean }
 
 /** `GET /v1/health`: open, to tell that an HQ answers at a URL. */
 export interface HealthBody { ok: true; service: 'quarry-hq' }

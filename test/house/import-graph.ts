@@ -21,7 +21,7 @@ export const REPO = resolve(import.meta.dirname, '../..');
  */
 export const LAYERS: string[][] = [
   ['bench'],
-  ['cli'],
+  ['cli', 'ui'],
   ['hq', 'runner'],
   ['launcher'],
   ['plan', 'pacific', 'router'],
