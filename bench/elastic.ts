@@ -45,6 +45,7 @@ import { HomeLayout } from '../home/index.js';
 import { addAuthorizedKey, startControl, startHq, startOwnEtcd, type ControlHandle, type Hq, type OwnEtcd, type ReleaseInfo } from '../hq/index.js';
 import type { ElementMetrics } from '../launcher/index.js';
 import { benchGitEnv, removeStackContainers, removeStackImages, sleep, until } from './example.js';
+import { sentAt, type Count, type Feed } from './elastic-lines.js';
 
 const num = (name: string, fallback: number) => {
   const v = Number(process.env[`BENCH_ELASTIC_${name}`] ?? fallback);
@@ -73,8 +74,6 @@ const dir = mkdtempSync(join(tmpdir(), 'quarry-bench-elastic-'));
 const started = Date.now();
 const say = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 
-interface Feed { state: string; sent: number; at: number }
-interface Count { total: number; distinct: number; duplicates: number; outOfOrder: number; maxId: number; overlaps: number; at: number }
 /** One reading of one work member's counters (a member's life: `replica/incarnation`). */
 interface Reading { at: number; processed: number; busySeconds: number }
 
@@ -110,14 +109,6 @@ function scheduled(ms: number): number {
   return total;
 }
 
-/** What the source had sent at `at` (ms), between its lines before and after; undefined outside them. */
-function sentAt(feeds: Feed[], at: number): number | undefined {
-  const i = feeds.findIndex((f) => f.at >= at);
-  if (i <= 0) return i === 0 && feeds[0]!.at === at ? feeds[0]!.sent : undefined;
-  const a = feeds[i - 1]!;
-  const b = feeds[i]!;
-  return a.sent + ((b.sent - a.sent) * (at - a.at)) / (b.at - a.at);
-}
 
 const round = (x: number | null, digits = 1) => (x === null || !Number.isFinite(x) ? null : Number(x.toFixed(digits)));
 

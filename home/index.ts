@@ -5,3 +5,4 @@ export {
 export { isProcessAlive } from './process.js';
 export { freePort } from './free-port.js';
 export { spawnOwned, endLeftover, type OwnedChild, type SpawnOwnedOptions } from './owned-process.js';
+export { startTicker, type Ticker } from './ticker.js';

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { Etcd3, Lease } from 'etcd3';
+import { startTicker } from '../home/index.js';
 import type { InstanceFigures } from '../plan/index.js';
 import { readStats, type ElementStats } from '../runtime/index.js';
 import { keys, type ElementMetrics, type PortMetrics } from './etcd-keys.js';
@@ -155,7 +156,6 @@ export function startMetricsRelay(options: MetricsRelayOptions): MetricsRelay {
   /** Keys put and not deleted since. */
   const written = new Set<string>();
   let closed = false;
-  let timer: NodeJS.Timeout | undefined;
   let dockerSaid: string | undefined;
   let putSaid: string | undefined;
   const said = new Set<string>();
@@ -242,28 +242,13 @@ export function startMetricsRelay(options: MetricsRelayOptions): MetricsRelay {
     await etcd.delete().key(key).catch((err: unknown) => log(`metrics: cannot delete ${key} (${firstLine(err)})`));
   }
 
-  /** Ticks one after another, each `intervalMs` after the last one began (or at once when it took longer). */
-  let working: Promise<void> | undefined;
-  function next(wait: number): void {
-    if (closed) return;
-    timer = setTimeout(() => {
-      const began = Date.now();
-      working = tick()
-        .catch((err: unknown) => log(`metrics: internal error: ${(err as Error)?.stack ?? String(err)}`))
-        .finally(() => {
-          working = undefined;
-          next(Math.max(0, intervalMs - (Date.now() - began)));
-        });
-    }, wait);
-    timer.unref();
-  }
-  next(0);
+  // Ticks one after another, each `intervalMs` after the last one began (or at once when it took longer).
+  const ticker = startTicker(tick, intervalMs, (err) => log(`metrics: internal error: ${(err as Error)?.stack ?? String(err)}`), { firstAfterMs: 0 });
 
   return {
     async stop() {
       closed = true;
-      clearTimeout(timer);
-      await Promise.race([working?.catch(() => undefined), delay(timeoutMs + 5000)]);
+      await Promise.race([ticker.stop(), delay(timeoutMs + 5000)]);
       const keysLeft = [...written];
       written.clear();
       watched.clear();

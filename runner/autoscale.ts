@@ -1,4 +1,5 @@
 import type { StackSpec } from '../compiler/index.js';
+import { startTicker } from '../home/index.js';
 import { elementMetrics, figuresOf, type StatsSnapshot } from '../launcher/index.js';
 import {
   autoscaleDecisions, autoscaledElements, autoscaleRound, DEFAULT_AUTOSCALE, SampleHistory,
@@ -131,28 +132,13 @@ export function startRunAutoscaler(host: AutoscaleHost, options: RunAutoscaleOpt
   }
 
   let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  let working: Promise<void> | undefined;
-  function next(wait: number): void {
-    if (closed) return;
-    timer = setTimeout(() => {
-      const start = Date.now();
-      working = round()
-        .catch((err: unknown) => say(`autoscale: internal error: ${(err as Error)?.stack ?? String(err)}`))
-        .finally(() => {
-          working = undefined;
-          next(Math.max(0, intervalMs - (Date.now() - start)));
-        });
-    }, wait);
-  }
-  next(intervalMs);
+  const ticker = startTicker(round, intervalMs, (err) => say(`autoscale: internal error: ${(err as Error)?.stack ?? String(err)}`));
 
   return {
     lastChange,
     async stop() {
       closed = true;
-      clearTimeout(timer);
-      await working;
+      await ticker.stop();
     },
   };
 }

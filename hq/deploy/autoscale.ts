@@ -1,3 +1,4 @@
+import { startTicker } from '../../home/index.js';
 import type { Progress } from '../../launcher/index.js';
 import { figuresOf } from '../../launcher/index.js';
 import {
@@ -45,8 +46,6 @@ export function startAutoscaler(parts: ControlParts, options: AutoscaleLoopOptio
   const states = new Map<string, StackState>();
   const { ctx, store, locks } = parts;
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
 
   const stateOf = (stack: string): StackState => {
     let s = states.get(stack);
@@ -112,27 +111,16 @@ export function startAutoscaler(parts: ControlParts, options: AutoscaleLoopOptio
     }
   };
 
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = round().catch((err) => ctx.log(`autoscale: ${(err as Error).message}`)).finally(() => {
-        running = undefined;
-        schedule();
-      });
-    }, intervalMs);
-    timer.unref();
-  };
-  schedule();
+  const ticker = startTicker(round, intervalMs, (err) => ctx.log(`autoscale: ${(err as Error).message}`));
 
   return {
     async tick() {
-      while (running) await running;
+      await ticker.idle();
       return round();
     },
     async stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
-      while (running) await running;
+      await ticker.stop();
     },
   };
 }

@@ -14,6 +14,7 @@ import { repoRoot } from '../support/cli.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { until } from '../support/until.js';
 import { commitAll, push, removeStacks, startTestHq, uniqueStack, type TestHq } from './harness.js';
+import { sentAt, type Count, type Feed } from '../../bench/elastic-lines.js';
 
 /** [seconds, logs/s]: a low start, a step to three members' worth, a drop to a fraction of one. */
 const SCHEDULE: Array<[number, number]> = [[15, 50], [60, 300], [80, 30]];
@@ -47,8 +48,6 @@ test.after.always(async () => {
   await etcd?.stop();
 });
 
-interface Feed { state: string; sent: number; at: number }
-interface Count { total: number; distinct: number; duplicates: number; outOfOrder: number; maxId: number; overlaps: number; at: number }
 
 /** The `{"feed": …}` and `{"count": …}` lines the two containers printed, by time; read every second from their last lines. */
 function watchLines(stack: string) {
@@ -87,14 +86,6 @@ function watchLines(stack: string) {
   };
 }
 
-/** What the source had sent at `at` (ms), between its lines before and after; undefined outside them. */
-function sentAt(feeds: Feed[], at: number): number | undefined {
-  const i = feeds.findIndex((f) => f.at >= at);
-  if (i <= 0) return i === 0 && feeds[0]!.at === at ? feeds[0]!.sent : undefined;
-  const a = feeds[i - 1]!;
-  const b = feeds[i]!;
-  return a.sent + ((b.sent - a.sent) * (at - a.at)) / (b.at - a.at);
-}
 
 test('autoscale: the worker grows under a step up, carries it, shrinks after the drop; nothing lost, duplicated, reordered or handled twice at once', async (tt) => {
   tt.timeout(8 * 60_000);

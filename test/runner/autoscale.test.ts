@@ -19,6 +19,7 @@ import { readStats } from '../../runtime/index.js';
 import { docker } from '../support/docker.js';
 import { until } from '../support/until.js';
 import { processesUnder } from './stack-copy.js';
+import type { Count, Feed } from '../../bench/elastic-lines.js';
 
 const fixture = join(repoRoot, 'test', 'fixtures', 'elastic');
 
@@ -49,8 +50,6 @@ const schedule = (phases: [number, number][]) => (text: string) => {
   return out;
 };
 
-interface Count { total: number; distinct: number; duplicates: number; outOfOrder: number; maxId: number; overlaps: number }
-interface Feed { state: string; sent: number }
 
 /** A run of a stack folder in this process, its output and its lines collected. */
 async function startRun(t: ExecutionContext, dir: string, autoscale: RunningStackOptions, mode: RunMode = 'processes'): Promise<{ run: RunningStack; said: string[]; out: () => string }> {

@@ -55,3 +55,69 @@ export async function logIn(page: Page, url: string, token: string): Promise<voi
   await field.press('Enter');
   await page.getByRole('heading', { name: 'Stacks' }).waitFor();
 }
+
+/**
+ * Text on the page now whose contrast with what is behind it is below WCAG 2's AA level (4.5:1;
+ * 3:1 for large text: 24 px, or 18.66 px bold), each as `"text" fg on bg = ratio`. The colour
+ * behind is the nearest ancestor's opaque background (for SVG text, the fill of a shape drawn
+ * before it in its group, else the page's).
+ */
+export function lowContrast(page: Page): Promise<string[]> {
+  return page.evaluate(CONTRAST_SCRIPT) as Promise<string[]>;
+}
+
+/** The check, as the page's own script (the tests' TypeScript knows no DOM). */
+const CONTRAST_SCRIPT = String.raw`(() => {
+    const parse = (c) => {
+      const m = /rgba?\(([^)]+)\)/.exec(c ?? '');
+      if (!m) return undefined;
+      const [r = 0, g = 0, b = 0, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+      return { r, g, b, a };
+    };
+    const channel = (v) => {
+      const x = v / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    };
+    const lum = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+    const ratio = (a, b) => {
+      const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+      return (hi + 0.05) / (lo + 0.05);
+    };
+    const behind = (el) => {
+      if (el instanceof SVGElement) {
+        for (let g = el; g && g instanceof SVGElement; g = g.parentElement) {
+          for (const shape of Array.from(g.children)) {
+            if (shape === el || shape.contains(el)) break;
+            if (shape instanceof SVGGeometryElement) {
+              const fill = parse(getComputedStyle(shape).fill);
+              if (fill && fill.a > 0.5) return fill;
+            }
+          }
+        }
+      }
+      for (let e = el; e; e = e.parentElement) {
+        const c = parse(getComputedStyle(e).backgroundColor);
+        if (c && c.a > 0.5) return c;
+      }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const low = [];
+    const seen = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const node = walker.currentNode;
+      const el = node.parentElement;
+      if (!el || seen.has(el) || !(node.textContent ?? '').trim()) continue;
+      seen.add(el);
+      const style = getComputedStyle(el);
+      if (style.display === 'none' || style.visibility === 'hidden' || el.getClientRects().length === 0) continue;
+      const fg = parse(el instanceof SVGElement ? style.fill : style.color);
+      if (!fg) continue;
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      const bg = behind(el);
+      const r = ratio(fg, bg);
+      if (r < (large ? 3 : 4.5)) low.push(JSON.stringify((node.textContent ?? '').trim().slice(0, 40)) + ' ' + style.color + ' on rgb(' + bg.r + ', ' + bg.g + ', ' + bg.b + ') = ' + r.toFixed(2));
+    }
+    return low;
+  })()`;
