@@ -100,6 +100,8 @@ docsearch runs. Try:
   node bin/quarry.js scale docsearch web=8 ; node bin/quarry.js servers     (the grid grows a server)
   node bin/quarry.js scale docsearch web=2 ; node bin/quarry.js grid        (and shrinks again)
   node bin/quarry.js logs docsearch web ; node bin/quarry.js releases docsearch
+  node bin/quarry.js top docsearch                           (the dataflow live: rates, queues, busy)
+  open http://127.0.0.1:7070/ui/ in a browser: the dashboard; log in with the token in $QUARRY_HOME/token
   cd $demo/docsearch && edit web/server.js && git commit -am change && git push quarry main
 Stop it all with:  bash scripts/demo.sh stop
 TEXT
