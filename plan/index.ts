@@ -7,6 +7,7 @@ export type * from './model.js';
 export { unitWiring, inPortNumbers, isWired, FIRST_IN_PORT, type WiringAddressing } from './wiring.js';
 export { scaleFaults, scaleInstructions, scalesOf, withScales } from './scale.js';
 export { envFaults, changeEnv, withEnv } from './env.js';
+export { domainClaimFaults } from './domain-claims.js';
 export {
   CONTROL_PORT, memberAlias, serviceEnv, serviceAddresses, aliasPeers, publishedPeers, runContainerPeers, loopbackPeers,
   loopbackKey, memberWiring, wiredPorts, type Peers, type LiveContainer, type Reach,

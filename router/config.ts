@@ -1,4 +1,22 @@
-import { integer, list, object, port, string, url, type ConfigOf } from '../config/index.js';
+import { FieldProblem, integer, list, object, optional, port, string, url, type ConfigOf, type Field } from '../config/index.js';
+import { TrustedProxies, TrustedProxyError } from './trusted-proxies.js';
+
+/** An IP address or CIDR block, checked as the router will read it. */
+function addressOrBlock(): Field<string> {
+  return {
+    expects: 'an IP address or CIDR block',
+    parse(value) {
+      if (typeof value !== 'string') throw new FieldProblem(`must be an IP address or CIDR block, got ${JSON.stringify(value)}`);
+      try {
+        new TrustedProxies([value]);
+      } catch (err) {
+        if (err instanceof TrustedProxyError) throw new FieldProblem(`must be an IP address or CIDR block (like 10.0.0.0/8), got ${JSON.stringify(value)}`);
+        throw err;
+      }
+      return value;
+    },
+  };
+}
 
 /**
  * `quarry router --config URL`: the JSON document's settings. Every key has a default that
@@ -17,6 +35,12 @@ export const routerConfigSchema = {
   connectTimeoutMs: integer({ default: 5000, min: 1 }),
   upstreamTimeoutMs: integer({ default: 60_000, min: 1 }),
   keepAliveTimeoutMs: integer({ default: 30_000, min: 1 }),
+  /** Proxies in front of the router whose X-Forwarded-* are kept; everyone else's are replaced. */
+  trustedProxies: list(addressOrBlock(), { default: [] }),
+  upgradeTimeoutMs: integer({ default: 30_000, min: 1 }),
+  maxTunnels: integer({ default: 10_000, min: 0 }),
+  /** `stderr` or a file path: one line per request. Off when absent. */
+  accessLog: optional(string({ nonEmpty: true })),
 };
 
 export type RouterConfig = ConfigOf<typeof routerConfigSchema>;

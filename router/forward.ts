@@ -3,7 +3,9 @@ import type { Dispatcher } from 'undici';
 import { requestHeaders, responseHeadersOf } from './headers.js';
 import { badGatewayPage, gatewayTimeoutPage, type Page } from './pages.js';
 import type { Pool } from './pool.js';
+import type { AccessLog } from './access-log.js';
 import type { DomainCounters, RouterCounters } from './stats.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 import type { Upstream } from './upstream.js';
 
 export interface ForwardSettings {
@@ -12,6 +14,16 @@ export interface ForwardSettings {
   connectTimeoutMs: number;
   /** How long a backend may stay silent mid-request before the client gets a 504. */
   upstreamTimeoutMs: number;
+  /** Peers whose X-Forwarded-* are kept (appended to); everyone else's are replaced. */
+  trustedProxies: TrustedProxies;
+  /** How long a backend may take to answer an upgrade (its 101) before the client gets a 504. */
+  upgradeTimeoutMs: number;
+  /** Upgraded connections (open, or waiting for their 101) beyond which an upgrade gets a 503. */
+  maxTunnels: number;
+  /** Upgraded connections open or waiting for their 101, over every backend. */
+  tunnels: number;
+  accessLog: AccessLog | undefined;
+  log: (line: string) => void;
 }
 
 /** Methods a client may repeat without changing the outcome (RFC 9110 §9.2.2). */
@@ -96,6 +108,12 @@ class Exchange implements Dispatcher.DispatchHandlers {
   private reached = false;
   private answered = false;
   private staleRetries = 0;
+  /** Response body bytes relayed, for the access log. */
+  private sent = 0;
+  /** The backend of the last attempt (`host:port`), for the access log. */
+  private upstreamAddress: string | undefined;
+  /** The client's address, for the access log (the socket is detached by the time it is written). */
+  private readonly client: string | undefined;
   private routerError = false;
   private done = false;
 
@@ -104,10 +122,14 @@ class Exchange implements Dispatcher.DispatchHandlers {
     private readonly pool: Pool,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
+    targetHost: string | undefined,
   ) {
     const h = req.headers;
     this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
-    this.headers = requestHeaders(req, false);
+    const client = req.socket.remoteAddress;
+    if (settings.accessLog) this.client = client;
+    const trusted = settings.trustedProxies.size > 0 && settings.trustedProxies.has(client);
+    this.headers = requestHeaders(req, false, trusted, targetHost);
     this.options = {
       method: req.method as Dispatcher.HttpMethod,
       path: req.url!,
@@ -132,6 +154,7 @@ class Exchange implements Dispatcher.DispatchHandlers {
 
   private dispatchTo(upstream: Upstream): void {
     this.upstream = upstream;
+    this.upstreamAddress = upstream.address;
     this.reached = false;
     this.abort = undefined;
     upstream.begin();
@@ -174,6 +197,7 @@ class Exchange implements Dispatcher.DispatchHandlers {
   }
 
   onData(chunk: Buffer): boolean {
+    this.sent += chunk.length;
     // Head and body written in one tick leave in one write: Node corks the socket until the
     // next tick, so a small response is one syscall and one packet.
     if (this.res.write(chunk)) return true;
@@ -215,7 +239,7 @@ class Exchange implements Dispatcher.DispatchHandlers {
       return;
     }
     if (this.answered || this.res.headersSent) {
-      this.broken();
+      this.broken(code || err.message);
       return;
     }
     this.release();
@@ -235,9 +259,16 @@ class Exchange implements Dispatcher.DispatchHandlers {
     this.abort?.(new UpstreamTimeout('backend went silent'));
   }
 
-  /** The backend's answer broke off midway: the client's can only break off too. */
-  private broken(): void {
+  /**
+   * The backend's answer broke off midway: the client's can only break off too. The client's
+   * connection is closed with the answer unfinished (no final chunk, or fewer bytes than its
+   * Content-Length), so the client sees it incomplete: never ended as if whole, and nothing
+   * else written after it on that connection.
+   */
+  private broken(why: string): void {
     this.routerError = true;
+    this.settings.log(`${this.pool.domain}: backend ${this.upstreamAddress ?? '?'} broke off its answer to ` +
+      `${this.req.method} ${this.req.url} after ${this.sent} body bytes (${why}); the client's answer was cut off too`);
     this.res.destroy();
   }
 
@@ -268,6 +299,8 @@ class Exchange implements Dispatcher.DispatchHandlers {
     }
     this.release();
     const status = res.writableFinished ? res.statusCode : 0;
+    this.settings.accessLog?.request(this.client, this.req, res.headersSent ? res.statusCode : 0, this.sent, this.upstreamAddress,
+      performance.now() - this.started);
     const counters: DomainCounters = this.pool.counters ??= this.settings.counters.of(this.pool.domain);
     counters.request(status, performance.now() - this.started, this.routerError);
   }
@@ -278,8 +311,10 @@ function onSilence(exchange: Exchange): void {
 }
 
 /** Sends a request to one of the pool's backends and relays the answer. */
-export function forward(settings: ForwardSettings, pool: Pool, req: IncomingMessage, res: ServerResponse): void {
-  new Exchange(settings, pool, req, res).attempt();
+export function forward(
+  settings: ForwardSettings, pool: Pool, req: IncomingMessage, res: ServerResponse, targetHost?: string,
+): void {
+  new Exchange(settings, pool, req, res, targetHost).attempt();
 }
 
 export { sendPage };

@@ -22,17 +22,22 @@ function connectionTokens(raw: string[]): Set<string> | undefined {
 
 /**
  * The headers to send a backend, as a flat [name, value, …] list like `rawHeaders`: the
- * client's, less hop-by-hop ones, with X-Forwarded-For appended to and X-Forwarded-Proto and
- * X-Forwarded-Host set to what the router saw. For an upgrade, Connection and Upgrade stay.
+ * client's, less hop-by-hop ones, with X-Forwarded-For, -Proto and -Host set to what the
+ * router saw. The client's own X-Forwarded-* are dropped, unless it is a trusted proxy
+ * (`trusted`): then X-Forwarded-For is appended to, and its -Proto and -Host are kept. For an
+ * upgrade, Connection and Upgrade stay.
  *
- * Only the first Host is passed (the one the request was routed by), and no Expect: the
- * router's HTTP server has already answered `100-continue` itself (and 417 to any other).
+ * Only the first Host is passed (the one the request was routed by), replaced by `host` when
+ * the request target named one (absolute form); and no Expect: the router's HTTP server has
+ * already answered `100-continue` itself (and 417 to any other).
  */
-export function requestHeaders(req: IncomingMessage, upgrade: boolean): string[] {
+export function requestHeaders(req: IncomingMessage, upgrade: boolean, trusted = false, targetHost?: string): string[] {
   const raw = req.rawHeaders;
   const extra = connectionTokens(raw);
   const out: string[] = [];
   let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -43,23 +48,30 @@ export function requestHeaders(req: IncomingMessage, upgrade: boolean): string[]
       continue;
     }
     if (FORWARDED.has(lower)) {
+      if (!trusted) continue;
       if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      else if (lower === 'x-forwarded-proto') forwardedProto ??= value;
+      else forwardedHost ??= value;
       continue;
     }
     if (extra?.has(lower)) continue;
     if (lower === 'host') {
       if (host !== undefined) continue;
-      host = value;
+      host = targetHost ?? value;
+      out.push(name, host);
+      continue;
     } else if (lower === 'expect') continue;
     out.push(name, value);
   }
+  if (host === undefined && targetHost !== undefined) out.push('Host', host = targetHost);
   const socket = req.socket;
   const client = socket.remoteAddress ?? '';
   out.push(
     'X-Forwarded-For', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`,
-    'X-Forwarded-Proto', (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    'X-Forwarded-Proto', forwardedProto ?? ((socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'),
   );
-  if (host !== undefined) out.push('X-Forwarded-Host', host);
+  forwardedHost ??= host;
+  if (forwardedHost !== undefined) out.push('X-Forwarded-Host', forwardedHost);
   return out;
 }
 

@@ -7,6 +7,8 @@ export { EtcdRouteSource, ROUTES_PREFIX, parseBackendUrl, parseRouteKey, type Et
 export { StaticRouteSource, type RouteMap, type RouteSource, type RouteSourceStatus } from './route-source.js';
 export { routerConfigSchema, type RouterConfig } from './config.js';
 export { domainOfHost } from './host.js';
+export { TrustedProxies, TrustedProxyError } from './trusted-proxies.js';
+export { absoluteTarget } from './target.js';
 export type { DomainStats } from './stats.js';
 export type { LatencySummary } from './latency.js';
 export type { UpstreamStats } from './upstream.js';

@@ -48,3 +48,21 @@ export function gatewayTimeoutPage(domain: string): Page {
 export function notReadyPage(): Page {
   return page(503, 'Routes not loaded yet', ['This router has not loaded its routes yet. Try again in a moment.']);
 }
+
+/** A request target the router cannot use (absolute form with no host, or not http). */
+export function badTargetPage(): Page {
+  return page(400, STATUS_CODES[400]!, ['The request target is neither a path nor an <code>http://</code> URL with a host.']);
+}
+
+/** `Upgrade: h2c` (cleartext HTTP/2): refused rather than passed to an app unchecked. */
+export function h2cRefusedPage(): Page {
+  return page(400, STATUS_CODES[400]!, [
+    'This router does not upgrade HTTP/1.1 connections to cleartext HTTP/2 (<code>Upgrade: h2c</code>). ' +
+      'Send the request again without that upgrade.',
+  ]);
+}
+
+/** The router holds as many upgraded connections (WebSockets) as it is set to. */
+export function tooManyTunnelsPage(): Page {
+  return page(503, STATUS_CODES[503]!, ['This router holds as many open WebSocket connections as it may. Try again in a moment.']);
+}

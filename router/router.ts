@@ -1,12 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Etcd3 } from 'etcd3';
+import { AccessLog } from './access-log.js';
 import { EtcdRouteSource } from './etcd-route-source.js';
 import { forward, sendPage, type ForwardSettings } from './forward.js';
-import { notReadyPage, unknownDomainPage } from './pages.js';
+import { badTargetPage, notReadyPage, unknownDomainPage, type Page } from './pages.js';
 import type { RouteSource, RouteSourceStatus } from './route-source.js';
 import { RouteTable } from './route-table.js';
 import { RouterCounters, type DomainStats } from './stats.js';
+import { absoluteTarget } from './target.js';
+import { TrustedProxies } from './trusted-proxies.js';
 import { forwardUpgrade, writePage } from './upgrade.js';
 import type { UpstreamStats } from './upstream.js';
 
@@ -26,6 +29,21 @@ export interface RouterOptions {
   upstreamTimeoutMs?: number;
   /** How long an idle client connection is kept open (ms); default 30000. */
   keepAliveTimeoutMs?: number;
+  /**
+   * Addresses and CIDR blocks (`10.0.0.0/8`, `::1`) of proxies in front of the router whose
+   * X-Forwarded-For is appended to and whose X-Forwarded-Proto and -Host are kept. Every other
+   * client's X-Forwarded-* are replaced by what the router saw. Default none.
+   */
+  trustedProxies?: readonly string[];
+  /** How long a backend may take to answer an upgrade before the client gets a 504 (ms); default 30000. */
+  upgradeTimeoutMs?: number;
+  /** Upgraded connections (WebSockets) open at once, beyond which an upgrade gets a 503; default 10000. */
+  maxTunnels?: number;
+  /**
+   * One line per request (CLF, then backend and milliseconds): `stderr`, a file path, or a
+   * function taking each line (ending in a newline). Off when absent.
+   */
+  accessLog?: string | ((line: string) => void);
   /** Resolve only once the routes are loaded (default true); else serve 503 until then. */
   waitForRoutes?: boolean;
   log?: (line: string) => void;
@@ -77,10 +95,17 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   else throw new Error('startRouter needs etcd or a routeSource');
 
   const counters = new RouterCounters();
+  const accessLog = options.accessLog === undefined ? undefined : new AccessLog(options.accessLog);
   const settings: ForwardSettings = {
     counters,
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 60_000,
+    trustedProxies: new TrustedProxies(options.trustedProxies ?? []),
+    upgradeTimeoutMs: options.upgradeTimeoutMs ?? 30_000,
+    maxTunnels: options.maxTunnels ?? 10_000,
+    tunnels: 0,
+    accessLog,
+    log,
   };
   const table = new RouteTable({
     downMs: options.backendDownMs ?? 5000,
@@ -90,25 +115,53 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   });
   let loaded = false;
 
+  /** A page the router answers itself, logged with no backend. */
+  const answer = (req: IncomingMessage, res: ServerResponse, page: Page): void => {
+    if (accessLog) {
+      const started = performance.now();
+      const client = req.socket.remoteAddress;
+      res.once('close', () => accessLog.request(client, req, res.headersSent ? res.statusCode : 0, Buffer.byteLength(page.body),
+        undefined, performance.now() - started));
+    }
+    sendPage(res, page);
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const pool = table.lookup(req.headers.host);
+    let host = req.headers.host;
+    const target = absoluteTarget(req.url!);
+    if (target === null) return answer(req, res, badTargetPage());
+    if (target) {
+      host = target.host;
+      req.url = target.path;
+    }
+    const pool = table.lookup(host);
     if (pool) {
-      forward(settings, pool, req, res);
+      forward(settings, pool, req, res, target?.host);
       return;
     }
     counters.unknown++;
-    sendPage(res, loaded ? unknownDomainPage(req.headers.host) : notReadyPage());
+    answer(req, res, loaded ? unknownDomainPage(host) : notReadyPage());
   };
   const server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000 }, onRequest);
-  server.on('upgrade', (req, socket, head) => {
-    const pool = table.lookup(req.headers.host);
+  server.on('upgrade', (req: IncomingMessage, socket, head) => {
+    const refused = (page: Page): void => {
+      accessLog?.request(req.socket.remoteAddress, req, page.status, undefined, undefined, 0);
+      socket.on('error', () => socket.destroy());
+      writePage(socket, page);
+    };
+    let host = req.headers.host;
+    const target = absoluteTarget(req.url!);
+    if (target === null) return refused(badTargetPage());
+    if (target) {
+      host = target.host;
+      req.url = target.path;
+    }
+    const pool = table.lookup(host);
     if (pool) {
-      forwardUpgrade(settings, pool, req, socket, head);
+      forwardUpgrade(settings, pool, req, socket, head, target?.host);
       return;
     }
     counters.unknown++;
-    socket.on('error', () => socket.destroy());
-    writePage(socket, loaded ? unknownDomainPage(req.headers.host) : notReadyPage());
+    refused(loaded ? unknownDomainPage(host) : notReadyPage());
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -183,6 +236,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
         await closed;
         clearTimeout(timer);
         table.destroy();
+        await accessLog?.close();
         if (admin) {
           const adminServer = admin;
           await new Promise<void>((resolve) => adminServer.close(() => resolve()));

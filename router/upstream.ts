@@ -22,6 +22,8 @@ export class Upstream {
   readonly url: string;
   readonly hostname: string;
   readonly port: number;
+  /** `host:port`, as the access log shows it. */
+  readonly address: string;
   /** undici's pool of kept-alive connections to this backend (plain requests; upgrades open their own). */
   readonly connections: ConnectionPool;
   /** HTTP requests under way on this backend (upgraded connections are not counted). */
@@ -38,6 +40,7 @@ export class Upstream {
     this.url = url;
     this.hostname = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = Number(parsed.port || 80);
+    this.address = `${parsed.hostname}:${this.port}`;
     this.downMs = options.downMs;
     const silence = options.upstreamTimeoutMs ?? 60_000;
     // One request per connection at a time (no pipelining), as many connections as needed;

@@ -21,6 +21,10 @@ export const router: Command = {
         connectTimeoutMs: config.connectTimeoutMs,
         upstreamTimeoutMs: config.upstreamTimeoutMs,
         keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        trustedProxies: config.trustedProxies,
+        upgradeTimeoutMs: config.upgradeTimeoutMs,
+        maxTunnels: config.maxTunnels,
+        accessLog: config.accessLog,
         // Serve /health at once and keep trying etcd: a router host may boot before etcd.
         waitForRoutes: false,
         log,

@@ -1,7 +1,7 @@
 import type { StackSpec } from '../../compiler/index.js';
 import type { Progress } from '../../launcher/index.js';
 import {
-  changeEnv, diffPlan, envFaults, scaleFaults, scaleInstructions, scalesOf, withEnv,
+  changeEnv, diffPlan, domainClaimFaults, envFaults, scaleFaults, scaleInstructions, scalesOf, withEnv,
 } from '../../plan/index.js';
 import type { PushInfo, ReleaseInfo } from '../control.js';
 import { BadRequestError } from '../errors.js';
@@ -15,8 +15,14 @@ import { runTask } from './tasks.js';
  * then becomes a task whose plan is made against the release found once the stack's lock is held.
  */
 
-/** A push's release: the pushed stack with the env the stack has, diffed against what runs. */
+/**
+ * A push's release: the pushed stack with the env the stack has, diffed against what runs.
+ * A push whose web nodes name a domain another stack routes is refused before anything runs.
+ */
 export async function pushRelease(parts: ControlParts, stack: string, spec: StackSpec, progress: Progress, push: PushInfo): Promise<void> {
+  const others = parts.store.stacks().filter((s) => s !== stack).flatMap((s) => parts.store.latest(s)?.current ?? []);
+  const faults = domainClaimFaults(stack, spec, others);
+  if (faults.length > 0) throw new BadRequestError(faults.join('; '));
   await runTask(parts, stack, 'push', `push of ${push.commit.slice(0, 7)}`, progress, (last) => {
     const env = last?.env ?? parts.store.env(stack);
     const plan = diffPlan(withEnv(spec, env), last?.current, { replace: push.replace });

@@ -158,6 +158,17 @@ test('a second push under a loop of requests: no request fails, and the new vers
   const web = (await control.ps(stack)).filter((r) => r.name === 'web');
   tt.is(web.length, 2, JSON.stringify(web));
   tt.true(web.every((r) => r.release === 'v2'));
+
+  // Another stack naming the same domain is refused, naming both; this one keeps serving.
+  const rival = await stackRepo('rival');
+  const yml = join(rival.repo, 'quarry.yml');
+  writeFileSync(yml, readFileSync(yml, 'utf8').replace(rival.domain, domain));
+  await commitAll(rival.repo, 'same domain');
+  const claimed = await push(t, rival.repo, rival.stack);
+  tt.not(claimed.code, 0);
+  tt.regex(claimed.stderr, new RegExp(`domain ${domain} is already routed to stack '${stack}'.*stack '${rival.stack}'`));
+  tt.is((await viaRouter(domain, '/healthz')).body, 'ok v2');
+  tt.deepEqual(await control.ps(rival.stack).catch(() => []), []);
 });
 
 test('scale up and down moves the routes; env change and rollback restore code, env and scale together', async (tt) => {

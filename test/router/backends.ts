@@ -13,6 +13,8 @@ export interface Backend {
   served: number;
   held: number;
   lastHeaders: IncomingHttpHeaders | undefined;
+  /** The request target of the last request, as the backend got it. */
+  lastUrl: string | undefined;
   release(): void;
   /** Stops taking connections, lets requests in flight finish (like a container's SIGTERM). */
   close(): Promise<void>;
@@ -23,6 +25,7 @@ export async function startBackend(name: string): Promise<Backend> {
   let gate = new Promise<void>((resolve) => { releaseHeld = resolve; });
   const server: Server = createServer((req, res) => {
     backend.lastHeaders = req.headers;
+    backend.lastUrl = req.url;
     if (req.url === '/hold') {
       backend.held++;
       void gate.then(() => {
@@ -64,6 +67,7 @@ export async function startBackend(name: string): Promise<Backend> {
     served: 0,
     held: 0,
     lastHeaders: undefined,
+    lastUrl: undefined,
     release() {
       releaseHeld();
       gate = Promise.resolve();

@@ -33,6 +33,13 @@ test('a config with a wrong key stops quarry router at once, naming the URL and 
   t.is(stderr, `config ${at}: key "port": must be an integer from 0 to 65535, got "eighty"\n`);
 });
 
+test('a trustedProxies entry that is not an address or CIDR block stops quarry router at once', async (t) => {
+  const at = await configFile(t, { trustedProxies: ['10.0.0.0/8', '10.0.0.0/33'] });
+  const { code, stderr } = await cli(['router', '--config', at]);
+  t.is(code, 1);
+  t.is(stderr, `config ${at}: key "trustedProxies.1": must be an IP address or CIDR block (like 10.0.0.0/8), got "10.0.0.0/33"\n`);
+});
+
 test('a config that cannot be read stops quarry router at once, naming the URL', async (t) => {
   const { code, stderr } = await cli(['router', '--config', 'file:///nonexistent/router.json']);
   t.is(code, 1);
