@@ -1,8 +1,12 @@
 /**
  * `npm run bench:router`: requests per second and p99 latency of quarry's router against
- * nginx (Debian's nginx-light, one worker, keep-alive upstream) proxying the same backend,
- * measured side by side with wrk in one run, rounds alternating. Also http-proxy-3 in the
- * same harness, the library the router could have been built on.
+ * nginx (Debian's nginx-light, keep-alive upstream) proxying the same backend, measured side
+ * by side with wrk in one run, rounds alternating. Also http-proxy-3 in the same harness, the
+ * library the router could have been built on.
+ *
+ * Every proxy runs BENCH_WORKERS processes (default: the machine's cores, as `quarry router`
+ * does): nginx `worker_processes`, the Node ones node:cluster workers sharing the listening
+ * socket, as `quarry router`'s workers do. The backend nginx runs as many.
  *
  * The backend is a second nginx answering `return 200` from one worker: native, so that it
  * is not the bottleneck. A Node backend tops out near a Node proxy's own rate and would make
@@ -11,13 +15,15 @@
  * `nodeDirect` is no proxy at all: Node's own HTTP server answering like the backend. It is
  * the ceiling of any proxy built on Node's HTTP server, printed so the ratio can be read.
  *
- * The last line printed is JSON: {routerRps, nginxRps, routerP99Ms, nginxP99Ms, ratio, …}.
+ * The last line printed is JSON: {routerRps, nginxRps, routerP99Ms, nginxP99Ms, ratio, workers, …}.
  * Every process listens on 127.0.0.1 only; traffic goes to 127.0.0.1 only.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, Agent } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../home/index.js';
@@ -29,6 +35,7 @@ const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 64);
 const THREADS = Number(env.BENCH_THREADS ?? 1);
 const BODY = 'x'.repeat(Number(env.BENCH_BODY_BYTES ?? 128));
+const WORKERS = Number(env.BENCH_WORKERS ?? availableParallelism());
 
 // ---- child mode: one proxy under test, in a process of its own -------------------------
 
@@ -143,7 +150,7 @@ function require_net() { return net; }
 async function startNginx(dir: string, name: string, server: string, upstream = ''): Promise<Proc> {
   const conf = join(dir, `${name}.conf`);
   await writeFile(conf, `
-worker_processes 1;
+worker_processes ${WORKERS};
 daemon off;
 pid ${join(dir, `${name}.pid`)};
 error_log ${join(dir, `${name}.error.log`)} warn;
@@ -166,6 +173,8 @@ http {
 
 interface Result {
   rps: number;
+  /** CPU time the proxy's processes spent per request, in microseconds. */
+  cpuUsPerRequest?: number;
   p50Ms: number;
   p99Ms: number;
   errors: number;
@@ -202,6 +211,20 @@ function wrk(port: number, seconds: number): Promise<Result> {
       resolve({ rps: Number(rps[1]), p50Ms: toMs(p50[1]!), p99Ms: toMs(p99[1]!), errors });
     });
   });
+}
+
+/** CPU seconds used so far by a process and its children (Linux /proc; 0 elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const own = (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ ticks
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return own + children.reduce((sum, child) => sum + cpuSeconds(child), 0);
+  } catch {
+    return 0;
+  }
 }
 
 function median(values: number[]): number {
@@ -254,13 +277,17 @@ async function main(): Promise<void> {
     await waitForPort(nginx, nginxPort);
 
     const self = fileURLToPath(import.meta.url);
+    const pids = new Map<number, number | undefined>([[nginxPort, nginx.child.pid]]);
     const startNode = async (mode: string): Promise<number> => {
       const port = await freePort();
-      const proc = track(mode, spawn(process.execPath, ['--import', 'tsx', self, '--serve', mode, String(port), backendUrl], {
+      // BENCH_CPU_PROF_DIR: a `node --cpu-prof` profile of the router's processes (every worker).
+      const profile = mode === 'router' && env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_CPU_PROF_DIR}`] : [];
+      const proc = track(mode, spawn(process.execPath, [...profile, '--import', 'tsx', self, '--serve', mode, String(port), backendUrl], {
         stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, NODE_ENV: 'production' },
       }));
       procs.push(proc);
       await waitForPort(proc, port);
+      pids.set(port, proc.child.pid);
       return port;
     };
     const targets: Array<{ name: string; port: number }> = [
@@ -274,16 +301,21 @@ async function main(): Promise<void> {
       targets.splice(0, targets.length, ...targets.filter((t) => only.has(t.name)));
     }
 
-    console.log(`wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION_S}s, ${ROUNDS} rounds, backend: nginx return 200 (${BODY.length + 1} bytes)`);
+    console.log(`wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION_S}s, ${ROUNDS} rounds, ${WORKERS} worker(s) per proxy, ` +
+      `backend: nginx return 200 (${BODY.length + 1} bytes)`);
     for (const target of targets) await wrk(target.port, 2); // warm up: JIT, connection pools
     const results = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       // Alternate the order, so no target always runs in the same slot.
       const order = round % 2 ? targets : [...targets].reverse();
       for (const target of order) {
+        const cpuBefore = cpuSeconds(pids.get(target.port));
         const result = await wrk(target.port, DURATION_S);
+        const cpu = cpuSeconds(pids.get(target.port)) - cpuBefore;
+        if (cpu > 0) result.cpuUsPerRequest = (cpu * 1e6) / (result.rps * DURATION_S);
         results.get(target.name)!.push(result);
-        console.log(`round ${round} ${target.name.padEnd(10)} ${result.rps.toFixed(0).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  errors ${result.errors}`);
+        console.log(`round ${round} ${target.name.padEnd(10)} ${result.rps.toFixed(0).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  errors ${result.errors}` +
+          `${result.cpuUsPerRequest ? `  cpu ${result.cpuUsPerRequest.toFixed(1)} µs/req` : ''}`);
       }
     }
     const summary: Record<string, number | string> = {};
@@ -292,13 +324,15 @@ async function main(): Promise<void> {
       summary[`${name}P50Ms`] = median(list.map((r) => r.p50Ms));
       summary[`${name}P99Ms`] = median(list.map((r) => r.p99Ms));
       summary[`${name}Errors`] = list.reduce((sum, r) => sum + r.errors, 0);
+      const cpu = list.map((r) => r.cpuUsPerRequest).filter((us): us is number => us !== undefined);
+      if (cpu.length) summary[`${name}CpuUsPerRequest`] = Math.round(median(cpu) * 10) / 10;
     }
     const rps = (name: string) => summary[`${name}Rps`] as number | undefined;
     if (rps('router') !== undefined && rps('nginx')) summary.ratio = Math.round((rps('router')! / rps('nginx')!) * 1000) / 1000;
     for (const other of ['httpProxy3', 'nodeDirect']) {
       if (rps(other) !== undefined && rps('nginx')) summary[`${other}Ratio`] = Math.round((rps(other)! / rps('nginx')!) * 1000) / 1000;
     }
-    Object.assign(summary, { connections: CONNECTIONS, threads: THREADS, durationS: DURATION_S, rounds: ROUNDS, backend: 'nginx return 200' });
+    Object.assign(summary, { workers: WORKERS, connections: CONNECTIONS, threads: THREADS, durationS: DURATION_S, rounds: ROUNDS, backend: 'nginx return 200' });
     console.log(JSON.stringify(summary));
   } finally {
     await cleanup();
@@ -309,7 +343,15 @@ const serveAt = process.argv.indexOf('--serve');
 if (serveAt >= 0) {
   const [mode, port, backend] = process.argv.slice(serveAt + 1);
   const serve = mode === 'router' ? serveRouter : mode === 'http-proxy-3' ? serveHttpProxy3 : serveNodeDirect;
-  await serve(Number(port), backend!);
+  if (WORKERS > 1 && cluster.isPrimary) {
+    // The workers share the port through the primary, as `quarry router`'s do. The driver's
+    // two-second warm-up runs after the port opens, by when every worker listens.
+    for (let i = 0; i < WORKERS; i++) cluster.fork();
+    // Workers exit on their own (writing any profile) once the primary is gone.
+    process.once('SIGTERM', () => process.exit(0));
+  } else {
+    await serve(Number(port), backend!);
+  }
 } else {
   await main();
 }

@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../errors/index.js';
 import { HomeLayout, quarryHome } from '../home/index.js';
-import { type AddKeyBody, type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo, type ServerRow, type TopBody, type TopView } from '../hq/index.js';
+import { type AddCertRequest, type AddKeyBody, type CertBody, type CertificateInfo, type CertsBody, type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo, type ServerRow, type TopBody, type TopView } from '../hq/index.js';
 import type { CommandIO } from './command.js';
 
 /** A progress line of a long operation (`{step}`, `{info}`, `{error}`), as printProgress prints it. */
@@ -136,6 +136,21 @@ export class HqClient {
   async addKey(key: string, source: string): Promise<AddKeyBody> {
     const res = await this.send('POST', '/v1/keys', { key, source }, true);
     return JSON.parse(await text(res)) as AddKeyBody;
+  }
+
+  /** The domains' certificates HQ keeps (never a key). */
+  async certs(): Promise<CertificateInfo[]> {
+    return (await this.json<CertsBody>('GET', '/v1/certs')).certs;
+  }
+
+  /** Keeps a certificate and key (PEM text, sent in the body only) for a domain, for every router. */
+  async addCert(domain: string, cert: string, key: string): Promise<CertificateInfo> {
+    const res = await this.send('PUT', `/v1/certs/${encodeURIComponent(domain)}`, { cert, key } satisfies AddCertRequest, true);
+    return (JSON.parse(await text(res)) as CertBody).cert;
+  }
+
+  async removeCert(domain: string): Promise<CertificateInfo> {
+    return (await this.json<CertBody>('DELETE', `/v1/certs/${encodeURIComponent(domain)}`)).cert;
   }
 
   async servers(): Promise<ServerRow[]> {

@@ -23,6 +23,8 @@ export interface NodeSpec {
   port?: number;
   memory: number;
   domains: string[];
+  /** `tls: auto`: HQ gets its domains' certificates by ACME (HTTP-01) and renews them. */
+  tls?: 'auto';
   health?: string;
   scale: number;
   ports: Record<string, PortSpec>;

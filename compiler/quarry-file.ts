@@ -10,7 +10,7 @@ import { describe, entries, type YamlFile } from './yaml-file.js';
 
 const TOP_KEYS = ['version', 'name', 'env', 'nodes', 'topology', 'autoscale'] as const;
 const AUTOSCALE_KEYS = ['enabled', 'max_instances'] as const;
-const NODE_KEYS = ['type', 'image', 'build', 'command', 'port', 'memory', 'domains', 'health', 'scale', 'ports', 'restart'] as const;
+const NODE_KEYS = ['type', 'image', 'build', 'command', 'port', 'memory', 'domains', 'tls', 'health', 'scale', 'ports', 'restart'] as const;
 export const DEFAULT_MEMORY = 128;
 
 /** What quarry.yml says, each part with the place it was said. */
@@ -182,6 +182,20 @@ function readNodes(top: MapReader, tree: SourceTree, faults: FaultList, out: Qua
       }
       domainOwner.set(domain, { node: name, at: top.file.at(d.node) });
       node.domains.push(domain);
+    }
+
+    if (r.has('tls')) {
+      if (r.oneOf('tls', ['auto'] as const, false) === undefined) {
+        faults.add(r.valueAt('tls'), `${what}: 'tls' can only be 'auto' (HQ gets and renews its domains' certificates by ACME), ` +
+          `not '${String(r.raw('tls')).trim()}'; for a certificate of your own, leave 'tls' out and use quarry certs add`);
+      } else if (typeKnown && type !== 'web') {
+        faults.add(r.keyAt('tls'), `${what}: only web nodes answer HTTPS; this one is a ${type}`);
+      } else if (node.domains.length === 0) {
+        faults.add(r.keyAt('tls'), `${what}: 'tls: auto' needs 'domains' to get certificates for`);
+      } else if (node.domains.some((d) => d.startsWith('*.'))) {
+        faults.add(r.keyAt('tls'), `${what}: 'tls: auto' cannot cover a '*.' domain (ACME's HTTP-01 proves one name at a time); ` +
+          'add a wildcard certificate with quarry certs add instead');
+      } else node.tls = 'auto';
     }
 
     const health = r.string('health', ' (a path such as /healthz)');

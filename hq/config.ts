@@ -28,6 +28,23 @@ export const hqConfigSchema = {
   apiHost: string({ default: '127.0.0.1', nonEmpty: true }),
   apiPort: port({ default: 7070 }),
   routerPort: port({ default: 8080 }),
+  /**
+   * HTTPS on the embedded router (HTTP/2 and HTTP/1.1, certificates by SNI from `quarry certs`
+   * and ACME), e.g. 8443 or 443; 0 picks a free port. Absent (the default): no HTTPS listens.
+   */
+  routerHttpsPort: optional(port()),
+  /**
+   * ACME (docs/hq.md, "Certificates"): for web nodes with `tls: auto`, HQ gets certificates
+   * from `directory` (default Let's Encrypt's) for account `email`, and renews them when less
+   * than `renewDays` are left. `ca`: a PEM file of a CA to trust for the directory (a private
+   * or test ACME server). Absent: `tls: auto` domains get no certificate (HQ says so).
+   */
+  acme: optional(object({
+    directory: url({ protocols: ['https:'], default: 'https://acme-v02.api.letsencrypt.org/directory' }),
+    email: string({ nonEmpty: true }),
+    ca: optional(string({ nonEmpty: true })),
+    renewDays: integer({ default: 30, min: 1, max: 89 }),
+  })),
   /** An etcd cluster to use; when absent HQ runs its own. */
   etcd: optional(list(url({ protocols: ['http:', 'https:'] }), { nonEmpty: true })),
   /**
@@ -156,7 +173,8 @@ function providerSettings(): Field<Record<string, unknown> & { provider: string 
 
 type HqConfigDocument = ConfigOf<typeof hqConfigSchema>;
 
-type Limits = 'buildTimeout' | 'buildMemory' | 'maxPushSize' | 'keepReleases';
+/** Settings a caller may leave out: the limits (their defaults hold) and what is off unless asked (HTTPS, ACME). */
+type Limits = 'buildTimeout' | 'buildMemory' | 'maxPushSize' | 'keepReleases' | 'routerHttpsPort' | 'acme';
 
 /** HQ's settings, with the home resolved; the limits may be left out (then their defaults hold). */
 export type HqConfig = Omit<HqConfigDocument, 'home' | Limits> & Partial<Pick<HqConfigDocument, Limits>> & { home: string };

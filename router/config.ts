@@ -1,4 +1,5 @@
 import { FieldProblem, integer, list, object, optional, port, string, url, type ConfigOf, type Field } from '../config/index.js';
+import { availableParallelism } from 'node:os';
 import { TrustedProxies, TrustedProxyError } from './trusted-proxies.js';
 
 /** An IP address or CIDR block, checked as the router will read it. */
@@ -25,6 +26,10 @@ function addressOrBlock(): Field<string> {
  */
 export const routerConfigSchema = {
   port: port({ default: 80 }),
+  /** HTTPS (HTTP/2 and HTTP/1.1, certificates from etcd by SNI), e.g. 443; off when absent. */
+  httpsPort: optional(port()),
+  /** Processes sharing the listening socket, each following etcd: one per core by default; 1 runs no supervisor. */
+  workers: integer({ default: availableParallelism(), min: 1 }),
   host: string({ default: '0.0.0.0', nonEmpty: true }),
   etcd: list(url({ protocols: ['http:', 'https:'] }), { default: ['http://127.0.0.1:2379'], nonEmpty: true }),
   admin: object({

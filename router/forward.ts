@@ -125,7 +125,10 @@ class Exchange implements Dispatcher.DispatchHandlers {
     targetHost: string | undefined,
   ) {
     const h = req.headers;
-    this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+    // HTTP/2 marks a request without a body by ending its stream with the headers.
+    const stream = (req as { stream?: { endAfterHeaders: boolean } }).stream;
+    this.hasBody = stream ? !stream.endAfterHeaders
+      : h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
     const client = req.socket.remoteAddress;
     if (settings.accessLog) this.client = client;
     const trusted = settings.trustedProxies.size > 0 && settings.trustedProxies.has(client);
@@ -191,7 +194,9 @@ class Exchange implements Dispatcher.DispatchHandlers {
     this.answered = true;
     this.upstream!.markUp();
     this.res.sendDate = false; // the backend's Date passes through
-    this.res.writeHead(statusCode, statusText, responseHeadersOf(raw));
+    // HTTP/2 has no reason phrase (Node warns if given one).
+    if (this.req.httpVersionMajor === 2) this.res.writeHead(statusCode, responseHeadersOf(raw));
+    else this.res.writeHead(statusCode, statusText, responseHeadersOf(raw));
     this.resume = resume;
     return true;
   }

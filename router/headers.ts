@@ -39,9 +39,15 @@ export function requestHeaders(req: IncomingMessage, upgrade: boolean, trusted =
   let forwardedProto: string | undefined;
   let forwardedHost: string | undefined;
   let host: string | undefined;
+  let authority: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
+    // HTTP/2's pseudo-headers (`:path`, `:authority`…) are not HTTP/1.1 headers; its Host is `:authority`.
+    if (name.charCodeAt(0) === 58) {
+      if (name === ':authority') authority = value;
+      continue;
+    }
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
       if (upgrade && (lower === 'connection' || lower === 'upgrade')) out.push(name, value);
@@ -63,7 +69,7 @@ export function requestHeaders(req: IncomingMessage, upgrade: boolean, trusted =
     } else if (lower === 'expect') continue;
     out.push(name, value);
   }
-  if (host === undefined && targetHost !== undefined) out.push('Host', host = targetHost);
+  if (host === undefined && (targetHost ?? authority) !== undefined) out.push('Host', host = (targetHost ?? authority)!);
   const socket = req.socket;
   const client = socket.remoteAddress ?? '';
   out.push(

@@ -5,10 +5,15 @@
 export { startRouter, type Router, type RouterOptions, type RouterStats } from './router.js';
 export { EtcdRouteSource, ROUTES_PREFIX, parseBackendUrl, parseRouteKey, type EtcdRouteSourceOptions } from './etcd-route-source.js';
 export { StaticRouteSource, type RouteMap, type RouteSource, type RouteSourceStatus } from './route-source.js';
+export { startRouterWorkers, mergeStats, WorkerStartError, type RouterWorkers, type RouterWorkersOptions, type WorkerState } from './workers.js';
+export { runRouterWorker, WORKER_ENV } from './worker.js';
 export { routerConfigSchema, type RouterConfig } from './config.js';
 export { domainOfHost } from './host.js';
 export { TrustedProxies, TrustedProxyError } from './trusted-proxies.js';
 export { absoluteTarget } from './target.js';
+export {
+  CERTS_PREFIX, CHALLENGES_PREFIX, CertificateError, describeCertificate, type CertificateInfo, type StoredCertificate,
+} from './certificates.js';
 export type { DomainStats } from './stats.js';
 export type { LatencySummary } from './latency.js';
 export type { UpstreamStats } from './upstream.js';

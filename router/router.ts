@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Etcd3 } from 'etcd3';
+import type { Duplex } from 'node:stream';
+import { Etcd3 } from 'etcd3';
 import { AccessLog } from './access-log.js';
 import { EtcdRouteSource } from './etcd-route-source.js';
 import { forward, sendPage, type ForwardSettings } from './forward.js';
+import { RouterTls, type PlainAnswer } from './https.js';
 import { badTargetPage, notReadyPage, unknownDomainPage, type Page } from './pages.js';
 import type { RouteSource, RouteSourceStatus } from './route-source.js';
 import { RouteTable } from './route-table.js';
@@ -20,6 +22,11 @@ export interface RouterOptions {
   /** Where routes come from: etcd endpoints or client, or any RouteSource. One is needed. */
   etcd?: string[] | Etcd3;
   routeSource?: RouteSource;
+  /**
+   * Port for HTTPS (HTTP/2 and HTTP/1.1), certificates by SNI from etcd (`/quarry/certs/`);
+   * 0 picks a free one (see `Router.httpsPort`). Absent: no HTTPS. Needs `etcd`.
+   */
+  httpsPort?: number;
   /** A separate listener for `/health` and `/stats`; none when absent. */
   admin?: { port: number; host?: string };
   /** How long a backend that refused a connection is skipped (ms); default 5000. */
@@ -62,6 +69,8 @@ export interface RouterStats {
 export interface Router {
   port: number;
   adminPort: number | undefined;
+  /** Where HTTPS listens, when it does. */
+  httpsPort: number | undefined;
   /** Resolves when the routes are first loaded. */
   ready: Promise<void>;
   stats(): RouterStats;
@@ -141,8 +150,19 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     counters.unknown++;
     answer(req, res, loaded ? unknownDomainPage(host) : notReadyPage());
   };
-  const server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000 }, onRequest);
-  server.on('upgrade', (req: IncomingMessage, socket, head) => {
+  let tls: RouterTls | undefined;
+  /** Plain HTTP: ACME answers and redirects to HTTPS first (https.ts), then routing. */
+  const onPlainRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const own: PlainAnswer | undefined = tls?.plainAnswer(req);
+    if (!own) return onRequest(req, res);
+    const started = performance.now();
+    const client = req.socket.remoteAddress;
+    res.writeHead(own.status, { ...own.headers, 'Content-Length': String(Buffer.byteLength(own.body)), 'Cache-Control': 'no-store' });
+    res.end(own.body);
+    accessLog?.request(client, req, own.status, Buffer.byteLength(own.body), undefined, performance.now() - started);
+  };
+  const server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000 }, onPlainRequest);
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const refused = (page: Page): void => {
       accessLog?.request(req.socket.remoteAddress, req, page.status, undefined, undefined, 0);
       socket.on('error', () => socket.destroy());
@@ -162,7 +182,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     }
     counters.unknown++;
     refused(loaded ? unknownDomainPage(host) : notReadyPage());
-  });
+  };
+  server.on('upgrade', onUpgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
@@ -183,7 +204,16 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   let admin: Server | undefined;
   let adminPort: number | undefined;
   const port = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
+  // The TLS side reads certificates and ACME answers from etcd, with its own client when given endpoints.
+  const tlsClient = Array.isArray(options.etcd) ? new Etcd3({ hosts: options.etcd }) : options.etcd;
   try {
+    if (options.httpsPort !== undefined && !tlsClient) throw new Error('startRouter: httpsPort needs etcd (the certificates are kept there)');
+    if (tlsClient) {
+      tls = await RouterTls.start({
+        client: tlsClient, port: options.httpsPort, host: options.host ?? '127.0.0.1',
+        keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 30_000, onRequest, onUpgrade, log,
+      });
+    }
     if (options.admin) {
       admin = createServer((req, res) => {
         const path = (req.url ?? '/').split('?')[0];
@@ -202,6 +232,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     }
   } catch (err) {
     server.close();
+    await tls?.close(0);
+    if (tlsClient !== options.etcd) tlsClient?.close();
     throw err;
   }
 
@@ -216,6 +248,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     } catch (err) {
       server.close();
       admin?.close();
+      await tls?.close(0);
+      if (tlsClient !== options.etcd) tlsClient?.close();
       throw err;
     }
   }
@@ -224,6 +258,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   return {
     port,
     adminPort,
+    httpsPort: tls?.port,
     ready,
     stats,
     domains: () => table.domains(),
@@ -233,8 +268,9 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        await closed;
+        await Promise.all([closed, tls?.close(graceMs)]);
         clearTimeout(timer);
+        if (tlsClient !== options.etcd) tlsClient?.close();
         table.destroy();
         await accessLog?.close();
         if (admin) {

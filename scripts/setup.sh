@@ -20,6 +20,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+# The ACME test server (and its DNS test server), for the router's ACME tests.
+command -v pebble >/dev/null 2>&1 || need+=(pebble)
 # The dashboard's tests drive Debian's browser (playwright-core, no browser download).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

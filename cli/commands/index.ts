@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { agent } from './agent.js';
 import { build } from './build.js';
+import { certs } from './certs.js';
 import { env } from './env.js';
 import { grid } from './grid.js';
 import { hq } from './hq.js';
@@ -22,6 +23,7 @@ import { top } from './top.js';
 export const commands: Record<string, Command> = {
   agent,
   build,
+  certs,
   env,
   grid,
   hq,

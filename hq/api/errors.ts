@@ -7,6 +7,7 @@ import {
   ApiForbiddenError, ApiRequestError, ApiRouteNotFoundError, ApiUnauthorizedError, BadRequestError, PublicKeyError, ReleaseNotFoundError, StackNameError, StackNotFoundError,
 } from '../errors.js';
 import type { ApiErrorBody } from './wire.js';
+import { CertificateNotFoundError, CertificateRefusedError } from '../certs/index.js';
 
 /**
  * The HTTP status for an error: what the caller did wrong, or 500 for HQ's own faults.
@@ -21,6 +22,8 @@ export function statusOf(err: unknown): number {
   if (err instanceof BadRequestError || err instanceof ApiRequestError || err instanceof StackNameError) return 400;
   // `POST /v1/keys` with text that is not one OpenSSH public key (or is a private key).
   if (err instanceof PublicKeyError) return 400;
+  if (err instanceof CertificateRefusedError) return 400;
+  if (err instanceof CertificateNotFoundError) return 404;
   if (err instanceof UnknownSizeError || err instanceof SliceGridLimitError || err instanceof SmallModeError) return 400;
   // express.json()'s own errors (bad JSON, too large) carry their status.
   const status = (err as { status?: unknown; type?: unknown })?.status;

@@ -3,13 +3,14 @@ import type { HqControl } from '../control.js';
 import type { HomeLayout } from '../../home/index.js';
 import type { Progress } from '../../launcher/index.js';
 import { addAuthorizedKey } from '../keys/index.js';
+import type { CertificateStore } from '../certs/index.js';
 import { stackFromPath } from '../stack-name.js';
 import { bodyOf, statusOf } from './errors.js';
 import { ApiRequestError, ApiRouteNotFoundError } from '../errors.js';
 import { NdjsonAnswer } from './ndjson.js';
 import { requireCaller, type Sessions } from './session.js';
 import type {
-  AddKeyBody, AddKeyRequest, AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody, TopBody,
+  AddCertRequest, AddKeyBody, AddKeyRequest, CertBody, CertsBody, AddServerRequest, EnvRequest, GridBody, HealthBody, RollbackRequest, ScaleRequest, ServersBody, TopBody,
 } from './wire.js';
 import { TOP_EVENTS_EVERY_MS } from './wire.js';
 
@@ -87,6 +88,14 @@ function addKeyRequest(body: unknown): Required<AddKeyRequest> {
   // It is only put in messages: one line, of a sane length.
   const clean = source.replace(/[\u0000-\u001f\u007f]/g, ' ').trim().slice(0, 200) || 'the key';
   return { key, source: clean };
+}
+
+function addCertRequest(body: unknown): AddCertRequest {
+  const pem = (value: unknown) => typeof value === 'string' && value.includes('-----BEGIN ');
+  if (!isRecord(body) || !pem(body.cert) || !pem(body.key)) {
+    throw new ApiRequestError('give the certificate and its key as {"cert": "-----BEGIN CERTIFICATE-----…", "key": "-----BEGIN PRIVATE KEY-----…"} (PEM)');
+  }
+  return { cert: body.cert as string, key: body.key as string };
 }
 
 function flag(value: unknown, name: string): boolean {
@@ -176,6 +185,7 @@ async function topEvents(control: HqControl, stack: string, res: Response, every
  */
 export function apiRoutes(
   control: HqControl, token: string, log: (line: string) => void, home: HomeLayout, sessions: Sessions, topEveryMs = TOP_EVENTS_EVERY_MS,
+  certs?: CertificateStore,
 ): express.Router {
   const api = express.Router();
   api.get('/health', (_req, res) => {
@@ -264,6 +274,27 @@ export function apiRoutes(
   api.post('/servers/:id/undrain', handle(async (req, res) => {
     const id = String(req.params.id);
     await operate(res, log, (progress) => control.undrainServer(id, progress));
+  }));
+  const certStore = (): CertificateStore => {
+    if (!certs) throw new ApiRouteNotFoundError('this HQ keeps no certificates');
+    return certs;
+  };
+  api.get('/certs', handle(async (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ certs: await certStore().list() } satisfies CertsBody);
+  }));
+  api.put('/certs/:domain', handle(async (req, res) => {
+    const { cert, key } = addCertRequest(req.body);
+    const before = await certStore().get(String(req.params.domain));
+    const info = await certStore().add(String(req.params.domain), cert, key, 'manual');
+    // Domain, issuer and expiry only: the key is never logged.
+    log(`certificate for ${info.domain} ${before ? 'replaced' : 'added'} (issuer ${info.issuer}, expires ${info.notAfter})`);
+    res.status(before ? 200 : 201).json({ cert: info } satisfies CertBody);
+  }));
+  api.delete('/certs/:domain', handle(async (req, res) => {
+    const info = await certStore().remove(String(req.params.domain));
+    log(`certificate for ${info.domain} removed`);
+    res.json({ cert: info } satisfies CertBody);
   }));
   api.get('/grid', handle(async (_req, res) => {
     res.json({ grid: await control.grid() } satisfies GridBody);

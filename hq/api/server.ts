@@ -5,6 +5,7 @@ import type { HqControl } from '../control.js';
 import type { HomeLayout } from '../../home/index.js';
 import { errorHandler } from './errors.js';
 import { apiRoutes } from './routes.js';
+import type { CertificateStore } from '../certs/index.js';
 import { Sessions } from './session.js';
 import { builtUiDir, UI_PREFIX, uiRoutes } from './ui.js';
 import { API_PREFIX } from './wire.js';
@@ -26,6 +27,8 @@ export interface ApiOptions {
   topEveryMs?: number;
   /** The dashboard's sessions; default: new ones, lasting 12 hours. */
   sessions?: Sessions;
+  /** The domains' certificates (`/v1/certs`); absent: the API says HQ keeps none. */
+  certs?: CertificateStore;
 }
 
 export interface Api {
@@ -45,7 +48,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   app.set('etag', false);
   const sessions = options.sessions ?? new Sessions();
   const uiDir = options.uiDir ?? builtUiDir();
-  app.use(API_PREFIX, apiRoutes(options.control, options.token, options.log, options.home, sessions, options.topEveryMs));
+  app.use(API_PREFIX, apiRoutes(options.control, options.token, options.log, options.home, sessions, options.topEveryMs, options.certs));
   app.use(UI_PREFIX, uiRoutes(options.token, sessions, uiDir));
   app.get('/', (_req, res) => res.redirect(302, `${UI_PREFIX}/`));
   app.get('/favicon.ico', (_req, res) => res.redirect(301, `${UI_PREFIX}/favicon.svg`));

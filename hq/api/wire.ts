@@ -1,3 +1,4 @@
+import type { CertificateInfo } from '../../router/index.js';
 import type { GridView, ReleaseInfo, ServerRow, TopView } from '../control.js';
 
 /**
@@ -10,6 +11,13 @@ import type { GridView, ReleaseInfo, ServerRow, TopView } from '../control.js';
  * session cookie (with `X-Quarry-UI: 1` and HQ's own `Origin` on every change).
  */
 export const API_PREFIX = '/v1';
+
+/** `PUT /v1/certs/:domain`: PEM text, in the body only (never a URL or a log). */
+export interface AddCertRequest { cert: string; key: string }
+/** `GET /v1/certs`; never a key. */
+export interface CertsBody { certs: CertificateInfo[] }
+/** `PUT` and `DELETE /v1/certs/:domain`: the certificate added or removed. */
+export interface CertBody { cert: CertificateInfo }
 
 /** The body of every error answer. */
 export interface ApiErrorBody {

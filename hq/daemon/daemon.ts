@@ -1,4 +1,5 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { QuarryError } from '../../errors/index.js';
@@ -14,6 +15,7 @@ import { startHq, type Hq } from './hq.js';
 import { GridCa, loadOrCreateToken } from '../keys/index.js';
 import { startHostLocknet } from './host-locknet.js';
 import { startOwnRegistry, type OwnRegistry } from '../registry/index.js';
+import { AcmeCertificates, CertificateStore, etcdCertificateKv } from '../certs/index.js';
 
 /** What the part that runs stacks gets from the daemon. */
 export interface DaemonContext {
@@ -44,6 +46,8 @@ export interface HqInfo {
   apiPort: number;
   sshPort: number;
   routerPort: number;
+  /** The embedded router's HTTPS port, when `routerHttpsPort` is set. */
+  routerHttpsPort?: number;
   /** `ssh://quarry@HOST:PORT/` : add the stack's name to push. */
   push: string;
 }
@@ -124,9 +128,13 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     }
 
     const router: Router = await listening('routerPort', config.host, config.routerPort, () =>
-      startRouter({ port: config.routerPort, host: config.host, etcd, log: (line) => log(`router: ${line}`) }));
+      startRouter({
+        port: config.routerPort, host: config.host, etcd, log: (line) => log(`router: ${line}`),
+        ...(config.routerHttpsPort !== undefined && { httpsPort: config.routerHttpsPort }),
+      }));
     closers.push({ what: 'the router', close: () => router.close() });
 
+    const certs = new CertificateStore(etcdCertificateKv(etcd));
     const control = await makeControl({
       config: { ...config, routerPort: router.port }, home, etcd, docker, log,
       ...(agentEtcd && { agentEtcd }), ...(agentCa && { agentCa }), ...(advertise && { advertise }),
@@ -134,9 +142,33 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     });
     closers.push({ what: 'the stack control', close: () => control.close() });
 
+    // ACME for web nodes with `tls: auto`: after a release has routed their domains (docs/hq.md, "Certificates").
+    let onRelease = control.onRelease;
+    if (config.acme) {
+      const acme = new AcmeCertificates({
+        settings: config.acme, accountKeyFile: join(home.root, 'acme', 'account.key'), etcd, store: certs, log,
+      });
+      acme.start();
+      closers.push({ what: 'ACME', close: () => acme.stop() });
+      onRelease = async (stack, srcDir, spec, progress, push) => {
+        await control.onRelease(stack, srcDir, spec, progress, push);
+        const domains = spec.nodes.filter((n) => n.tls === 'auto').flatMap((n) => n.domains);
+        if (domains.length > 0) {
+          progress.info(`HTTPS: getting certificates for ${domains.join(', ')} by ACME (quarry certs list shows them)`);
+          void acme.ensure(domains).catch(() => undefined);
+        }
+      };
+    } else {
+      onRelease = async (stack, srcDir, spec, progress, push) => {
+        await control.onRelease(stack, srcDir, spec, progress, push);
+        const domains = spec.nodes.filter((n) => n.tls === 'auto').flatMap((n) => n.domains);
+        if (domains.length > 0) progress.info(`tls: auto for ${domains.join(', ')}, but HQ has no "acme" setting: no certificate is got (docs/hq.md, "Certificates")`);
+      };
+    }
+
     const hq: Hq = await listening('sshPort', config.host, config.sshPort, () =>
       startHq({
-        home: home.root, sshPort: config.sshPort, host: config.host, docker, onRelease: control.onRelease, log,
+        home: home.root, sshPort: config.sshPort, host: config.host, docker, onRelease, log,
         ...(config.buildTimeout !== undefined && { buildTimeout: config.buildTimeout }),
         ...(config.buildMemory !== undefined && { buildMemory: config.buildMemory }),
         ...(config.maxPushSize !== undefined && { maxPushSize: config.maxPushSize }),
@@ -144,7 +176,7 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     closers.push({ what: 'the git push path', close: () => hq.close() });
 
     const api: Api = await listening('apiPort', config.apiHost, config.apiPort, () =>
-      startApi({ control, home, token, host: config.apiHost, port: config.apiPort, log }));
+      startApi({ control, home, token, host: config.apiHost, port: config.apiPort, log, certs }));
     closers.push({ what: 'the HTTP API', close: () => api.close() });
 
     if (config.locknet) {
@@ -156,6 +188,7 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     const pushHost = config.host === '0.0.0.0' || config.host === '::' ? 'HQ-HOST' : config.host;
     const info: HqInfo = {
       pid: process.pid, api: api.url, apiPort: api.port, sshPort: hq.sshPort, routerPort: router.port,
+      ...(router.httpsPort !== undefined && { routerHttpsPort: router.httpsPort }),
       push: `ssh://quarry@${pushHost}:${hq.sshPort}/`,
     };
     atomicWrite(home.hqInfo, `${JSON.stringify(info, null, 2)}\n`, 0o600);

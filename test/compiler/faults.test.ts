@@ -43,6 +43,21 @@ const cases: Case[] = [
     faults: [['quarry.yml:12:11', /node 'web': 'port' must be a whole number from 1 to 65535, not "8080"/]],
   },
   {
+    name: 'tls other than auto',
+    files: { 'quarry.yml': q.replace('    health: /healthz', '    tls: on\n    health: /healthz') },
+    faults: [['quarry.yml:14:10', /node 'web': 'tls' can only be 'auto' .*not 'on'; for a certificate of your own, .*quarry certs add/]],
+  },
+  {
+    name: 'tls: auto on a node that is not web',
+    files: { 'quarry.yml': q.replace('    port: 5432', '    port: 5432\n    tls: auto') },
+    faults: [['quarry.yml:9:5', /node 'db': only web nodes answer HTTPS/]],
+  },
+  {
+    name: 'tls: auto with a wildcard domain',
+    files: { 'quarry.yml': q.replace('domains: [demo.example.com]', 'domains: ["*.example.com"]\n    tls: auto') },
+    faults: [['quarry.yml:14:5', /'tls: auto' cannot cover a '\*\.' domain/]],
+  },
+  {
     name: 'a port out of range',
     files: { 'quarry.yml': q.replace('port: 5432', 'port: 70000') },
     faults: [['quarry.yml:8:11', /node 'db': 'port' must be a whole number from 1 to 65535, not 70000/]],

@@ -18,7 +18,7 @@ test('no config: defaults that run on this machine, home from QUARRY_HOME', asyn
   const config = await loadHqConfig(undefined, { env: { QUARRY_HOME: '/tmp/quarry-home-x' } });
   t.deepEqual(config, {
     home: '/tmp/quarry-home-x', host: '0.0.0.0', sshPort: 2222, apiHost: '127.0.0.1', apiPort: 7070,
-    routerPort: 8080, etcd: undefined, etcdPort: 2479, grid: undefined, locknet: false,
+    routerPort: 8080, routerHttpsPort: undefined, acme: undefined, etcd: undefined, etcdPort: 2479, grid: undefined, locknet: false,
     buildTimeout: 15 * 60_000, buildMemory: 2048 * 1024 * 1024, maxPushSize: 500 * 1024 * 1024, keepReleases: 5,
   });
 });
@@ -52,7 +52,7 @@ test('an unknown key names the URL and the key, and lists the known ones', async
   const at = await file(t, '{"sshport": 22}');
   const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
   t.is(err?.message, `config ${at}: key "sshport": is not a known setting ` +
-    '(known: home, host, sshPort, apiHost, apiPort, routerPort, etcd, etcdPort, grid, locknet, buildTimeout, buildMemory, maxPushSize, keepReleases)');
+    '(known: home, host, sshPort, apiHost, apiPort, routerPort, routerHttpsPort, acme, etcd, etcdPort, grid, locknet, buildTimeout, buildMemory, maxPushSize, keepReleases)');
 });
 
 test('grid: defaults, and faults named by their dotted key; the provider\'s own keys are pacific\'s to check', async (t) => {
@@ -66,6 +66,17 @@ test('grid: defaults, and faults named by their dotted key; the provider\'s own 
   t.regex((await t.throwsAsync(loadHqConfig(min)))?.message ?? '', /key "grid\.min": must be an integer from 0 to 1000, got -1/);
   const typo = await file(t, '{"grid": {"provider": {"provider": "docker"}, "maximum": 3}}');
   t.regex((await t.throwsAsync(loadHqConfig(typo)))?.message ?? '', /key "grid\.maximum": is not a known setting/);
+});
+
+test('HTTPS and ACME are off unless set; acme needs an email and takes Let\'s Encrypt\'s directory by default', async (t) => {
+  const on = await file(t, '{"routerHttpsPort": 8443, "acme": {"email": "ops@example.com"}}');
+  const config = await loadHqConfig(on, { env: {} });
+  t.is(config.routerHttpsPort, 8443);
+  t.deepEqual(config.acme, { directory: 'https://acme-v02.api.letsencrypt.org/directory', email: 'ops@example.com', ca: undefined, renewDays: 30 });
+  const noEmail = await file(t, '{"acme": {}}');
+  t.regex((await t.throwsAsync(loadHqConfig(noEmail)))?.message ?? '', /key "acme\.email"/);
+  const plain = await file(t, '{"acme": {"email": "a@b.c", "directory": "http://acme.test/dir"}}');
+  t.regex((await t.throwsAsync(loadHqConfig(plain)))?.message ?? '', /key "acme\.directory": must be a URL \(https\)/);
 });
 
 test('a wrong type names the URL and the key', async (t) => {

@@ -59,7 +59,7 @@ test('quarry router --config URL routes from etcd, answers /health, and stops on
     await backend.close();
     await etcd.stop();
   });
-  const at = await configFile(t, { port: 0, host: '127.0.0.1', etcd: [etcd.endpoint], admin: { port: 0 } });
+  const at = await configFile(t, { port: 0, host: '127.0.0.1', etcd: [etcd.endpoint], admin: { port: 0 }, workers: 1 });
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'router', '--config', at], {
     cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'],
   });
