@@ -140,7 +140,7 @@ export class StackExecutor {
     const now = (await this.ctx.cluster.list(this.stack, unit.name)).filter((c) => c.state !== 'exited' && c.state !== 'dead');
     const from = now.length;
     progress.step(`Scaling ${unit.name} from ${from} to ${to}`);
-    const hashed = this.spec.elements.find((e) => e.name === unit.name)?.shard?.by.startsWith('hash:') === true;
+    const hashed = this.hashShard(unit.name);
     if (to > from) {
       const taken = new Set(now.map((c) => c.member));
       const wanted = range(0, to).filter((m) => !taken.has(m)).slice(0, to - from);
@@ -160,6 +160,11 @@ export class StackExecutor {
       await this.writeEndpoints(unit.name);
       await this.rewireProducersOf(unit.name);
     }
+  }
+
+  /** Whether `name` is an element sharded by a field's hash (`shard: {by: hash:<field>}`): its keys move when its members change. */
+  private hashShard(name: string): boolean {
+    return this.spec.elements.find((e) => e.name === name)?.shard?.by.startsWith('hash:') === true;
   }
 
   /**
@@ -188,7 +193,7 @@ export class StackExecutor {
       if (!control) continue;
       for (const port of new Set(links.map((l) => l.to.port))) consumers.push({ control: `tcp://${control.host}:${control.port}`, port, name: c.name });
     }
-    const hashed = this.spec.elements.find((e) => e.name === name)?.shard?.by.startsWith('hash:') === true;
+    const hashed = this.hashShard(name);
     const result = await reshard(producers, consumers, change, { key });
     const { progress } = this.ctx;
     progress.info(`re-shard of ${name}: ${result.held} producer${result.held === 1 ? '' : 's'} held ${Math.round(result.waitedMs)} ms, ` +
