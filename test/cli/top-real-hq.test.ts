@@ -91,14 +91,18 @@ test.after.always(async () => {
 });
 
 test.serial('top --json: the records put in etcd, through HQ\'s API, summed per element and per connection; stale ones marked', async (t) => {
-  const now = Date.now();
   const inPort = (rate: number, queued: number, backpressure: boolean): PortMetrics => ({ kind: 'push', dir: 'in', rate, total: rate * 60, queued, queueLimit: 100, backpressure });
-  const records = [
-    metrics('source', 1, now, 0, 0.05, { out: { kind: 'push', dir: 'out', rate: 150, total: 9000 } }),
-    metrics('parse', 1, now, 80, 0.6, { in: inPort(80, 92, true) }),
-    metrics('parse', 2, now, 70, 0.5, { in: inPort(70, 30, false) }),
-  ];
-  for (const m of records) await etcd.client.put(keys.elementMetrics(stack, m.element, m.replica)).value(JSON.stringify(m));
+  /** The records, read just now (each `quarry` run may take seconds on a loaded machine: they are put fresh before each). */
+  const putFresh = async (staleParse2 = false) => {
+    const now = Date.now();
+    const records = [
+      metrics('source', 1, now, 0, 0.05, { out: { kind: 'push', dir: 'out', rate: 150, total: 9000 } }),
+      metrics('parse', 1, now, 80, 0.6, { in: inPort(80, 92, true) }),
+      metrics('parse', 2, staleParse2 ? now - 60_000 : now, 70, 0.5, { in: inPort(70, 30, false) }),
+    ];
+    for (const m of records) await etcd.client.put(keys.elementMetrics(stack, m.element, m.replica)).value(JSON.stringify(m));
+  };
+  await putFresh();
 
   const r = await quarry(['top', stack, '--json']);
   t.is(r.code, 0, r.stderr);
@@ -113,6 +117,7 @@ test.serial('top --json: the records put in etcd, through HQ\'s API, summed per 
   t.like(view.connections[0], { from: { name: 'source', port: 'out' }, to: { name: 'parse', port: 'in' }, rate: 150, rateAt: 'in', queued: 92, queueLimit: 100, fill: 0.92, level: 'high', backpressure: true });
 
   // The only stack: STACK may be left out. Not a terminal: one table, no colour, then exit.
+  await putFresh();
   const table = await quarry(['top']);
   t.is(table.code, 0, table.stderr);
   t.notRegex(table.stdout, /\x1b\[/);
@@ -121,7 +126,7 @@ test.serial('top --json: the records put in etcd, through HQ\'s API, summed per 
   t.regex(table.stdout, /^source\.out -> parse\.in +push +150 +92\/100 +92% !$/m);
 
   // An instance that stopped reporting: stale, left out of the sums.
-  await etcd.client.put(keys.elementMetrics(stack, 'parse', 2)).value(JSON.stringify(metrics('parse', 2, now - 60_000, 70, 0.5, { in: inPort(70, 30, false) })));
+  await putFresh(true);
   const later = JSON.parse((await quarry(['top', stack, '--json'])).stdout) as TopView;
   const parse = later.elements.find((e) => e.name === 'parse')!;
   t.is(parse.rate, 80);
