@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../errors/index.js';
 import { HomeLayout, quarryHome } from '../home/index.js';
+import { terminalSafe } from '../launcher/index.js';
 import { type AddCertRequest, type AddKeyBody, type CertBody, type CertificateInfo, type CertsBody, type ApiErrorBody, type EnvRequest, type GridView, type HqInfo, type LogLine, type OperationLine, type PsRow, type ReleaseInfo, type ServerRow, type TopBody, type TopView } from '../hq/index.js';
 import type { CommandIO } from './command.js';
 
@@ -351,7 +352,7 @@ export function printProgress(io: CommandIO, toStderr: boolean): (line: Progress
 }
 
 function indent(text: string, prefix: string): string {
-  return text.split('\n').map((l) => `${prefix}${l}\n`).join('');
+  return terminalSafe(text).split('\n').map((l) => `${prefix}${l}\n`).join('');
 }
 
 /** Columns aligned like `docker ps`: each as wide as its widest cell, two spaces apart. */

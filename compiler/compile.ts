@@ -6,7 +6,8 @@ import { CompileError, FaultList, type Position } from './faults.js';
 import type { ClassSpec, StackSpec } from './model.js';
 import { NAME, NAME_RULE } from './names.js';
 import { readQuarryFile } from './quarry-file.js';
-import { normalize, type SourceTree } from './source-tree.js';
+import { checkRepoPath } from './repo-path.js';
+import type { SourceTree } from './source-tree.js';
 import { readTopology, type TopologyRead } from './topology.js';
 import { YamlFile } from './yaml-file.js';
 
@@ -96,11 +97,12 @@ function topologySource(
   ref: { file: string; at: Position } | { inline: Node; at: Position },
 ): { file: YamlFile; root: Node | null } | undefined {
   if ('inline' in ref) return { file: quarryFile, root: ref.inline };
-  if (ref.file.startsWith('/') || ref.file.split('/').includes('..')) {
-    faults.add(ref.at, `topology file '${ref.file}' must be inside the repo, relative to its root (like ./topology.yml)`);
+  const checked = checkRepoPath(ref.file, 'topology file', './topology.yml');
+  if ('fault' in checked) {
+    faults.add(ref.at, checked.fault);
     return undefined;
   }
-  const path = normalize(ref.file);
+  const path = checked.path;
   const text = tree.readText(path);
   if (text === undefined) {
     const guess = ['topology.yml', 'topology.yaml'].find((p) => p !== path && tree.isFile(p));

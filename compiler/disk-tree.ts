@@ -2,26 +2,37 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { normalize, type SourceTree } from './source-tree.js';
 
-/** A SourceTree over a folder on disk. Reads lazily; `.git` is never looked into. */
+/**
+ * A SourceTree over a folder on disk. Reads lazily; `.git` is never looked into. A path with
+ * `..` is answered as absent without asking the disk: the compiler refuses such paths before
+ * it looks them up, and this keeps a slip from reaching outside the folder.
+ */
 export function diskTree(root: string): SourceTree {
-  const abs = (path: string) => join(root, normalize(path));
+  const abs = (path: string) => {
+    const inside = normalize(path);
+    return inside.split('/').includes('..') ? undefined : join(root, inside);
+  };
   const stat = (path: string) => {
+    const at = abs(path);
+    if (at === undefined) return undefined;
     try {
-      return statSync(abs(path));
+      return statSync(at);
     } catch {
       return undefined;
     }
   };
   const read = (path: string) => {
     try {
-      return stat(path)?.isFile() ? readFileSync(abs(path)) : undefined;
+      return stat(path)?.isFile() ? readFileSync(abs(path)!) : undefined;
     } catch {
       return undefined;
     }
   };
   const entries = (path: string): string[] => {
+    const at = abs(path);
+    if (at === undefined) return [];
     try {
-      return readdirSync(abs(path)).filter((name) => name !== '.git').sort();
+      return readdirSync(at).filter((name) => name !== '.git').sort();
     } catch {
       return [];
     }

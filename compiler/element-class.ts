@@ -4,6 +4,7 @@ import { MapReader } from './map-reader.js';
 import type { ClassSpec } from './model.js';
 import { PORT, PORT_RULE } from './names.js';
 import { readPorts } from './ports.js';
+import { checkRepoPath } from './repo-path.js';
 import type { SourceTree } from './source-tree.js';
 import { YamlFile } from './yaml-file.js';
 import { DEFAULT_MEMORY } from './quarry-file.js';
@@ -47,10 +48,14 @@ function readClass(tree: SourceTree, faults: FaultList, name: string, folder: st
   r.string('description');
   const { ports, broken: brokenPorts } = readPorts(file, faults, what, r.raw('ports'));
   const dockerfile = tree.isFile(`${folder}/Dockerfile`);
-  let main = r.string('main');
-  if (main !== undefined && !tree.isFile(`${folder}/${main.replace(/^\.\//, '')}`)) {
-    faults.add(r.valueAt('main'), `${what}: 'main' names ${folder}/${main}, which does not exist`);
-  } else if (main === undefined) {
+  const named = r.string('main');
+  let main: string | undefined;
+  if (named !== undefined) {
+    const checked = checkRepoPath(named, `'main'`, 'index.js', folder);
+    if ('fault' in checked) faults.add(r.valueAt('main'), `${what}: ${checked.fault}`);
+    else if (!tree.isFile(`${folder}/${checked.path}`)) faults.add(r.valueAt('main'), `${what}: 'main' names ${folder}/${named}, which does not exist`);
+    else main = checked.path;
+  } else {
     main = MAIN_CANDIDATES.find((candidate) => tree.isFile(`${folder}/${candidate}`));
     if (main === undefined && !dockerfile) {
       faults.add(r.anchor, `${what}: has no code: add ${folder}/index.js (or index.ts), or name the file with 'main:', or give the class a Dockerfile`);
@@ -66,6 +71,6 @@ function readClass(tree: SourceTree, faults: FaultList, name: string, folder: st
     dockerfile,
     digest: folderDigest(tree, folder),
   };
-  if (main !== undefined) spec.main = main.replace(/^\.\//, '');
+  if (main !== undefined) spec.main = main;
   return { spec, brokenPorts, broken: false };
 }

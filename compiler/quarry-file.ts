@@ -5,7 +5,8 @@ import type { NodeSpec, NodeType } from './model.js';
 import { DOMAIN, ENV_KEY, IMAGE, NAME, NAME_RULE, serviceEnvNames } from './names.js';
 import { readPorts } from './ports.js';
 import { readRestart } from './restart.js';
-import { normalize, type SourceTree } from './source-tree.js';
+import { checkRepoPath } from './repo-path.js';
+import type { SourceTree } from './source-tree.js';
 import { describe, entries, type YamlFile } from './yaml-file.js';
 
 const TOP_KEYS = ['version', 'name', 'env', 'nodes', 'topology', 'autoscale'] as const;
@@ -232,9 +233,9 @@ function readCommand(r: MapReader, faults: FaultList, what: string): string[] | 
 
 /** A build folder: inside the repo, a folder, with a Dockerfile. */
 export function checkFolder(tree: SourceTree, path: string): string | { fault: string } {
-  if (path.startsWith('/')) return { fault: `build folder '${path}' must be relative to the repo's root, like ./web` };
-  if (path.split('/').includes('..')) return { fault: `build folder '${path}' must be inside the repo (no '..')` };
-  const folder = normalize(path);
+  const checked = checkRepoPath(path, 'build folder', './web');
+  if ('fault' in checked) return checked;
+  const folder = checked.path;
   if (!tree.isDirectory(folder) || tree.isFile(folder)) return { fault: `build folder '${path}' does not exist` };
   if (!tree.isFile(`${folder === '' ? '' : folder + '/'}Dockerfile`)) return { fault: `build folder '${path}' has no Dockerfile` };
   return folder;

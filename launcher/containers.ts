@@ -49,6 +49,19 @@ export interface RunningContainer {
   restart: RestartPolicy | 'docker';
 }
 
+/**
+ * The most processes (threads count too) one container may run: a fork bomb in one app stops
+ * at its own container, and the server's process table stays for the others. Far above what
+ * a node or element needs (a node program runs a dozen threads). docs/launcher.md.
+ */
+export const CONTAINER_PIDS_LIMIT = 1024;
+
+/**
+ * Docker's json-file log, rotated: at most three files of 10 MB per container, so an app that
+ * prints without end cannot fill its server's disk. `quarry logs` reads the newest 30 MB.
+ */
+export const CONTAINER_LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } };
+
 const making = new Map<string, Promise<string>>();
 
 /**
@@ -102,7 +115,11 @@ export async function startContainer(docker: Docker, spec: ContainerSpec): Promi
       // docker-init (tini) as PID 1 passes SIGTERM on: a program that is PID 1 itself gets no
       // default signal handlers, ignores SIGTERM, and is killed only at the end of the grace time.
       Init: true,
+      // Its slice, and no swap beyond it (memory and swap together are the slice).
       Memory: spec.memoryMb * 1024 * 1024,
+      MemorySwap: spec.memoryMb * 1024 * 1024,
+      PidsLimit: CONTAINER_PIDS_LIMIT,
+      LogConfig: CONTAINER_LOG_CONFIG,
       NetworkMode: network,
       // Not docker's: the server's caretaker (launcher/caretaker.ts) restarts a crashed container
       // in place, with back-off, following its `quarry.restart` label, and gives up on a crash loop.

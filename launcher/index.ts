@@ -2,7 +2,7 @@ export { LABELS, containerName, networkName } from './labels.js';
 export { ImageBuildError, UnhealthyError, EngineError } from './errors.js';
 export { buildImage, hasImage, type BuildOptions } from './images.js';
 export {
-  ensureNetwork, startContainer, publishedPorts, listContainers, removeContainer,
+  ensureNetwork, startContainer, publishedPorts, listContainers, removeContainer, CONTAINER_PIDS_LIMIT, CONTAINER_LOG_CONFIG,
   type ContainerSpec, type RunningContainer, type ContainerKind,
 } from './containers.js';
 export { waitHealthy, lastOutput, probe, type HealthCheck } from './health.js';
@@ -20,6 +20,7 @@ export {
 } from './agent/index.js';
 export { SmallModeError } from './errors.js';
 export { type Progress, SILENT_PROGRESS, progressTo } from './progress.js';
+export { terminalSafe } from './terminal-text.js';
 export { type Cluster, type PlacedContainer, type ServerRow, type GridView, type GridHealing } from './cluster.js';
 export { LocalCluster, LOCAL_SERVER } from './local-cluster.js';
 export { StackExecutor, type ExecutorContext } from './executor.js';

@@ -1,3 +1,5 @@
+import { terminalSafe } from './terminal-text.js';
+
 /**
  * What a push tells its pusher as it goes. Each line reaches the pusher's terminal as a
  * `remote: …` line, in the style of Heroku and Dokku: steps start with `----->`, details
@@ -12,9 +14,12 @@ export interface Progress {
   error(text: string): void;
 }
 
-/** A Progress over two text sinks (the hook's stdout and stderr). */
+/**
+ * A Progress over two text sinks (the hook's stdout and stderr). Every line is made safe for
+ * the pusher's terminal here, once for all: a build's output passes through `info`.
+ */
 export function progressTo(out: (text: string) => void, err: (text: string) => void): Progress {
-  const lines = (text: string, prefix: string) => text.split('\n').map((l) => `${prefix}${l}\n`).join('');
+  const lines = (text: string, prefix: string) => terminalSafe(text).split('\n').map((l) => `${prefix}${l}\n`).join('');
   return {
     step: (text) => out(lines(text, '-----> ')),
     info: (text) => out(lines(text, '       ')),

@@ -1,3 +1,5 @@
+import { terminalSafe } from '../launcher/index.js';
+
 /** ANSI colors given to units in turn, as foreman and compose do. */
 const COLORS = [36, 33, 32, 35, 34, 91, 96, 93, 92, 95, 94];
 
@@ -36,8 +38,9 @@ export class PrefixedOutput {
     };
   }
 
-  /** One line from a unit. */
-  line(prefix: string, text: string, colorOf: string = prefix): void {
+  /** One line from a unit; its control and escape sequences shown escaped (it cannot drive the terminal). */
+  line(prefix: string, unitText: string, colorOf: string = prefix): void {
+    const text = terminalSafe(unitText);
     const label = `${prefix.padEnd(this.width)} |`;
     if (!this.color) return void this.out.write(`${label} ${text}\n`);
     let code = this.colors.get(colorOf);

@@ -1,4 +1,5 @@
 import { UsageError } from '../../errors/index.js';
+import { terminalSafe } from '../../launcher/index.js';
 import { clientFor, parseHqArgs } from '../client.js';
 import type { Command } from '../command.js';
 
@@ -27,7 +28,8 @@ export const logs: Command = {
         return;
       }
       width = Math.max(width, line.container.length);
-      io.stdout.write(`${line.container.padEnd(width)} | ${line.text}\n`);
+      // What a container wrote is shown, never obeyed: its escape sequences print escaped.
+      io.stdout.write(`${line.container.padEnd(width)} | ${terminalSafe(line.text)}\n`);
     });
     return 0;
   },

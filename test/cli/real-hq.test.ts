@@ -72,6 +72,8 @@ async function smallStack(): Promise<string> {
     'const port = Number(process.env.PORT);',
     'http.createServer((req, res) => {',
     "  if (req.url === '/healthz') return res.end('ok');",
+    // An app that tries to drive the operator's terminal: a colour, and a window title (OSC).
+    "  if (req.url === '/escapes') { console.log('paint \\x1b[31mred\\x1b[0m \\x1b]0;owned\\x07 done'); return res.end('painted'); }",
     '  console.log(`member ${process.env.QUARRY_MEMBER} ${req.method} ${req.url}`);',
     "  res.end(`hello ${process.env.GREETING} from ${process.env.QUARRY_MEMBER}`);",
     '}).listen(port, () => console.log(`listening on ${port} as member ${process.env.QUARRY_MEMBER}`));',
@@ -236,7 +238,8 @@ test.serial('scale: web=2 makes v3; ps lists two containers, and the router reac
   t.deepEqual(releases.map((r) => [r.version, r.reason, r.description]), [[3, 'scale', 'scale web=2'], [2, 'env', 'env set GREETING'], [1, 'push', `push of ${commit.slice(0, 7)}`]]);
 });
 
-test.serial('logs: the containers\' real output, by name, --tail and --json; logs -f shows new lines as they come and stops on Ctrl-C', async (t) => {
+test.serial('logs: the containers\' real output, by name, --tail and --json, escape sequences shown escaped; logs -f shows new lines as they come and stops on Ctrl-C', async (t) => {
+  t.is((await viaRouter('/escapes')).body, 'painted');
   await viaRouter('/before-logs');
   const rows = JSON.parse((await quarry(['ps', stack, '--json'])).stdout) as PsRow[];
   const names = rows.map((r) => r.container);
@@ -250,6 +253,13 @@ test.serial('logs: the containers\' real output, by name, --tail and --json; log
     .find((m) => m !== undefined));
   t.deepEqual([...members].sort(), ['0', '1'], all.stdout);
   t.true(lines.some((l) => /\| member [01] GET \/before-logs$/.test(l)), all.stdout);
+
+  // What the container wrote to drive a terminal is shown escaped, and nothing of it acts;
+  // --json keeps it exact (JSON escapes it already).
+  t.true(lines.some((l) => l.endsWith('| paint \\x1b[31mred\\x1b[0m \\x1b]0;owned\\x07 done')), all.stdout);
+  t.false(all.stdout.includes('\x1b'), 'no ESC reaches the terminal');
+  const json = await quarry(['logs', stack, 'web', '--json']);
+  t.true(json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as LogLine).some((l) => l.text === 'paint \x1b[31mred\x1b[0m \x1b]0;owned\x07 done'), json.stdout);
 
   const tail = await quarry(['logs', stack, '--tail', '1', '--json']);
   t.is(tail.code, 0, tail.stderr);

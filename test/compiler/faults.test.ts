@@ -93,6 +93,36 @@ const cases: Case[] = [
     faults: [['quarry.yml:11:12', /must be inside the repo/]],
   },
   {
+    name: 'a build folder given as an absolute path',
+    files: { 'quarry.yml': q.replace('build: ./web', 'build: /srv/web') },
+    faults: [['quarry.yml:11:12', /node 'web': build folder '\/srv\/web' must be relative to the repo's root \(like \.\/web\), not an absolute path/]],
+  },
+  {
+    name: 'a topology file outside the repo',
+    files: { 'quarry.yml': q.replace('topology: ./topology.yml', 'topology: ./conf/../../topology.yml') },
+    faults: [['quarry.yml:17:11', /topology file '\.\/conf\/\.\.\/\.\.\/topology\.yml' must be inside the repo \(no '\.\.'; like \.\/topology\.yml\)/]],
+  },
+  {
+    name: 'a topology file given as an absolute path',
+    files: { 'quarry.yml': q.replace('topology: ./topology.yml', 'topology: /etc/quarry/topology.yml') },
+    faults: [['quarry.yml:17:11', /topology file '\/etc\/quarry\/topology\.yml' must be relative to the repo's root .*not an absolute path/]],
+  },
+  {
+    name: 'an element class\'s main outside the repo',
+    files: { 'elements/source/element.yml': `${base['elements/source/element.yml']}main: ../../../../etc/passwd\n` },
+    faults: [['elements/source/element.yml:3:7', /element class 'source': 'main' '\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd' must be inside elements\/source\/ \(no '\.\.'; like index\.js\)/]],
+  },
+  {
+    name: 'an element class\'s main outside its folder, through a folder of its own',
+    files: { 'elements/source/element.yml': `${base['elements/source/element.yml']}main: ./lib/../../sink/index.js\n` },
+    faults: [['elements/source/element.yml:3:7', /'main' '\.\/lib\/\.\.\/\.\.\/sink\/index\.js' must be inside elements\/source\//]],
+  },
+  {
+    name: 'an element class\'s main given as an absolute path',
+    files: { 'elements/source/element.yml': `${base['elements/source/element.yml']}main: /etc/passwd\n` },
+    faults: [['elements/source/element.yml:3:7', /element class 'source': 'main' '\/etc\/passwd' must be relative to elements\/source\/ \(like index\.js\), not an absolute path/]],
+  },
+  {
     name: 'scale below 0',
     files: { 'quarry.yml': q.replace('    health: /healthz\n', '    health: /healthz\n    scale: -1\n') },
     faults: [['quarry.yml:15:12', /node 'web': 'scale' must be a whole number from 0 to 1000, not -1/]],

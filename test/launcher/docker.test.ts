@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  buildImage, ImageBuildError, listContainers, networkName, removeContainer, startContainer,
+  buildImage, CONTAINER_PIDS_LIMIT, ImageBuildError, listContainers, networkName, removeContainer, startContainer,
   UnhealthyError, waitHealthy,
 } from '../../launcher/index.js';
 import { docker } from '../support/docker.js';
@@ -30,7 +30,7 @@ test.serial('a build folder becomes an image once; the same tag again is cached'
   t.is(await buildImage(docker, { folder, tag: `quarry/${stack}-store:test` }), 'cached');
 });
 
-test.serial('a container runs with quarry\'s labels, is healthy, answers, and is found by its stack', async (t) => {
+test.serial('a container runs with quarry\'s labels and limits (memory of its slice, pids, rotated logs), is healthy, answers, and is found by its stack', async (t) => {
   const c = await startContainer(docker, {
     stack, name: 'store', kind: 'service', n: 1, image: `quarry/${stack}-store:test`, env: {}, port: 6379, memoryMb: 64,
     release: 'v1',
@@ -38,6 +38,13 @@ test.serial('a container runs with quarry\'s labels, is healthy, answers, and is
   await waitHealthy(docker, c.id, { port: 6379, timeoutMs: 30_000 });
   t.is(c.name, `${stack}.store.1`);
   t.truthy(c.hostPort);
+  // What `docker inspect` shows: one app cannot take more memory, processes or disk than this.
+  const { HostConfig: host } = await docker.getContainer(c.id).inspect();
+  t.is(host.Memory, 64 * 1024 * 1024);
+  t.is(host.MemorySwap, 64 * 1024 * 1024, 'no swap beyond its slice');
+  t.is(host.PidsLimit, CONTAINER_PIDS_LIMIT);
+  t.is(CONTAINER_PIDS_LIMIT, 1024);
+  t.deepEqual(host.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
   const url = `http://127.0.0.1:${c.hostPort}/searches`;
   t.is((await httpGetWhenUp(url)).body, '0');
   const listed = await listContainers(docker, stack);

@@ -32,3 +32,10 @@ test('with color, each unit keeps one color and members share their unit\'s', (t
   t.is(codes[0], codes[1]);
   t.not(codes[0], codes[2]);
 });
+
+test('a unit\'s escape sequences are shown escaped: it cannot drive the terminal; quarry\'s own colours stay', (t) => {
+  const out = capture();
+  const output = new PrefixedOutput(out.stream, true);
+  output.writer('web.0')('\x1b[2J\x1b]0;owned\x07red \x1b[31mtext\n');
+  t.is(out.text(), '\x1b[36mweb.0 |\x1b[0m \\x1b[2J\\x1b]0;owned\\x07red \\x1b[31mtext\n');
+});
