@@ -277,6 +277,7 @@ export function startPeerRelay(options: PeerRelayOptions): PeerRelay {
   }
 
   function follow(stack: string): void {
+    if (closed) return;
     const prefix = keys.endpoints(stack);
     const state: StackRecords = { synced: false, revision: 0, records: new Map(), follower: undefined as unknown as Follower };
     const set = (key: string, value: string | undefined) => {
@@ -404,9 +405,10 @@ export function startPeerRelay(options: PeerRelayOptions): PeerRelay {
       clearInterval(periodic);
       clearTimeout(retry);
       events?.destroy();
+      // A scan under way may still start following a stack: wait for it, then stop them all.
+      await working?.catch(() => undefined);
       await Promise.all([...stacks.values()].map((s) => s.follower.stop()));
       stacks.clear();
-      await working?.catch(() => undefined);
       await Promise.race([listening, delay(5000)]);
     },
   };
