@@ -3,7 +3,7 @@ import { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type ssh2 from 'ssh2';
 import { QuarryError } from '../errors/index.js';
-import { connectSsh, type SshTarget } from '../pacific/index.js';
+import { connectSsh, HostKeyMismatchError, type SshTarget } from '../pacific/index.js';
 
 /** Where a server's docker engine listens, on the server (Debian's docker.io). */
 export const REMOTE_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -171,7 +171,7 @@ class SshEngine implements RemoteEngine {
     const pinned = this.hostKey === '' ? null : this.hostKey;
     let made: Awaited<ReturnType<typeof connectSsh>>;
     try {
-      made = await connectSsh({ ...this.target, hostKey: pinned });
+      made = await connectSsh({ ...this.target, hostKey: pinned, server: this.target.server ?? this.name });
     } catch (error) {
       throw this.dialError(error, pinned);
     }
@@ -194,6 +194,11 @@ class SshEngine implements RemoteEngine {
 
   private dialError(error: unknown, pinned: string | null): RemoteEngineError {
     const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof HostKeyMismatchError) {
+      return new RemoteEngineError(this.name, 'host-key',
+        `${this.label} showed a host key other than the one pinned for it (it showed ${error.shown}, ${error.expected} is pinned): refused before logging in, nothing was run there; if the server was rebuilt outside quarry, remove it and let quarry make a new one`,
+        { cause: error });
+    }
     if (/verification failed/i.test(message) && pinned) {
       return new RemoteEngineError(this.name, 'host-key',
         `${this.label} showed a host key other than the one pinned for it (${pinned.split(' ')[0]} …${pinned.split(' ')[1]?.slice(-12) ?? ''}): refusing to connect; if the server was rebuilt, forget its old host key`,

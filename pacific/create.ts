@@ -12,7 +12,8 @@ export interface CreateOptions {
   source?: string;
   /**
    * The records HQ kept (`servers/<id>/settings.json`). The static provider takes the
-   * machines that had joined from them; docker and DigitalOcean ask their API instead.
+   * machines that had joined from them; docker and DigitalOcean ask their API instead, and
+   * DigitalOcean takes each server's pinned host key (`ssh.hostKey`) from them.
    */
   known?: readonly Server[];
   /** Shown each step of a long operation. */
@@ -39,7 +40,7 @@ export function createProvider(settings: unknown, options: CreateOptions = {}): 
     }
     case 'digitalocean': {
       const parsed = parseSettings(digitaloceanSchema, settings, source);
-      provider = new DigitalOceanProvider(parsed, readQuarryKey(parsed, source));
+      provider = new DigitalOceanProvider(parsed, readQuarryKey(parsed, source), undefined, options.known);
       break;
     }
   }

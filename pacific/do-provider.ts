@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { cloudInit } from './cloud-init.js';
 import { DigitalOceanApi, type Action, type Droplet } from './do-api.js';
 import { DigitalOceanActionError, PacificError, UnknownServerError } from './errors.js';
+import { hostKeyFingerprint, hostKeyOf, newHostKey } from './host-keys.js';
 import { FleetProvider } from './provider.js';
 import type { DigitalOceanSettings, QuarryKey } from './settings.js';
 import { resolveSize } from './sizes.js';
 import { waitForServer } from './ssh.js';
-import type { DigitalOceanServer, SizeRequest } from './types.js';
+import type { DigitalOceanServer, Server, SizeRequest } from './types.js';
 
 /** The tag every quarry droplet has, and the one that names its fleet. */
 export function fleetTags(fleet: string): string[] {
@@ -21,14 +22,23 @@ function sshKeyRef(text: string): string | number {
 /**
  * Droplets on DigitalOcean (API v2). A droplet is tagged `quarry` and `quarry-fleet:<fleet>`;
  * the fleet is every droplet with the fleet's tag, so `list` needs no state of its own.
+ *
+ * Each droplet's SSH host key is made here and handed in with its cloud-init user data, and
+ * pinned from the first connection on (see docs/pacific.md, Host keys). The pins live in
+ * `hostKeys`, seeded from the records HQ kept (`known`: `ssh.hostKey` of each stored server),
+ * so that a provider made after a restart checks the same keys.
  */
 export class DigitalOceanProvider extends FleetProvider {
   readonly name = 'digitalocean' as const;
   private readonly api: DigitalOceanApi;
+  /** The pinned host key (`ssh-ed25519 BASE64`) of each server, by id. */
   private readonly hostKeys = new Map<string, string>();
 
-  constructor(private readonly settings: DigitalOceanSettings, private readonly key: QuarryKey, sleep?: (ms: number) => Promise<void>) {
+  constructor(private readonly settings: DigitalOceanSettings, private readonly key: QuarryKey, sleep?: (ms: number) => Promise<void>, known: readonly Server[] = []) {
     super();
+    for (const server of known) {
+      if (server.provider === 'digitalocean' && server.ssh.hostKey) this.hostKeys.set(server.id, hostKeyOf(server.ssh.hostKey));
+    }
     this.api = new DigitalOceanApi({
       baseUrl: settings.baseUrl,
       token: settings.token,
@@ -48,6 +58,11 @@ export class DigitalOceanProvider extends FleetProvider {
     const name = `quarry-${this.settings.fleet}-${randomBytes(3).toString('hex')}`;
     const tags = [...new Set([...fleetTags(this.settings.fleet), ...this.settings.tags])];
     this.progress(null, `asking DigitalOcean for droplet ${name} (${size.slug} in ${this.settings.region})`);
+    // The host key is made here and goes only into the user data: the private half is kept
+    // nowhere else (not on disk, not in a message); the public half is the droplet's pin.
+    const hostKey = newHostKey(`quarry-host-${name}`);
+    const userData = cloudInit({ publicKey: this.key.publicKey, agentImage: this.settings.agentImage, agentConfig: this.settings.agentConfig, hostKey });
+    const pin = hostKeyOf(hostKey.publicKey);
     const created = await this.api.request<{ droplet: Droplet; links: { actions?: Array<{ id: number }> } }>('POST', '/v2/droplets', {
       name,
       region: this.settings.region,
@@ -55,11 +70,13 @@ export class DigitalOceanProvider extends FleetProvider {
       image: this.settings.image,
       ssh_keys: this.settings.sshKeys.map(sshKeyRef),
       tags,
-      user_data: cloudInit({ publicKey: this.key.publicKey, agentImage: this.settings.agentImage, agentConfig: this.settings.agentConfig }),
+      user_data: userData,
       ipv6: false,
       monitoring: false,
     });
     const id = serverId(created.droplet.id);
+    this.hostKeys.set(id, pin);
+    this.progress(id, `droplet ${created.droplet.id} gets host key ${hostKeyFingerprint(pin)} (pinned)`);
     try {
       const action = created.links.actions?.[0];
       if (action) await this.waitForAction(action.id, id);
@@ -74,6 +91,7 @@ export class DigitalOceanProvider extends FleetProvider {
       // A droplet that never came up is deleted again, so that a failed add leaves the fleet as it was.
       this.progress(id, `droplet ${created.droplet.id} did not come up; deleting it`);
       await this.api.request('DELETE', `/v2/droplets/${created.droplet.id}`).catch(() => undefined);
+      this.hostKeys.delete(id);
       throw error;
     }
   }
@@ -152,14 +170,22 @@ export class DigitalOceanProvider extends FleetProvider {
     return new Promise((resolve) => setTimeout(resolve, this.settings.pollIntervalMs));
   }
 
+  /**
+   * Waits for the server's sshd (showing its pinned key, else a HostKeyMismatchError at once)
+   * and docker engine. A server with no pin (made before quarry pinned host keys, and not in
+   * HQ's records) is pinned to the key it shows now, once, and said so.
+   */
   private async answered(server: DigitalOceanServer): Promise<DigitalOceanServer> {
     if (!this.settings.waitForSsh) return server;
     const answered = await waitForServer(
-      { host: server.address, port: 22, user: 'root', privateKey: this.key.privateKey, hostKey: server.ssh.hostKey },
+      { host: server.address, port: 22, user: 'root', privateKey: this.key.privateKey, hostKey: server.ssh.hostKey, server: server.id },
       { server: server.id, timeoutMs: this.settings.bootTimeoutMs, progress: (message) => this.progress(server.id, message) },
     );
-    this.hostKeys.set(server.id, answered.hostKey);
-    return { ...server, ssh: { ...server.ssh, hostKey: answered.hostKey } };
+    if (server.ssh.hostKey === null) {
+      this.progress(server.id, `server ${server.id} had no pinned host key (made before quarry pinned them); pinned the one it showed now, ${hostKeyFingerprint(answered.hostKey)}`);
+      this.hostKeys.set(server.id, answered.hostKey);
+    }
+    return { ...server, ssh: { ...server.ssh, hostKey: this.hostKeys.get(server.id) ?? answered.hostKey } };
   }
 }
 

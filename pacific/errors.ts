@@ -69,3 +69,25 @@ export class DigitalOceanActionError extends PacificError {
     this.type = type;
   }
 }
+
+/**
+ * A server showed an SSH host key other than the one pinned for it: the connection was
+ * dropped during the key exchange, before quarry logged in, so nothing ran there. Names the
+ * server and both keys' SHA256 fingerprints (as `ssh-keygen -l` prints them).
+ */
+export class HostKeyMismatchError extends PacificError {
+  readonly server: string;
+  readonly address: string;
+  /** The pinned key's fingerprint. */
+  readonly expected: string;
+  /** The fingerprint of the key the server showed. */
+  readonly shown: string;
+  constructor(server: string, address: string, expected: string, shown: string) {
+    super(`server ${server} (${address}) showed SSH host key ${shown}, not the ${expected} pinned for it: refused before logging in, nothing was run there. ` +
+      'Someone may be in the way, or the server was rebuilt outside quarry; if you know it was rebuilt, remove it and let quarry make a new one');
+    this.server = server;
+    this.address = address;
+    this.expected = expected;
+    this.shown = shown;
+  }
+}

@@ -12,12 +12,14 @@ export { StaticProvider, parseSshUrl } from './static-provider.js';
 export { DigitalOceanProvider, fleetTags } from './do-provider.js';
 export { DigitalOceanApi, nextPage, retryAfterMs, waitUntilReset, type Action, type Droplet } from './do-api.js';
 export { cloudInit, type CloudInitOptions } from './cloud-init.js';
+export { hostKeyFingerprint, hostKeyOf, newHostKey, sameHostKey, type HostKeyPair } from './host-keys.js';
 export { knownSizes, parseSize, resolveSize, sizeForMemory, sizeFromLimits } from './sizes.js';
-export { connectSsh, execSsh, waitForServer, type SshTarget } from './ssh.js';
+export { connectSsh, execSsh, hostKeyLine, waitForServer, type SshTarget } from './ssh.js';
 export type { DigitalOceanSettings, DockerSettings, ProviderSettings, StaticSettings } from './settings.js';
 export {
   DigitalOceanActionError,
   DigitalOceanApiError,
+  HostKeyMismatchError,
   NoCapacityError,
   PacificError,
   ProviderHandlerError,

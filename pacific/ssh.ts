@@ -1,5 +1,6 @@
 import ssh2 from 'ssh2';
-import { ServerBootError } from './errors.js';
+import { HostKeyMismatchError, ServerBootError } from './errors.js';
+import { hostKeyAlgorithms, hostKeyFingerprint, sameHostKey } from './host-keys.js';
 import { messageOf } from './provider.js';
 
 /** What quarry needs to log in to a server as its provider made it. */
@@ -9,8 +10,13 @@ export interface SshTarget {
   user: string;
   /** The quarry private key (OpenSSH or PEM text). */
   privateKey: string;
-  /** `TYPE BASE64`: refuse any other host key. Null: take the first one shown, and report it. */
+  /**
+   * `TYPE BASE64`: refuse any other host key (a HostKeyMismatchError, during the key exchange,
+   * before logging in). Null: take the first one shown, and report it.
+   */
   hostKey: string | null;
+  /** The server's id, for errors; default `user@host:port`. */
+  server?: string;
 }
 
 export interface ExecResult {
@@ -25,32 +31,41 @@ export function hostKeyLine(blob: Buffer): string {
   return `${blob.subarray(4, 4 + length).toString('latin1')} ${blob.toString('base64')}`;
 }
 
-/** One SSH connection to a server; the caller ends it. Resolves with the host key it showed. */
+/**
+ * One SSH connection to a server; the caller ends it. Resolves with the host key it showed.
+ * With a pinned key only that key's algorithm is asked for, and any other key is refused
+ * during the key exchange with a HostKeyMismatchError: quarry's key is never offered to it.
+ */
 export function connectSsh(target: SshTarget, readyTimeoutMs = 10_000): Promise<{ client: ssh2.Client; hostKey: string }> {
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
     let shown = '';
+    let refused = false;
     client.once('ready', () => resolve({ client, hostKey: shown }));
     client.once('error', (error) => {
       client.end();
-      reject(error);
+      if (refused && target.hostKey !== null) {
+        const address = `${target.user}@${target.host}:${target.port}`;
+        reject(new HostKeyMismatchError(target.server ?? address, address, hostKeyFingerprint(target.hostKey), hostKeyFingerprint(shown)));
+      } else {
+        reject(error);
+      }
     });
+    const algorithms = hostKeyAlgorithms(target.hostKey);
     client.connect({
       host: target.host,
       port: target.port,
       username: target.user,
       privateKey: target.privateKey,
       readyTimeout: readyTimeoutMs,
+      ...(algorithms && { algorithms: { serverHostKey: algorithms as ssh2.ServerHostKeyAlgorithm[] } }),
       hostVerifier: (blob: Buffer) => {
         shown = hostKeyLine(blob);
-        return target.hostKey === null || sameKey(target.hostKey, shown);
+        refused = target.hostKey !== null && !sameHostKey(target.hostKey, shown);
+        return !refused;
       },
     });
   });
-}
-
-function sameKey(a: string, b: string): boolean {
-  return a.trim().split(/\s+/).slice(0, 2).join(' ') === b;
 }
 
 /** Runs one command over the connection and collects its output. */
@@ -100,14 +115,17 @@ export async function waitForServer(target: SshTarget, options: WaitOptions): Pr
   while (Date.now() < deadline) {
     let connection: Awaited<ReturnType<typeof connectSsh>>;
     try {
-      connection = await connectSsh({ ...target, hostKey }, Math.max(1000, Math.min(10_000, deadline - Date.now())));
+      connection = await connectSsh({ ...target, hostKey, server: target.server ?? options.server }, Math.max(1000, Math.min(10_000, deadline - Date.now())));
     } catch (error) {
+      // A key other than the pinned one is not a server still booting: refused at once.
+      if (error instanceof HostKeyMismatchError) throw error;
       last = `sshd: ${messageOf(error)}`;
       await sleep(retryMs);
       continue;
     }
+    const firstSeen = hostKey === null;
     hostKey = connection.hostKey;
-    options.progress(`sshd answers at ${where} (host key ${hostKey.split(' ')[0]}); waiting for its docker engine`);
+    options.progress(`sshd answers at ${where} (host key ${hostKey.split(' ')[0]} ${hostKeyFingerprint(hostKey)}${firstSeen ? ', first seen now' : ', the pinned one'}); waiting for its docker engine`);
     try {
       while (Date.now() < deadline) {
         const result = await execSsh(connection.client, "docker info --format '{{.ServerVersion}}'");

@@ -28,8 +28,10 @@ export interface SshEndpoint {
   port: number;
   user: string;
   /**
-   * The host key the server showed when it was first reached (`ssh-ed25519 AAAA…`), to pin
-   * later connections to; null when not yet seen.
+   * The host key every connection to the server is pinned to (`ssh-ed25519 AAAA…`): for a
+   * DigitalOcean droplet the key quarry made and handed in with its user data, known before it
+   * first answered; for docker and static servers the key shown when first reached. Null when
+   * not known yet (see docs/pacific.md, Host keys).
    */
   hostKey: string | null;
 }

@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { createProvider, type DockerServer, type Provider } from '../../pacific/index.js';
+import { connectSsh, createProvider, HostKeyMismatchError, type DockerServer, type Provider } from '../../pacific/index.js';
 import { DOCKER, quarryKey } from './fleet.js';
 import { Operation } from './openapi.js';
 
@@ -15,8 +15,9 @@ const run = promisify(execFile);
  * a mismatch is recorded in `violations` (a test fails on any) and a bad request is refused
  * with 422, as the real API would. Its droplets are real docker-provider servers: a create
  * makes a container with its own sshd and dockerd, the keys in `user_data` are put into its
- * root's authorized_keys the way cloud-init would, and power_off / resize / power_on stop,
- * `docker update` and start it.
+ * root's authorized_keys and its host keys (`ssh_keys`, `ssh_deletekeys`, `ssh_genkeytypes`)
+ * into its sshd the way cloud-init would, before the droplet shows an address; and
+ * power_off / resize / power_on stop, `docker update` and start it.
  *
  * This is test code (test/pacific/), not product: it exists to hold the driver to the
  * contract, and only the endpoints the driver calls are here.
@@ -95,11 +96,17 @@ export class DigitalOceanSimulator {
   /** The provider that makes the droplets' servers. */
   readonly servers: Provider;
   baseUrl = '';
+  /** The simulator's own key (not the driver's): the docker provider and the host key checks log in with it. */
+  private readonly ownKey = quarryKey();
+  /** Whether the next droplet made keeps host keys of its own instead of the user data's. */
+  private ignoreNextHostKey = false;
+  /** `docker logs` of the servers of deleted droplets, by droplet id (sshd logs every login there). */
+  private readonly removedLogs = new Map<number, string>();
 
   constructor(readonly fleet: string) {
     // The simulator's own key lets the docker provider see the server up; the driver's key
     // reaches the server only through user_data, as on DigitalOcean.
-    this.servers = createProvider({ provider: 'docker', fleet, privateKey: quarryKey().privateKey, bootTimeoutMs: 150_000 });
+    this.servers = createProvider({ provider: 'docker', fleet, privateKey: this.ownKey.privateKey, bootTimeoutMs: 150_000 });
     this.http = createServer((req, res) => { void this.handle(req, res); });
   }
 
@@ -143,6 +150,47 @@ export class DigitalOceanSimulator {
 
   dropletIds(): number[] {
     return [...this.droplets.keys()];
+  }
+
+  /**
+   * The next droplet made ignores the host key its user data hands in and keeps keys of its
+   * own, as a server someone else answers for would: the driver must refuse it.
+   */
+  ignoreHostKeyOfNextDroplet(): void {
+    this.ignoreNextHostKey = true;
+  }
+
+  /** Gives a droplet's sshd a new ed25519 host key (as a rebuilt or impostor server); returns its public line. */
+  async replaceHostKey(dropletId: number): Promise<string> {
+    const server = this.serverOf(dropletId);
+    const script = [
+      'set -e',
+      'rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub',
+      "ssh-keygen -q -t ed25519 -N '' -C replaced -f /etc/ssh/ssh_host_ed25519_key",
+    ].join('; ');
+    await run(DOCKER, ['exec', server.docker.container, 'sh', '-c', script]);
+    const publicKey = (await run(DOCKER, ['exec', server.docker.container, 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'])).stdout.trim();
+    await this.reloadSshd(server, publicKey);
+    return publicKey;
+  }
+
+  /** Everything the droplet's server logged (its sshd logs each login), also after the droplet was deleted. */
+  async serverLog(dropletId: number): Promise<string> {
+    const removed = this.removedLogs.get(dropletId);
+    if (removed !== undefined) return removed;
+    const { stdout, stderr } = await run(DOCKER, ['logs', this.serverOf(dropletId).docker.container], { maxBuffer: 16 * 1024 * 1024 });
+    return `${stdout}${stderr}`;
+  }
+
+  /** Runs a command in the droplet's server (as root, by docker exec: no SSH). */
+  async inServer(dropletId: number, command: string): Promise<string> {
+    return (await run(DOCKER, ['exec', this.serverOf(dropletId).docker.container, 'sh', '-c', command])).stdout;
+  }
+
+  private serverOf(dropletId: number): DockerServer {
+    const server = this.droplets.get(dropletId)?.server;
+    if (!server) throw new Error(`simulator: droplet ${dropletId} has no server`);
+    return server;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -222,7 +270,11 @@ export class DigitalOceanSimulator {
       case 'droplets_destroy': {
         if (!droplet) return notFound;
         this.droplets.delete(droplet.record.id);
-        if (droplet.server) await this.servers.remove(droplet.server.id);
+        if (droplet.server) {
+          const logs = await run(DOCKER, ['logs', droplet.server.docker.container], { maxBuffer: 16 * 1024 * 1024 }).catch(() => ({ stdout: '', stderr: '' }));
+          this.removedLogs.set(droplet.record.id, `${logs.stdout}${logs.stderr}`);
+          await this.servers.remove(droplet.server.id);
+        }
         return [204];
       }
       case 'dropletActions_post': return droplet ? this.act(droplet, body as { type: string; size?: string }) : notFound;
@@ -241,22 +293,71 @@ export class DigitalOceanSimulator {
     const record = this.dropletRecord(id, String(body.name), slug, (body.tags as string[] | undefined) ?? [], String(body.image), String(body.region ?? 'nyc3'));
     const droplet: SimDroplet = { record, server: null };
     this.droplets.set(id, droplet);
+    const ignoreHostKey = this.ignoreNextHostKey;
+    this.ignoreNextHostKey = false;
     const action = this.startAction('create', id, async () => {
       const server = (await this.servers.add(slug)) as DockerServer;
       droplet.server = server;
-      await this.installKeys(server, String(body.user_data ?? ''));
+      await this.installKeys(server, String(body.user_data ?? ''), ignoreHostKey);
       record.status = 'active';
       record.networks = { v4: [{ ip_address: server.address, netmask: '255.255.0.0', gateway: server.address.replace(/\.\d+$/, '.1'), type: 'public' }], v6: [] };
     });
     return [202, { droplet: record, links: { actions: [{ id: action.id, rel: 'create', href: `${this.baseUrl}/v2/actions/${action.id}` }] } }];
   }
 
-  /** What cloud-init would do with the driver's user_data: the keys it writes for root. */
-  private async installKeys(server: DockerServer, userData: string): Promise<void> {
-    const config = parse(userData.replace(/^#cloud-config\n/, '')) as { write_files?: Array<{ path: string; content: string }> } | null;
+  /**
+   * What cloud-init would do with the driver's user_data: the keys it writes for root, and the
+   * host keys of its SSH module (cc_ssh): with `ssh_keys`, the image's keys go first unless
+   * `ssh_deletekeys: false`, each `<type>_private` / `<type>_public` becomes
+   * /etc/ssh/ssh_host_<type>_key(.pub), and `ssh_genkeytypes` (default rsa, ecdsa, ed25519)
+   * are made when missing. sshd then reloads them (SIGHUP; it is the container's first
+   * process) and the droplet gets its address only once sshd shows the given key.
+   */
+  private async installKeys(server: DockerServer, userData: string, ignoreHostKey: boolean): Promise<void> {
+    const config = parse(userData.replace(/^#cloud-config\n/, '')) as {
+      write_files?: Array<{ path: string; content: string }>;
+      ssh_keys?: Record<string, string>;
+      ssh_deletekeys?: boolean;
+      ssh_genkeytypes?: string[];
+    } | null;
     const keys = config?.write_files?.find((f) => f.path === '/root/.ssh/authorized_keys')?.content ?? '';
-    if (keys.trim() === '') return;
-    await run(DOCKER, ['exec', server.docker.container, 'sh', '-c', 'printf "%s\\n" "$1" >>/root/.ssh/authorized_keys', 'sh', keys.trim()]);
+    if (keys.trim() !== '') {
+      await run(DOCKER, ['exec', server.docker.container, 'sh', '-c', 'printf "%s\\n" "$1" >>/root/.ssh/authorized_keys', 'sh', keys.trim()]);
+    }
+    const hostKeys = config?.ssh_keys;
+    if (!hostKeys || ignoreHostKey) return;
+    const types = ['rsa', 'ecdsa', 'ed25519'].filter((type) => typeof hostKeys[`${type}_private`] === 'string');
+    if (config.ssh_deletekeys !== false) await run(DOCKER, ['exec', server.docker.container, 'sh', '-c', 'rm -f /etc/ssh/ssh_host_*']);
+    for (const type of types) {
+      const file = `/etc/ssh/ssh_host_${type}_key`;
+      // The private key goes in through standard input, never a process argument.
+      await execInput(server.docker.container, `umask 077; cat > ${file}`, hostKeys[`${type}_private`]!);
+      await execInput(server.docker.container, `umask 022; cat > ${file}.pub`, `${(hostKeys[`${type}_public`] ?? '').trim()}\n`);
+    }
+    for (const type of config.ssh_genkeytypes ?? ['rsa', 'ecdsa', 'ed25519']) {
+      const file = `/etc/ssh/ssh_host_${type}_key`;
+      await run(DOCKER, ['exec', server.docker.container, 'sh', '-c', `test -f ${file} || ssh-keygen -q -t ${type} -N '' -f ${file}`]);
+    }
+    const shown = hostKeys.ed25519_public ?? hostKeys.ecdsa_public ?? hostKeys.rsa_public;
+    if (shown) await this.reloadSshd(server, shown.trim());
+  }
+
+  /** SIGHUP to sshd (it re-executes itself and reads its host keys again); resolves once it shows `publicKey`. */
+  private async reloadSshd(server: DockerServer, publicKey: string): Promise<void> {
+    await run(DOCKER, ['exec', server.docker.container, 'kill', '-HUP', '1']);
+    const deadline = Date.now() + 60_000;
+    let last = '';
+    while (Date.now() < deadline) {
+      try {
+        const { client } = await connectSsh({ host: server.address, port: 22, user: 'root', privateKey: this.ownKey.privateKey, hostKey: publicKey });
+        client.end();
+        return;
+      } catch (error) {
+        last = error instanceof HostKeyMismatchError ? `it still shows ${error.shown}` : (error as Error).message;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    throw new Error(`the sshd of ${server.id} did not show its new host key within 60 s (${last})`);
   }
 
   private list(url: URL): [number, unknown] {
@@ -354,4 +455,16 @@ export class DigitalOceanSimulator {
       tags: [...tags],
     };
   }
+}
+
+/** `docker exec -i CONTAINER sh -c SCRIPT` with `input` on its standard input. */
+function execInput(container: string, script: string, input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(DOCKER, ['exec', '-i', container, 'sh', '-c', script], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let said = '';
+    child.stderr.on('data', (chunk: Buffer) => { said += chunk.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`docker exec ${script} exited ${code}: ${said.trim()}`))));
+    child.stdin.end(input);
+  });
 }
