@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   addAuthorizedKey(home, readFileSync(join(dir, 'key.pub'), 'utf8'), 'bench.pub');
   const config: HqConfig = {
     home: home.root, host: '127.0.0.1', sshPort: 0, apiHost: '127.0.0.1', apiPort: 0, routerPort: 0, etcd: undefined, etcdPort: 0, locknet: false,
-    grid: { provider: { provider: 'docker', fleet: FLEET }, min: MIN, max: 4, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: true, registryPort: 0 },
+    grid: { provider: { provider: 'docker', fleet: FLEET }, min: MIN, max: 4, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: true, registryPort: 0, routers: 0 },
   };
   const writeLog = (line: string) => {
     hqLog.push({ at: Date.now(), line });

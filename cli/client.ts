@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../errors/index.js';
 import { HomeLayout, quarryHome } from '../home/index.js';
@@ -31,26 +32,41 @@ export interface HqTarget {
   /** `--hq`, `QUARRY_HQ`, or the path of the local hq.json. */
   foundBy: string;
   token: string | undefined;
-  /** `--token`, `QUARRY_TOKEN`, or the path of the local token file. */
+  /** `--token`, `--token-file FILE`, `QUARRY_TOKEN`, or the path of the local token file. */
   tokenFrom: string | undefined;
 }
 
 /** The options every command that talks to HQ takes, for node:util's parseArgs. */
 export const HQ_OPTIONS = {
   hq: { type: 'string' },
+  'token-file': { type: 'string' },
+  /** Still taken, with a warning: a process's arguments are there for every user of the machine to read (`ps`). */
   token: { type: 'string' },
 } as const;
 
+/** The flags of HQ_OPTIONS, as parseArgs gives them. */
+export interface HqFlags {
+  hq?: string;
+  token?: string;
+  'token-file'?: string;
+}
+
+/** What `--token` costs, said on stderr each time it is used (docs/hq.md, "How the command line finds HQ"). */
+export const TOKEN_FLAG_WARNING = 'quarry: warning: --token shows in the process list, where every user of this machine can read it; ' +
+  "give HQ's token with QUARRY_TOKEN or --token-file FILE instead (on HQ's own machine, as HQ's user, its token file is read without either)\n";
+
 /**
  * Finds HQ: `--hq URL`, else `QUARRY_HQ`, else the HQ running on this machine, from
- * `$QUARRY_HOME/hq.json`. The token: `--token`, else `QUARRY_TOKEN`, else, only when talking
- * to that local HQ, its `$QUARRY_HOME/token` if this user may read it (as docker's client
- * uses the local socket): a local token is never sent to another HQ.
+ * `$QUARRY_HOME/hq.json`. The token: `--token-file FILE` (the file holds the token), else
+ * `QUARRY_TOKEN`, else, only when talking to that local HQ, its `$QUARRY_HOME/token` if this
+ * user may read it (as docker's client uses the local socket): a local token is never sent to
+ * another HQ. `--token TOKEN` comes first and still works, with a warning on stderr: a
+ * process's arguments are in the process list for every user of the machine to read.
  */
-export function findHq(flags: { hq?: string; token?: string }, env: NodeJS.ProcessEnv): HqTarget {
-  const found = namedHq(flags, env);
+export function findHq(flags: HqFlags, io: Pick<CommandIO, 'env' | 'cwd' | 'stderr'>): HqTarget {
+  const found = namedHq(flags, io);
   if (found) return found;
-  const home = new HomeLayout(quarryHome(env));
+  const home = new HomeLayout(quarryHome(io.env));
   throw new HqUnreachableError(`no HQ to talk to: none runs with home ${home.root} (no ${home.hqInfo}); ` +
     `start one with 'quarry hq', or name one with --hq URL or QUARRY_HQ`);
 }
@@ -60,7 +76,8 @@ export function findHq(flags: { hq?: string; token?: string }, env: NodeJS.Proce
  * finds it; undefined when none of them names one (a command that can do without HQ, such
  * as `quarry keys add`, then works on the local home).
  */
-export function namedHq(flags: { hq?: string; token?: string }, env: NodeJS.ProcessEnv): HqTarget | undefined {
+export function namedHq(flags: HqFlags, io: Pick<CommandIO, 'env' | 'cwd' | 'stderr'>): HqTarget | undefined {
+  const { env } = io;
   const home = new HomeLayout(quarryHome(env));
   const local = readLocalInfo(home);
   let url: string;
@@ -70,7 +87,12 @@ export function namedHq(flags: { hq?: string; token?: string }, env: NodeJS.Proc
   else if (local) [url, foundBy] = [normalUrl(local.api, home.hqInfo), home.hqInfo];
   else return undefined;
 
-  if (flags.token !== undefined && flags.token !== '') return { url, foundBy, token: flags.token, tokenFrom: '--token' };
+  if (flags.token !== undefined && flags.token !== '') {
+    io.stderr.write(TOKEN_FLAG_WARNING);
+    return { url, foundBy, token: flags.token, tokenFrom: '--token' };
+  }
+  const file = flags['token-file'];
+  if (file !== undefined && file !== '') return { url, foundBy, token: readTokenFile(resolve(io.cwd, file), file), tokenFrom: `--token-file ${file}` };
   if (env.QUARRY_TOKEN) return { url, foundBy, token: env.QUARRY_TOKEN, tokenFrom: 'QUARRY_TOKEN' };
   if (local && normalUrl(local.api, home.hqInfo) === url) {
     try {
@@ -81,6 +103,19 @@ export function namedHq(flags: { hq?: string; token?: string }, env: NodeJS.Proc
     }
   }
   return { url, foundBy, token: undefined, tokenFrom: undefined };
+}
+
+/** The token in a file named by `--token-file` (its first line; HQ's own token file will do). */
+function readTokenFile(path: string, given: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new HqUnauthorizedError(`--token-file ${given}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.split('\n')[0]!.trim();
+  if (token === '') throw new HqUnauthorizedError(`--token-file ${given}: it is empty; put HQ's token in it (HQ's is the file 'token' in its home)`);
+  return token;
 }
 
 function readLocalInfo(home: HomeLayout): HqInfo | undefined {
@@ -270,7 +305,7 @@ export class HqClient {
     const { url, tokenFrom } = this.target;
     if (status === 401) {
       const how = `HQ's token is in the file 'token' in its home (e.g. ~/.quarry/token or /home/quarry/token on HQ's machine); ` +
-        `give it with --token TOKEN or QUARRY_TOKEN`;
+        `give it with QUARRY_TOKEN or --token-file FILE`;
       return new HqUnauthorizedError(tokenFrom === undefined
         ? `HQ at ${url} wants its API token. ${how}`
         : `HQ at ${url} refused the API token from ${tokenFrom}. ${how}`);
@@ -336,9 +371,9 @@ function eachLine(res: IncomingMessage, each: (value: unknown) => void): Promise
   });
 }
 
-/** A client for a command's `--hq` and `--token` (or their variables, or the local HQ). */
-export function clientFor(values: { hq?: string; token?: string }, io: CommandIO): HqClient {
-  return new HqClient(findHq(values, io.env));
+/** A client for a command's `--hq` and token (`--token-file`, their variables, or the local HQ). */
+export function clientFor(values: HqFlags, io: CommandIO): HqClient {
+  return new HqClient(findHq(values, io));
 }
 
 /** Writes a long operation's progress as HQ's push does: steps, indented details, errors. */

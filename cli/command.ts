@@ -10,6 +10,8 @@ export interface Command {
 export interface CommandIO {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** What a command reads (`quarry env STACK set --stdin`); default: none. */
+  stdin?: NodeJS.ReadableStream;
   cwd: string;
   env: NodeJS.ProcessEnv;
 }

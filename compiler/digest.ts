@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { SourceTree } from './source-tree.js';
 
 /**
@@ -21,6 +21,16 @@ export function folderDigest(tree: SourceTree, folder: string): string {
 /** A digest of plain data, stable whatever the order of object keys. */
 export function dataDigest(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+/**
+ * `dataDigest` under a secret key (HMAC-SHA256): the same data and key give the same digest,
+ * but without the key nobody can test a guess of the data against it. For digests that are
+ * shown where the data is secret (a container's `quarry.digest` label covers the stack's env).
+ */
+export function keyedDigest(key: string, value: unknown): string {
+  if (key === '') throw new RangeError('a keyed digest needs a key');
+  return createHmac('sha256', key).update(canonicalJson(value)).digest('hex');
 }
 
 function canonicalJson(value: unknown): string {

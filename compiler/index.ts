@@ -8,7 +8,7 @@ export { compileStack, type CompileOptions } from './compile.js';
 export { CompileError, formatFault, type Fault, type Position } from './faults.js';
 export { memoryTree, type SourceTree } from './source-tree.js';
 export { diskTree } from './disk-tree.js';
-export { dataDigest, folderDigest } from './digest.js';
+export { dataDigest, folderDigest, keyedDigest } from './digest.js';
 export { serviceEnvNames, stackNameFrom } from './names.js';
 export type * from './model.js';
 

@@ -3,13 +3,23 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+/** The mode of a file only its owner may read and write: every state file of a home. */
+export const PRIVATE_FILE = 0o600;
+/** The mode of a folder only its owner may enter: every folder of a home. */
+export const PRIVATE_FOLDER = 0o700;
+
 /**
  * quarry's one way to replace a file: a reader (or a crash at any moment) sees the old content
  * or the new, never a part. A temporary file beside it, fsync, rename over (atomic within a
- * folder), then fsync the folder so that the rename itself survives a power cut. The folder
- * is made when missing.
+ * folder), then fsync the folder so that the rename itself survives a power cut.
+ *
+ * Private by default: the file is created with `mode` (0600 unless told otherwise) from its
+ * first byte, so it is never readable by others for a moment (no chmod afterwards), and the
+ * rename puts that mode in place of the old file's. What others must read (a public key, a
+ * certificate, a server's config files) says so with its own mode. The folder must exist:
+ * make it private with `HomeLayout.ensure` (0700).
  */
-export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644): void {
+export function atomicWrite(path: string, data: string | Uint8Array, mode = PRIVATE_FILE): void {
   const dir = dirname(path);
   const temp = temporaryFor(path);
   const fd = openSync(temp, 'wx', mode);
@@ -33,8 +43,8 @@ export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o64
   syncFolder(dir);
 }
 
-/** `atomicWrite` without blocking the event loop (the grid file, the agent's synced files). */
-export async function atomicWriteAsync(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/** `atomicWrite` without blocking the event loop (the grid file, the agent's synced files); private by default too. */
+export async function atomicWriteAsync(path: string, data: string | Uint8Array, mode = PRIVATE_FILE): Promise<void> {
   const dir = dirname(path);
   const temp = temporaryFor(path);
   const handle = await open(temp, 'wx', mode);

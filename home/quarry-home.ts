@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { PRIVATE_FOLDER } from './durable-write.js';
 
 /**
  * Where HQ keeps its state: `QUARRY_HOME`, else `/home/quarry` when running as root (a
@@ -18,6 +19,8 @@ export class HomeLayout {
 
   get keysDir(): string { return join(this.root, 'keys'); }
   get authorizedKeys(): string { return join(this.keysDir, 'authorized_keys'); }
+  /** The secret key of the units' digests (the `quarry.digest` label), 0600: HQ's own. */
+  get digestKey(): string { return join(this.keysDir, 'digest.key'); }
   get hostKey(): string { return join(this.root, 'ssh_host_ed25519_key'); }
   get stacksDir(): string { return join(this.root, 'stacks'); }
   /** Sockets and other things that only matter while HQ runs. */
@@ -39,8 +42,9 @@ export class HomeLayout {
   get tasksDir(): string { return join(this.root, 'tasks'); }
   /** The grid's servers: `servers/<id>/settings.json`, the provider's record of each. */
   get serversDir(): string { return join(this.root, 'servers'); }
+  get gridDir(): string { return join(this.root, 'grid'); }
   /** slicegrid's allocation of the grid. */
-  get gridFile(): string { return join(this.root, 'grid', 'grid.json'); }
+  get gridFile(): string { return join(this.gridDir, 'grid.json'); }
 
   stackDir(stack: string): string { return join(this.stacksDir, stack); }
   /** The releases of a stack: `build/vN/{release,plan}.json`. */
@@ -57,9 +61,13 @@ export class HomeLayout {
   /** Checked-out pushes: the one `src` points at, and pushes being checked. */
   srcVersions(stack: string): string { return join(this.stackDir(stack), '.src'); }
 
-  /** Makes a folder of the home (and its parents), private to HQ's user. */
+  /**
+   * Makes a folder of the home (and its missing parents), private to HQ's user (0700) from
+   * the moment it is made; one that exists is left as it is (`makeHomePrivate` tightens an
+   * old home at HQ's start).
+   */
   ensure(dir: string): string {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_FOLDER });
     return dir;
   }
 }

@@ -13,6 +13,12 @@ export const DEFAULT_BUILD_MEMORY = 2 * GB;
 export const DEFAULT_MAX_PUSH_SIZE = 500 * MB;
 /** How many of each stack's last releases keep their images (docs/hq.md, "Limits"). */
 export const DEFAULT_KEEP_RELEASES = 5;
+/** The git endpoint's door and timers (docs/hq.md, "Limits"): compare OpenSSH's LoginGraceTime (120 s) and MaxStartups (10:30:100). */
+export const DEFAULT_SSH_AUTH_TIMEOUT_MS = 60_000;
+export const DEFAULT_SSH_MAX_UNAUTHENTICATED = 100;
+export const DEFAULT_SSH_MAX_UNAUTHENTICATED_PER_ADDRESS = 10;
+export const DEFAULT_PUSH_IDLE_TIMEOUT_MS = 5 * 60_000;
+export const DEFAULT_PUSH_LOCK_WAIT_MS = 10 * 60_000;
 
 /**
  * `quarry hq --config URL`: the JSON document's settings. Every key has a default that runs
@@ -83,6 +89,11 @@ export const hqConfigSchema = {
     registry: boolean({ default: true }),
     /** The registry's port on `advertise` (and on 127.0.0.1 for HQ's own engine); 0: the one used last, else a free one. */
     registryPort: integer({ default: 0, min: 0, max: 65535 }),
+    /**
+     * How many servers are router hosts (docs/hq.md, "Router hosts"): each runs `quarry router`
+     * on its ports 80 and 443, following etcd, so web traffic never passes through HQ. 0: none.
+     */
+    routers: integer({ default: 1, min: 0, max: 1000 }),
   })),
   /**
    * locknet on HQ's own host too: only the grid's hosts reach it, anyone reaches 22 and HQ's
@@ -103,6 +114,21 @@ export const hqConfigSchema = {
    * runs are collected (docs/hq.md, "Limits"). An integer of at least 1.
    */
   keepReleases: integer({ default: DEFAULT_KEEP_RELEASES, min: 1 }),
+  /** How long a connection to the git endpoint has to log in; then it is ended (OpenSSH: LoginGraceTime). */
+  sshAuthTimeout: duration({ default: DEFAULT_SSH_AUTH_TIMEOUT_MS }),
+  /** Connections to the git endpoint not logged in yet, in all: a new one past it is refused (OpenSSH: MaxStartups). */
+  sshMaxUnauthenticated: integer({ default: DEFAULT_SSH_MAX_UNAUTHENTICATED, min: 1 }),
+  /** The same from one address (an IPv6 client: its /64); below the total, so one address cannot fill it. */
+  sshMaxUnauthenticatedPerAddress: integer({ default: DEFAULT_SSH_MAX_UNAUTHENTICATED_PER_ADDRESS, min: 1 }),
+  /**
+   * A push whose git receive-pack waits this long on its pusher is ended, and its stack's lock
+   * let go: before the pusher's input is whole (no byte either way), or after the hook's verdict
+   * (the pusher takes nothing of git's output). The hook's own work (checks, builds, deploy) is
+   * not counted: `buildTimeout` bounds the builds.
+   */
+  pushIdleTimeout: duration({ default: DEFAULT_PUSH_IDLE_TIMEOUT_MS }),
+  /** A push that waits this long for another push of its stack gives up, naming that push. */
+  pushLockWait: duration({ default: DEFAULT_PUSH_LOCK_WAIT_MS }),
 };
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
@@ -174,7 +200,8 @@ function providerSettings(): Field<Record<string, unknown> & { provider: string 
 type HqConfigDocument = ConfigOf<typeof hqConfigSchema>;
 
 /** Settings a caller may leave out: the limits (their defaults hold) and what is off unless asked (HTTPS, ACME). */
-type Limits = 'buildTimeout' | 'buildMemory' | 'maxPushSize' | 'keepReleases' | 'routerHttpsPort' | 'acme';
+type Limits = 'buildTimeout' | 'buildMemory' | 'maxPushSize' | 'keepReleases' | 'routerHttpsPort' | 'acme'
+  | 'sshAuthTimeout' | 'sshMaxUnauthenticated' | 'sshMaxUnauthenticatedPerAddress' | 'pushIdleTimeout' | 'pushLockWait';
 
 /** HQ's settings, with the home resolved; the limits may be left out (then their defaults hold). */
 export type HqConfig = Omit<HqConfigDocument, 'home' | Limits> & Partial<Pick<HqConfigDocument, Limits>> & { home: string };

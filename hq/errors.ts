@@ -1,4 +1,5 @@
 import { QuarryError } from '../errors/index.js';
+import { formatDuration } from './config.js';
 
 /**
  * Every error HQ itself raises, in one place: callers (the API's status codes, the CLI, tests)
@@ -64,6 +65,9 @@ export class ListenError extends QuarryError {}
 /** The token file exists but holds nothing usable. */
 export class TokenFileError extends QuarryError {}
 
+/** `<home>/keys/digest.key` does not hold a digest key. */
+export class DigestKeyFileError extends QuarryError {}
+
 /** HQ's own etcd did not start (the port taken, the binary missing, its data refused). */
 export class EtcdStartError extends QuarryError {}
 
@@ -72,3 +76,14 @@ export class StackMismatchError extends QuarryError {}
 
 /** HQ's own registry could not start, answer or collect. */
 export class RegistryError extends QuarryError {}
+
+/**
+ * A change that waited for its stack's lock (hq/stack-lock.ts) longer than it was willing to:
+ * it gave up, and names who holds the lock.
+ */
+export class LockWaitTimeout extends QuarryError {
+  constructor(readonly stackName: string, readonly holder: { description: string; since: Date }, readonly waitedMs: number) {
+    super(`gave up after waiting ${formatDuration(waitedMs)} for ${stackName}: ${holder.description} holds its lock ` +
+      `(since ${holder.since.toISOString().slice(11, 19)} UTC)`);
+  }
+}

@@ -69,6 +69,11 @@ export interface GridHealing {
   drainServer(id: string, remove: boolean, progress: Progress): Promise<void>;
   /** Puts a drained server back into placement. */
   undrainServer(id: string, progress: Progress): Promise<ServerRow>;
+  /**
+   * Keeps the grid's router hosts (`grid.routers`): marks servers (a lost one's place taken),
+   * and puts each server's router (and its firewall's ports 80 and 443) in step with its mark.
+   */
+  keepRouters?(progress: Progress): Promise<void>;
 }
 
 /** One server as `quarry servers` shows it. */
@@ -96,6 +101,11 @@ export interface ServerRow {
    * does not keep it), or `unknown` (no agent reports; rules stay in force without one).
    */
   firewall?: 'on' | 'failed' | 'off' | 'unknown';
+  /**
+   * A router host: `quarry router` answers web traffic on its ports 80 and 443 (point DNS at
+   * its address). In small mode, this machine (HQ's embedded router).
+   */
+  router?: boolean;
 }
 
 /** The allocation of slices onto servers, for `quarry grid`. */

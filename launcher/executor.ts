@@ -33,6 +33,12 @@ export interface ExecutorContext {
    * producers then learn new peers only when they restart.
    */
   controlKey?: string;
+  /**
+   * The key of the units' digests (`quarry.digest`, plan/model.ts `DigestOptions`): HQ's, the
+   * one its release records were made with, so that a container of the same definition is
+   * recognised as such.
+   */
+  digestKey: string;
 }
 
 /**
@@ -52,7 +58,7 @@ export class StackExecutor {
     private readonly after: CurrentState,
   ) {
     this.stack = spec.name;
-    this.units = new Map(desiredUnits(spec).map((u) => [u.name, u]));
+    this.units = new Map(desiredUnits(spec, { digestKey: ctx.digestKey }).map((u) => [u.name, u]));
     this.domains = new Map((before?.units ?? []).map((u) => [u.name, [...u.domains]]));
   }
 

@@ -16,7 +16,8 @@ export { ensureImage, ImageTransferError, type EnsureImageOptions } from './imag
 export {
   startAgent, runAgentDaemon, installAgent, loadAgentSettings, agentSettingsSchema, AgentInstallError,
   AGENT_IMAGE, AGENT_CONTAINER, AGENT_SETTINGS_PATH, AGENT_LABEL, SERVERS_PREFIX, serverKey, loadKey, FILES_PREFIX,
-  type Agent, type AgentOptions, type AgentSettings, type InstallAgentOptions, type ServerRecord, type LoadRecord,
+  installRouter, removeRouter, ROUTER_CONTAINER, ROUTER_ADMIN_PORT,
+  type Agent, type AgentOptions, type AgentSettings, type InstallAgentOptions, type InstallRouterOptions, type ServerRecord, type LoadRecord,
 } from './agent/index.js';
 export { SmallModeError } from './errors.js';
 export { type Progress, SILENT_PROGRESS, progressTo } from './progress.js';

@@ -56,6 +56,8 @@ export class LocalCluster implements Cluster {
     return [{
       id: LOCAL_SERVER, provider: 'local', address: '127.0.0.1', size: null,
       memory: block.size, used: block.used, free: block.free, containers: block.slices.length, state: 'active', agent: false, firewall: 'off',
+      // Small mode: HQ's embedded router serves the web traffic, on this machine.
+      router: true,
     }];
   }
 

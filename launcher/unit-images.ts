@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { imageBuilds, type DesiredUnit, type ImageNeed } from '../plan/index.js';
+import { imageBuilds, type UnitDefinition, type ImageNeed } from '../plan/index.js';
 import { buildElementImage, ensureRuntimeImage } from './element-image.js';
 import { buildImage, hasImage } from './images.js';
 
@@ -39,7 +39,7 @@ export interface BuildLimits {
  * Dockerfile on the runtime image (`buildElementImage`), anything else from its Dockerfile
  * (`buildImage`); an image no unit builds must be on the engine already. Cached by content tag.
  */
-export async function buildUnitImages(docker: Docker, root: string, units: readonly DesiredUnit[], report: UnitImagesReport, limits: BuildLimits = {}): Promise<void> {
+export async function buildUnitImages(docker: Docker, root: string, units: readonly UnitDefinition[], report: UnitImagesReport, limits: BuildLimits = {}): Promise<void> {
   const { runtime, images } = imageBuilds(units);
   if (runtime) await ensureRuntimeImage(docker, report.runtime && ((line) => report.runtime!(line)));
   for (const need of images) {

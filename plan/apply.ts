@@ -1,5 +1,5 @@
 import type { StackSpec } from '../compiler/index.js';
-import { desiredUnits } from './desired.js';
+import { unitDefinitions } from './desired.js';
 import type { CurrentState, Instruction, RunningUnit } from './model.js';
 
 /**
@@ -9,7 +9,7 @@ import type { CurrentState, Instruction, RunningUnit } from './model.js';
  */
 export function applyPlan(stack: StackSpec, current: CurrentState | undefined, instructions: Instruction[]): CurrentState {
   const units = new Map((current?.units ?? []).map((u) => [u.name, { ...u }]));
-  const desired = new Map(desiredUnits(stack).map((u) => [u.name, u]));
+  const desired = new Map(unitDefinitions(stack).map((u) => [u.name, u]));
   for (const step of instructions) {
     const name = step.op === 'ENSURE' || step.op === 'ROUTE' ? step.node : (step.node ?? step.element)!;
     const want = desired.get(name);

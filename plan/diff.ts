@@ -15,15 +15,18 @@ import type {
  * - A scale set by `quarry scale` stands until quarry.yml's own scale changes; a load
  *   shard keeps its size, brought within a changed min and max.
  * - Units that are gone get KILL, last, once everything new is up.
+ *
+ * Digests are compared as they are: `current` must have been recorded with the same
+ * `options.digestKey`, or every node and element looks changed (a service never does).
  */
-export function diffPlan(stack: StackSpec, current: CurrentState | undefined, options: PlanOptions = {}): Plan {
+export function diffPlan(stack: StackSpec, current: CurrentState | undefined, options: PlanOptions): Plan {
   const running = new Map((current?.units ?? []).map((u) => [u.name, u]));
   const replace = new Set(options.replace ?? []);
   const instructions: Instruction[] = [];
   const kills: Instruction[] = [];
   const notices: string[] = [];
   const base = { stack: stack.name };
-  const desired = desiredUnits(stack);
+  const desired = desiredUnits(stack, options);
 
   for (const name of replace) {
     const unit = desired.find((u) => u.name === name);

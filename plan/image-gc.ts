@@ -1,5 +1,5 @@
 import type { StackSpec } from '../compiler/index.js';
-import { desiredUnits } from './desired.js';
+import { unitDefinitions } from './desired.js';
 
 /*
  * Which of the images on one engine can go (issue 16: "old images are collected, the last N
@@ -75,9 +75,9 @@ export interface ImageGcDecision {
 /** `quarry/<repository>:<tag>`: a name without a registry host and a tag (not a digest). */
 const QUARRY_TAG = /^quarry\/([a-z0-9]+(?:[._-][a-z0-9]+)*):([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
 
-/** The images one release names, from its compiled stack: what `desiredUnits` runs, split into built and given. */
+/** The images one release names, from its compiled stack: what `unitDefinitions` gives, split into built and given. */
 export function releaseImages(version: number, spec: StackSpec): ReleaseImages {
-  const units = desiredUnits(spec);
+  const units = unitDefinitions(spec);
   return {
     version,
     images: [...new Set(units.map((u) => u.image))],

@@ -1,4 +1,4 @@
-import type { DesiredUnit } from './model.js';
+import type { UnitDefinition } from './model.js';
 
 /**
  * How one image a stack runs comes to be: built from a folder with a Dockerfile, built on the
@@ -6,8 +6,8 @@ import type { DesiredUnit } from './model.js';
  * `image:` and no build: there is no registry to pull it from).
  */
 export type ImageNeed =
-  | { how: 'present'; image: string; unit: DesiredUnit }
-  | { how: 'dockerfile' | 'element'; image: string; unit: DesiredUnit; folder: string; main?: string };
+  | { how: 'present'; image: string; unit: UnitDefinition }
+  | { how: 'dockerfile' | 'element'; image: string; unit: UnitDefinition; folder: string; main?: string };
 
 export interface ImageBuilds {
   /** Whether the runtime image is wanted first: element images build on it, nodes with ports start `FROM quarry/runtime`. */
@@ -17,7 +17,7 @@ export interface ImageBuilds {
 }
 
 /** Which images the units need, each once, and how each is made. Pure: nothing is asked of an engine. */
-export function imageBuilds(units: readonly DesiredUnit[]): ImageBuilds {
+export function imageBuilds(units: readonly UnitDefinition[]): ImageBuilds {
   const images: ImageNeed[] = [];
   const seen = new Set<string>();
   for (const unit of units) {

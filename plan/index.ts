@@ -1,6 +1,6 @@
 export { diffPlan } from './diff.js';
 export { applyPlan } from './apply.js';
-export { desiredUnits, buildTag } from './desired.js';
+export { desiredUnits, unitDefinitions, buildTag, PREVIEW_DIGEST_KEY } from './desired.js';
 export { parseCurrentState, CurrentStateError } from './current-file.js';
 export { formatPlan, describeInstruction } from './format.js';
 export type * from './model.js';
@@ -22,6 +22,7 @@ export {
   restartDecision, restartLabel, parseRestartLabel, DEFAULT_RESTART, type RestartPolicy, type RestartDecision,
 } from './restart.js';
 export { healPlan, stackOf, type ServerSight, type HealAction, type HealOptions } from './heal.js';
+export { routerHostsPlan, type RouterHostSight, type RouterHostsPlan } from './router-hosts.js';
 export {
   imageGc, releaseImages, formatImageGc, type ImageGcInput, type ImageGcDecision, type ImageGcSummary, type ImageKeepReason, type ReleaseImages,
 } from './image-gc.js';

@@ -5,7 +5,17 @@ import type { RestartPolicy } from './restart.js';
 export type UnitKind = 'service' | 'web' | 'worker' | 'element';
 
 /** A node or an element as the plan sees it: one kind of container of a stack. */
-export interface DesiredUnit {
+export interface DesiredUnit extends UnitDefinition {
+  /**
+   * Everything that, when it changes, needs new containers (not scale, not domains): the
+   * `quarry.digest` label of its containers. Keyed (`DigestOptions`) for every unit but a
+   * service, since it covers the stack's env.
+   */
+  digest: string;
+}
+
+/** A unit without its digest: what a stack's units are, for what needs no digest (images, scale). */
+export interface UnitDefinition {
   name: string;
   kind: UnitKind;
   /** The image to run: given, or the tag its build gets (content-addressed). */
@@ -23,8 +33,17 @@ export interface DesiredUnit {
   config?: Record<string, unknown>;
   /** How a crashed container of the unit is restarted (quarry.yml `restart:`); default DEFAULT_RESTART. */
   restart?: RestartPolicy;
-  /** Everything that, when it changes, needs new containers (not scale, not domains). */
-  digest: string;
+}
+
+/**
+ * The key a unit's digest is made with (HMAC-SHA256 of its definition). The digest covers the
+ * stack's env and is a label anyone who may `docker inspect` reads: without a secret key, a
+ * short env value could be guessed from it by trying values. HQ keeps its key under its home
+ * (`keys/digest.key`); a local run makes its own; `PREVIEW_DIGEST_KEY` is for plans that are
+ * only shown. Digests made with different keys differ, so one key serves one place.
+ */
+export interface DigestOptions {
+  digestKey: string;
 }
 
 /** One unit as it runs: the part of the last applied plan the next diff needs. */
@@ -72,7 +91,7 @@ export interface Plan {
   notices: string[];
 }
 
-export interface PlanOptions {
+export interface PlanOptions extends DigestOptions {
   /** Services to replace even though a push never redeploys services on its own. */
   replace?: string[];
 }

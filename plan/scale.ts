@@ -1,5 +1,5 @@
 import type { StackSpec } from '../compiler/index.js';
-import { desiredUnits } from './desired.js';
+import { unitDefinitions } from './desired.js';
 import type { CurrentState, Instruction, ScaleInstruction, UnitKind } from './model.js';
 
 /**
@@ -9,7 +9,7 @@ import type { CurrentState, Instruction, ScaleInstruction, UnitKind } from './mo
  * from 0 to 100, and within a shard's min and max.
  */
 export function scaleFaults(spec: StackSpec, changes: Record<string, number>): string[] {
-  const units = new Map(desiredUnits(spec).map((u) => [u.name, u]));
+  const units = new Map(unitDefinitions(spec).map((u) => [u.name, u]));
   const faults: string[] = [];
   for (const [name, n] of Object.entries(changes)) {
     const unit = units.get(name);
@@ -28,7 +28,7 @@ export function scaleFaults(spec: StackSpec, changes: Record<string, number>): s
  * scale) to the count asked for. Names that are not nodes or elements of `spec` are skipped.
  */
 export function scaleInstructions(spec: StackSpec, current: CurrentState | undefined, changes: Record<string, number>): Instruction[] {
-  const units = new Map(desiredUnits(spec).map((u) => [u.name, u]));
+  const units = new Map(unitDefinitions(spec).map((u) => [u.name, u]));
   const plan: Instruction[] = [];
   for (const [name, to] of Object.entries(changes)) {
     const unit = units.get(name);

@@ -32,6 +32,15 @@ export const routerConfigSchema = {
   workers: integer({ default: availableParallelism(), min: 1 }),
   host: string({ default: '0.0.0.0', nonEmpty: true }),
   etcd: list(url({ protocols: ['http:', 'https:'] }), { default: ['http://127.0.0.1:2379'], nonEmpty: true }),
+  /**
+   * TLS to etcd (PEM text): the CA that signed etcd's certificate, and this router's client
+   * certificate and key. A router host on a grid has its server's own (docs/hq.md, "Router hosts").
+   */
+  etcdTls: optional(object({
+    ca: string({ nonEmpty: true }),
+    cert: string({ nonEmpty: true }),
+    key: string({ nonEmpty: true }),
+  })),
   admin: object({
     port: port({ default: 9080 }),
     host: string({ default: '127.0.0.1', nonEmpty: true }),

@@ -3,10 +3,29 @@ import type { RouteMap, RouteSource, RouteSourceStatus } from './route-source.js
 
 export const ROUTES_PREFIX = '/quarry/routes/';
 
+/** etcd over TLS: the CA that signed etcd's certificate, and a client certificate and key (PEM). */
+export interface EtcdTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** An etcd client for `hosts`, over TLS with a client certificate when `tls` is given (a router host's on a grid). */
+export function etcdClient(hosts: string[], tls?: EtcdTls): Etcd3 {
+  return new Etcd3({
+    hosts,
+    ...(tls && {
+      credentials: { rootCertificate: Buffer.from(tls.ca), certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) },
+    }),
+  });
+}
+
 export interface EtcdRouteSourceOptions {
   /** A client to use (not closed by the source), or the endpoints to make one for. */
   client?: Etcd3;
   hosts?: string[];
+  /** TLS for the client made for `hosts`. */
+  tls?: EtcdTls;
   prefix?: string;
   /** Where to say what went wrong with the watch or with a key; default: nowhere. */
   log?: (line: string) => void;
@@ -69,7 +88,7 @@ export class EtcdRouteSource implements RouteSource {
 
   constructor(options: EtcdRouteSourceOptions) {
     if (!options.client && !options.hosts?.length) throw new Error('EtcdRouteSource needs a client or hosts');
-    this.client = options.client ?? new Etcd3({ hosts: options.hosts! });
+    this.client = options.client ?? etcdClient(options.hosts!, options.tls);
     this.ownsClient = !options.client;
     this.prefix = options.prefix ?? ROUTES_PREFIX;
     this.log = options.log ?? (() => undefined);

@@ -3,11 +3,12 @@
  * This file is the folder's whole public surface.
  */
 export { startRouter, type Router, type RouterOptions, type RouterStats } from './router.js';
-export { EtcdRouteSource, ROUTES_PREFIX, parseBackendUrl, parseRouteKey, type EtcdRouteSourceOptions } from './etcd-route-source.js';
+export { EtcdRouteSource, ROUTES_PREFIX, etcdClient, parseBackendUrl, parseRouteKey, type EtcdRouteSourceOptions, type EtcdTls } from './etcd-route-source.js';
 export { StaticRouteSource, type RouteMap, type RouteSource, type RouteSourceStatus } from './route-source.js';
 export { startRouterWorkers, mergeStats, WorkerStartError, type RouterWorkers, type RouterWorkersOptions, type WorkerState } from './workers.js';
 export { runRouterWorker, WORKER_ENV } from './worker.js';
 export { routerConfigSchema, type RouterConfig } from './config.js';
+export { runRouterCommand, type RouterCommandIO } from './command.js';
 export { domainOfHost } from './host.js';
 export { TrustedProxies, TrustedProxyError } from './trusted-proxies.js';
 export { absoluteTarget } from './target.js';

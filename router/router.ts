@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { AccessLog } from './access-log.js';
-import { EtcdRouteSource } from './etcd-route-source.js';
+import { EtcdRouteSource, etcdClient, type EtcdTls } from './etcd-route-source.js';
 import { forward, sendPage, type ForwardSettings } from './forward.js';
 import { RouterTls, type PlainAnswer } from './https.js';
 import { badTargetPage, notReadyPage, unknownDomainPage, type Page } from './pages.js';
@@ -21,6 +21,8 @@ export interface RouterOptions {
   host?: string;
   /** Where routes come from: etcd endpoints or client, or any RouteSource. One is needed. */
   etcd?: string[] | Etcd3;
+  /** With `etcd` endpoints: TLS to them, with a client certificate (a router host on a grid). */
+  etcdTls?: EtcdTls;
   routeSource?: RouteSource;
   /**
    * Port for HTTPS (HTTP/2 and HTTP/1.1), certificates by SNI from etcd (`/quarry/certs/`);
@@ -99,7 +101,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const log = options.log ?? (() => undefined);
   let source: RouteSource;
   if (options.routeSource) source = options.routeSource;
-  else if (Array.isArray(options.etcd)) source = new EtcdRouteSource({ hosts: options.etcd, log });
+  else if (Array.isArray(options.etcd)) source = new EtcdRouteSource({ hosts: options.etcd, ...(options.etcdTls && { tls: options.etcdTls }), log });
   else if (options.etcd) source = new EtcdRouteSource({ client: options.etcd, log });
   else throw new Error('startRouter needs etcd or a routeSource');
 
@@ -205,7 +207,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   let adminPort: number | undefined;
   const port = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
   // The TLS side reads certificates and ACME answers from etcd, with its own client when given endpoints.
-  const tlsClient = Array.isArray(options.etcd) ? new Etcd3({ hosts: options.etcd }) : options.etcd;
+  const tlsClient = Array.isArray(options.etcd) ? etcdClient(options.etcd, options.etcdTls) : options.etcd;
   try {
     if (options.httpsPort !== undefined && !tlsClient) throw new Error('startRouter: httpsPort needs etcd (the certificates are kept there)');
     if (tlsClient) {

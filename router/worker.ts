@@ -1,4 +1,4 @@
-import { EtcdRouteSource } from './etcd-route-source.js';
+import { EtcdRouteSource, type EtcdTls } from './etcd-route-source.js';
 import type { RouteMap, RouteSource, RouteSourceStatus } from './route-source.js';
 import { startRouter, type RouterOptions, type RouterStats } from './router.js';
 
@@ -14,10 +14,15 @@ export interface WorkerBrief {
    * died waits so: the others serve meanwhile, and it must not answer 503 "not ready".
    */
   routesFirst: boolean;
+  /**
+   * The router's etcd TLS (its private key) is asked of the supervisor over the IPC channel
+   * rather than put in this brief: a worker's environment is no place for a key.
+   */
+  etcdTls?: boolean;
 }
 
 /** With `etcd` endpoints: the routes come through the worker's own source, the TLS side's certificates from etcd directly. */
-export type WorkerRouterOptions = Omit<RouterOptions, 'etcd' | 'routeSource' | 'admin' | 'accessLog' | 'log' | 'waitForRoutes'> & {
+export type WorkerRouterOptions = Omit<RouterOptions, 'etcd' | 'routeSource' | 'admin' | 'accessLog' | 'log' | 'waitForRoutes' | 'etcdTls'> & {
   etcd: string[];
   accessLog?: string;
 };
@@ -27,10 +32,24 @@ export type WorkerMessage =
   | { type: 'listening'; port: number; httpsPort: number | undefined }
   | { type: 'failed'; message: string; code?: string; address?: string; port?: number }
   | { type: 'applied'; revision: number | undefined; domains: number; at: number }
-  | { type: 'stats'; id: number; stats: RouterStats };
+  | { type: 'stats'; id: number; stats: RouterStats }
+  | { type: 'etcd-tls?' };
 
 /** Supervisor → worker. */
-export type SupervisorMessage = { type: 'stats'; id: number } | { type: 'stop'; graceMs: number };
+export type SupervisorMessage = { type: 'stats'; id: number } | { type: 'stop'; graceMs: number } | { type: 'etcd-tls'; tls: EtcdTls | undefined };
+
+/** The etcd TLS of the router, asked of the supervisor (see `WorkerBrief.etcdTls`). */
+function askEtcdTls(send: (message: WorkerMessage) => void): Promise<EtcdTls | undefined> {
+  return new Promise((resolve) => {
+    const answer = (message: SupervisorMessage): void => {
+      if (message.type !== 'etcd-tls') return;
+      process.off('message', answer);
+      resolve(message.tls);
+    };
+    process.on('message', answer);
+    send({ type: 'etcd-tls?' });
+  });
+}
 
 /**
  * A route source passed on to the router, that says after each change the router applied
@@ -83,12 +102,13 @@ export async function runRouterWorker(log: (line: string) => void): Promise<numb
   const send = (message: WorkerMessage): void => {
     if (process.connected) process.send!(message);
   };
-  const source = new ReportingRouteSource(new EtcdRouteSource({ hosts: brief.router.etcd, log }), (revision, domains) =>
+  const etcdTls = brief.etcdTls ? await askEtcdTls(send) : undefined;
+  const source = new ReportingRouteSource(new EtcdRouteSource({ hosts: brief.router.etcd, ...(etcdTls && { tls: etcdTls }), log }), (revision, domains) =>
     send({ type: 'applied', revision, domains, at: Date.now() }));
   if (brief.routesFirst) await source.load();
   let router;
   try {
-    router = await startRouter({ ...brief.router, routeSource: source, waitForRoutes: false, log });
+    router = await startRouter({ ...brief.router, ...(etcdTls && { etcdTls }), routeSource: source, waitForRoutes: false, log });
   } catch (err) {
     const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
     send({ type: 'failed', message: (err as Error).message, code, address, port });

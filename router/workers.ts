@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { LatencySummary } from './latency.js';
 import type { RouterStats } from './router.js';
 import type { DomainStats } from './stats.js';
+import type { EtcdTls } from './etcd-route-source.js';
 import type { UpstreamStats } from './upstream.js';
 import { WORKER_ENV, type SupervisorMessage, type WorkerBrief, type WorkerMessage, type WorkerRouterOptions } from './worker.js';
 
@@ -11,6 +12,8 @@ export interface RouterWorkersOptions {
   /** How many workers share the listening socket (at least 2; 1 is `startRouter` alone). */
   workers: number;
   router: WorkerRouterOptions;
+  /** TLS to etcd with a client certificate: handed to each worker over IPC when it asks, never in its environment. */
+  etcdTls?: EtcdTls;
   /** The supervisor's `/health`, `/stats` and `/workers`; none when absent. */
   admin?: { port: number; host?: string };
   log: (line: string) => void;
@@ -88,7 +91,7 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
   let started = false;
 
   const fork = (slot: Slot, routesFirst: boolean): void => {
-    const brief: WorkerBrief = { slot: slot.state.slot, router: options.router, routesFirst };
+    const brief: WorkerBrief = { slot: slot.state.slot, router: options.router, routesFirst, ...(options.etcdTls && { etcdTls: true }) };
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(brief) });
     slot.worker = worker;
     slot.startedAt = Date.now();
@@ -111,6 +114,9 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
         else log(`worker ${slot.state.slot} (pid ${slot.state.pid}) cannot listen: ${message.message}`);
       } else if (message.type === 'stats') {
         pending.get(message.id)?.(message.stats);
+      } else if (message.type === 'etcd-tls?') {
+        const answer: SupervisorMessage = { type: 'etcd-tls', tls: options.etcdTls };
+        if (worker.isConnected()) worker.send(answer);
       }
     });
     worker.on('exit', (code, signal) => {

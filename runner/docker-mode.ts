@@ -4,7 +4,7 @@ import {
   buildUnitImages, LABELS, listContainers, networkName, removeContainer, startCaretaker, startContainer, waitHealthy,
   type Caretaker, type CareRecord, type ImageBuild, type RunningContainer,
 } from '../launcher/index.js';
-import type { DesiredUnit } from '../plan/index.js';
+import type { UnitDefinition } from '../plan/index.js';
 import { AlreadyRunningError, CannotRunError } from './errors.js';
 
 /** The `quarry.release` label of containers a local run starts (HQ's carry `v1`, `v2`, …). */
@@ -14,7 +14,7 @@ export const RUN_RELEASE = 'run';
  * Builds every image the units need (runtime image first), each cached by its content tag
  * (the launcher's `buildUnitImages`), telling `quarry run`'s user one line per image.
  */
-export async function buildRunImages(docker: Docker, dir: string, units: DesiredUnit[], say: (line: string) => void): Promise<void> {
+export async function buildRunImages(docker: Docker, dir: string, units: UnitDefinition[], say: (line: string) => void): Promise<void> {
   const what = (build: ImageBuild) => (build.unit.kind === 'element' ? `element class ${build.unit.build?.class}` : build.unit.name);
   await buildUnitImages(docker, dir, units, {
     runtime: (line) => { if (line.startsWith('making')) say(line); },

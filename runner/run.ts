@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -94,7 +95,9 @@ const NODE_CONTAINER_GRACE_MS = 3000;
  */
 export async function runStack(options: RunOptions): Promise<RunningStack> {
   const { stack, dir, mode, say } = options;
-  const units = desiredUnits(stack);
+  // The digests (`quarry.digest` labels) are keyed with a secret of this run's own: a run
+  // starts every container afresh and never compares them, and the labels cover the env.
+  const units = desiredUnits(stack, { digestKey: randomBytes(32).toString('hex') });
   const unitOf = new Map(units.map((u) => [u.name, u]));
   const output = new PrefixedOutput(options.out, options.color);
   // Load shards may grow up to their max: their prefixes are reserved from the start.

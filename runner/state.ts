@@ -49,9 +49,9 @@ export function liveRunState(file: string): RunState | undefined {
 }
 
 export function writeRunState(file: string, state: RunState): void {
-  mkdirSync(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   atomicWrite(file, `${JSON.stringify(state, null, 2)}
-`);
+`, 0o600);
 }
 
 export function removeRunState(file: string, pid = process.pid): void {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compileFolder } from '../../compiler/index.js';
 import { QuarryError, UsageError } from '../../errors/index.js';
-import { applyPlan, diffPlan, formatPlan, parseCurrentState, type CurrentState } from '../../plan/index.js';
+import { applyPlan, diffPlan, formatPlan, parseCurrentState, PREVIEW_DIGEST_KEY, type CurrentState } from '../../plan/index.js';
 import type { Command } from '../command.js';
 
 export const build: Command = {
@@ -34,7 +34,10 @@ export const build: Command = {
       }
     }
 
-    const plan = diffPlan(stack, current, { replace: values.replace ?? [] });
+    // A plan that is only shown: its digests are made with the public preview key (its JSON
+    // holds the env values in plain anyway), so they match its own --write-state files, not
+    // the digests HQ records with its secret key (docs/stacks.md, "Identity").
+    const plan = diffPlan(stack, current, { replace: values.replace ?? [], digestKey: PREVIEW_DIGEST_KEY });
     for (const notice of plan.notices) io.stderr.write(`note: ${notice}\n`);
     io.stdout.write(values.json ? `${JSON.stringify(plan.instructions, null, 2)}\n` : formatPlan(stack.name, plan.instructions));
     if (values['write-state'] !== undefined) {

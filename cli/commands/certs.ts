@@ -12,7 +12,7 @@ import type { Command } from '../command.js';
  */
 export const certs: Command = {
   summary: 'TLS certificates for the routers: list [--json], add DOMAIN --cert FILE --key FILE, remove DOMAIN',
-  usage: 'quarry certs [list] [--json] | quarry certs add DOMAIN --cert FILE --key FILE | quarry certs remove DOMAIN  [--hq URL] [--token TOKEN]',
+  usage: 'quarry certs [list] [--json] | quarry certs add DOMAIN --cert FILE --key FILE | quarry certs remove DOMAIN  [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' }, cert: { type: 'string' }, key: { type: 'string' } });
     const [verb = 'list', ...rest] = positionals;

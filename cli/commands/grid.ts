@@ -10,7 +10,7 @@ import type { Command } from '../command.js';
  */
 export const grid: Command = {
   summary: 'the allocation of containers (slices) onto servers, drawn; with STACK, its slices marked',
-  usage: 'quarry grid [STACK] [--json] [--hq URL] [--token TOKEN]',
+  usage: 'quarry grid [STACK] [--json] [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' } });
     if (positionals.length > 1) throw new UsageError(`one stack at most, not ${positionals.length}`);

@@ -16,7 +16,7 @@ import type { Command } from '../command.js';
  */
 export const keys: Command = {
   summary: "authorise a public key to push, through HQ's API (keys add FILE)",
-  usage: 'quarry keys add FILE [--hq URL] [--token TOKEN]',
+  usage: 'quarry keys add FILE [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, {});
     const [verb, file, ...rest] = positionals;
@@ -34,7 +34,7 @@ export const keys: Command = {
       throw new QuarryError(`${file}: this is a private key; give its public half (the .pub file beside it). Keep the private key secret`);
     }
 
-    const target = namedHq(values, io.env);
+    const target = namedHq(values, io);
     if (target) {
       const result = await new HqClient(target).addKey(text, file);
       const who = result.comment ? ` (${result.comment})` : '';

@@ -5,7 +5,7 @@ import type { Command } from '../command.js';
 
 export const logs: Command = {
   summary: "containers' output, each line prefixed with its container; -f follows",
-  usage: 'quarry logs STACK [NAME] [-f|--follow] [--tail N] [--json] [--hq URL] [--token TOKEN]',
+  usage: 'quarry logs STACK [NAME] [-f|--follow] [--tail N] [--json] [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, {
       follow: { type: 'boolean', short: 'f' },

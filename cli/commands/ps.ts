@@ -6,7 +6,7 @@ import { rateText } from './top.js';
 
 export const ps: Command = {
   summary: 'the containers of every stack or of one: kind, state, health, restarts, last exit, rate, release, server',
-  usage: 'quarry ps [STACK] [--json] [--hq URL] [--token TOKEN]',
+  usage: 'quarry ps [STACK] [--json] [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' } });
     if (positionals.length > 1) throw new UsageError(`one stack at most, not ${positionals.length}`);

@@ -4,7 +4,7 @@ import type { Command } from '../command.js';
 
 export const releases: Command = {
   summary: "a stack's releases, newest first",
-  usage: 'quarry releases STACK [--json] [--hq URL] [--token TOKEN]',
+  usage: 'quarry releases STACK [--json] [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' } });
     const [stack, ...rest] = positionals;

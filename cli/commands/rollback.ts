@@ -4,7 +4,7 @@ import type { Command } from '../command.js';
 
 export const rollback: Command = {
   summary: 'make a new release with the code, env and scale of an earlier one',
-  usage: 'quarry rollback STACK vN [--json] [--hq URL] [--token TOKEN]',
+  usage: 'quarry rollback STACK vN [--json] [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' } });
     const [stack, version, ...rest] = positionals;

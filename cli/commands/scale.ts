@@ -4,7 +4,7 @@ import type { Command } from '../command.js';
 
 export const scale: Command = {
   summary: 'change the number of containers of nodes or elements (makes a release)',
-  usage: 'quarry scale STACK NAME=N... [--json] [--hq URL] [--token TOKEN]',
+  usage: 'quarry scale STACK NAME=N... [--json] [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' } });
     const [stack, ...pairs] = positionals;

@@ -10,7 +10,7 @@ import type { Command } from '../command.js';
  */
 export const servers: Command = {
   summary: "the grid's servers: size, memory used and free, containers, state; add [SIZE], remove ID, drain ID [--remove], undrain ID",
-  usage: 'quarry servers [--json] | quarry servers add [SIZE] | quarry servers remove ID | quarry servers drain ID [--remove] | quarry servers undrain ID  [--json] [--hq URL] [--token TOKEN]',
+  usage: 'quarry servers [--json] | quarry servers add [SIZE] | quarry servers remove ID | quarry servers drain ID [--remove] | quarry servers undrain ID  [--json] [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' }, remove: { type: 'boolean' } });
     const [verb, ...rest] = positionals;
@@ -28,8 +28,8 @@ export const servers: Command = {
         return 0;
       }
       io.stdout.write(table(
-        ['ID', 'PROVIDER', 'ADDRESS', 'SIZE', 'MEMORY', 'USED', 'FREE', 'CONTAINERS', 'STATE', 'AGENT', 'FIREWALL'],
-        rows.map((r) => [r.id, r.provider, r.address || '-', r.size ?? '-', mb(r.memory), mb(r.used), mb(r.free), String(r.containers), r.state, r.agent ? 'yes' : 'no', r.firewall ?? '-']),
+        ['ID', 'PROVIDER', 'ADDRESS', 'SIZE', 'MEMORY', 'USED', 'FREE', 'CONTAINERS', 'STATE', 'AGENT', 'FIREWALL', 'ROUTER'],
+        rows.map((r) => [r.id, r.provider, r.address || '-', r.size ?? '-', mb(r.memory), mb(r.used), mb(r.free), String(r.containers), r.state, r.agent ? 'yes' : 'no', r.firewall ?? '-', r.router ? 'yes' : 'no']),
       ));
       return 0;
     }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QuarryError, UsageError } from '../../errors/index.js';
@@ -25,8 +25,10 @@ export const start: Command = {
     // The runner is `quarry run --detached` in its own session (so that it outlives this
     // command and its terminal), writing to a log file; it records itself in the state file.
     const log = logFile(io.env, stack.name);
-    mkdirSync(dirname(log), { recursive: true });
-    const fd = openSync(log, 'w');
+    // The units' output may show anything of theirs, env values too: private, like the home.
+    mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
+    rmSync(log, { force: true });
+    const fd = openSync(log, 'w', 0o600);
     const flags = [
       ...(values.processes ? ['--processes'] : []), ...(values.docker ? ['--docker'] : []),
       ...(values.port !== undefined ? ['--port', values.port] : []),

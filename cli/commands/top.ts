@@ -8,7 +8,7 @@ export const TOP_INTERVAL_MS = 1000;
 
 export const top: Command = {
   summary: 'what flows through a stack, live: each element\'s instances, rates and busy time, each connection\'s rate and queue',
-  usage: 'quarry top [STACK] [--json] [--no-color] [--hq URL] [--token TOKEN]',
+  usage: 'quarry top [STACK] [--json] [--no-color] [--hq URL] [--token-file FILE]',
   async run(argv, io) {
     const { values, positionals } = parseHqArgs(argv, { json: { type: 'boolean' }, 'no-color': { type: 'boolean' } });
     if (positionals.length > 1) throw new UsageError(`one stack at most, not ${positionals.length}`);

@@ -5,7 +5,7 @@ import { Etcd3 } from 'etcd3';
 import { QuarryError } from '../../errors/index.js';
 import { startRouter, type Router } from '../../router/index.js';
 import { startApi, type Api } from '../api/index.js';
-import { atomicWrite, HomeLayout } from '../../home/index.js';
+import { atomicWrite, HomeLayout, makeHomePrivate } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
 import type { ControlHandle } from '../control.js';
 import { etcdTls, startOwnEtcd, type OwnEtcd } from '../etcd/index.js';
@@ -91,6 +91,12 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
 
   try {
     closers.push({ what: 'the home lock', close: lockHome(home) });
+    // A home made before HQ's state was private (docs/hq.md, "Files under home"): once.
+    const made = makeHomePrivate(home);
+    if (made.files.length + made.folders.length > 0) {
+      log(`home ${home.root}: others could read ${made.files.length} file(s) and ${made.folders.length} folder(s) of HQ's state ` +
+        '(env values, releases, tasks, etcd\'s data); made them private to HQ\'s user (files 0600, folders 0700)');
+    }
     const token = loadOrCreateToken(home);
     log(`home ${home.root}; API token in ${home.token}`);
 
@@ -143,28 +149,26 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     closers.push({ what: 'the stack control', close: () => control.close() });
 
     // ACME for web nodes with `tls: auto`: after a release has routed their domains (docs/hq.md, "Certificates").
-    let onRelease = control.onRelease;
+    let acme: AcmeCertificates | undefined;
     if (config.acme) {
-      const acme = new AcmeCertificates({
+      acme = new AcmeCertificates({
         settings: config.acme, accountKeyFile: join(home.root, 'acme', 'account.key'), etcd, store: certs, log,
       });
       acme.start();
-      closers.push({ what: 'ACME', close: () => acme.stop() });
-      onRelease = async (stack, srcDir, spec, progress, push) => {
-        await control.onRelease(stack, srcDir, spec, progress, push);
-        const domains = spec.nodes.filter((n) => n.tls === 'auto').flatMap((n) => n.domains);
-        if (domains.length > 0) {
-          progress.info(`HTTPS: getting certificates for ${domains.join(', ')} by ACME (quarry certs list shows them)`);
-          void acme.ensure(domains).catch(() => undefined);
-        }
-      };
-    } else {
-      onRelease = async (stack, srcDir, spec, progress, push) => {
-        await control.onRelease(stack, srcDir, spec, progress, push);
-        const domains = spec.nodes.filter((n) => n.tls === 'auto').flatMap((n) => n.domains);
-        if (domains.length > 0) progress.info(`tls: auto for ${domains.join(', ')}, but HQ has no "acme" setting: no certificate is got (docs/hq.md, "Certificates")`);
-      };
+      closers.push({ what: 'ACME', close: () => acme!.stop() });
     }
+    const onRelease: typeof control.onRelease = async (stack, srcDir, spec, progress, push) => {
+      await control.onRelease(stack, srcDir, spec, progress, push);
+      const domains = spec.nodes.filter((n) => n.tls === 'auto').flatMap((n) => n.domains);
+      if (domains.length === 0) return;
+      if (!acme) {
+        progress.info(`tls: auto for ${domains.join(', ')}, but HQ has no "acme" setting: no certificate is got (docs/hq.md, "Certificates")`);
+        return;
+      }
+      progress.info(`HTTPS: getting certificates for ${domains.join(', ')} by ACME (quarry certs list shows them)`);
+      // In the background: the push is done once the release is; a failure is logged by ACME and retried by its loop.
+      void acme.ensure(domains).catch(() => undefined);
+    };
 
     const hq: Hq = await listening('sshPort', config.host, config.sshPort, () =>
       startHq({
@@ -172,6 +176,11 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
         ...(config.buildTimeout !== undefined && { buildTimeout: config.buildTimeout }),
         ...(config.buildMemory !== undefined && { buildMemory: config.buildMemory }),
         ...(config.maxPushSize !== undefined && { maxPushSize: config.maxPushSize }),
+        ...(config.sshAuthTimeout !== undefined && { sshAuthTimeout: config.sshAuthTimeout }),
+        ...(config.sshMaxUnauthenticated !== undefined && { sshMaxUnauthenticated: config.sshMaxUnauthenticated }),
+        ...(config.sshMaxUnauthenticatedPerAddress !== undefined && { sshMaxUnauthenticatedPerAddress: config.sshMaxUnauthenticatedPerAddress }),
+        ...(config.pushIdleTimeout !== undefined && { pushIdleTimeout: config.pushIdleTimeout }),
+        ...(config.pushLockWait !== undefined && { pushLockWait: config.pushLockWait }),
       }));
     closers.push({ what: 'the git push path', close: () => hq.close() });
 

@@ -23,6 +23,16 @@ export interface HqOptions {
   buildMemory?: number;
   /** The largest pack a push may send, in bytes (config `maxPushSize`); default 500 MB. */
   maxPushSize?: number;
+  /** How long a connection has to log in, in ms (config `sshAuthTimeout`); default 60 s. */
+  sshAuthTimeout?: number;
+  /** Connections not logged in yet, in all (config `sshMaxUnauthenticated`); default 100. */
+  sshMaxUnauthenticated?: number;
+  /** Connections not logged in yet from one address (config `sshMaxUnauthenticatedPerAddress`); default 10. */
+  sshMaxUnauthenticatedPerAddress?: number;
+  /** How long a receive-pack may wait on a pusher that sends (or takes) nothing, in ms (config `pushIdleTimeout`); default 5 min. */
+  pushIdleTimeout?: number;
+  /** How long a push waits for its stack's lock, in ms (config `pushLockWait`); default 10 min. */
+  pushLockWait?: number;
 }
 
 export interface Hq {
@@ -57,6 +67,11 @@ export async function startHq(options: HqOptions): Promise<Hq> {
   await hooks.listen();
   const ssh = new GitSshServer({
     home, hostKey: hostKey.privateKey, hooks, log, ...(options.maxPushSize !== undefined && { maxPushSize: options.maxPushSize }),
+    ...(options.sshAuthTimeout !== undefined && { sshAuthTimeout: options.sshAuthTimeout }),
+    ...(options.sshMaxUnauthenticated !== undefined && { sshMaxUnauthenticated: options.sshMaxUnauthenticated }),
+    ...(options.sshMaxUnauthenticatedPerAddress !== undefined && { sshMaxUnauthenticatedPerAddress: options.sshMaxUnauthenticatedPerAddress }),
+    ...(options.pushIdleTimeout !== undefined && { pushIdleTimeout: options.pushIdleTimeout }),
+    ...(options.pushLockWait !== undefined && { pushLockWait: options.pushLockWait }),
   });
   let sshPort: number;
   try {

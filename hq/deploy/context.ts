@@ -70,12 +70,14 @@ export interface ControlParts {
   lease: Lease;
   /** Collects old images after tasks (set once HQ's control has started). */
   collector?: ImageCollector;
+  /** The key of the units' digests (`<home>/keys/digest.key`): every plan and executor of HQ's uses it. */
+  digestKey: string;
 }
 
 /** What a `StackExecutor` carrying out (part of) release `version` gets. */
 export function executorContext(parts: ControlParts, progress: Progress, version: number): ExecutorContext {
   return {
     cluster: parts.cluster, etcd: parts.ctx.etcd, lease: parts.lease, progress, release: `v${version}`,
-    drainMs: parts.ctx.drainMs ?? 1500, healthTimeoutMs: parts.ctx.healthTimeoutMs ?? 60_000,
+    drainMs: parts.ctx.drainMs ?? 1500, healthTimeoutMs: parts.ctx.healthTimeoutMs ?? 60_000, digestKey: parts.digestKey,
   };
 }

@@ -5,6 +5,7 @@ import {
 } from '../../launcher/index.js';
 import type { ControlHandle } from '../control.js';
 import { openGrid } from '../grid/index.js';
+import { loadOrCreateDigestKey } from '../keys/index.js';
 import { StackLocks } from '../stack-lock.js';
 import { executorContext, type ControlContext, type ControlParts } from './context.js';
 import { withEnv } from '../../plan/index.js';
@@ -36,6 +37,7 @@ export async function startControl(ctx: ControlContext): Promise<ControlHandle> 
   lease.on('lost', (err) => ctx.log(`etcd lease lost (${err.message}); endpoints are written again on the next change`));
   const parts: ControlParts = {
     ctx, store: new StackStore(ctx.home), tasks: new TaskStore(ctx.home), locks: new StackLocks(), cluster, lease,
+    digestKey: loadOrCreateDigestKey(ctx.home),
   };
   const { store } = parts;
 
@@ -124,7 +126,7 @@ function smallModeCaretaker(parts: ControlParts): Caretaker {
 
 /** After a restart in small mode: the unit's routes made to name its containers' addresses now, under the stack's lock. */
 async function followRestart(parts: ControlParts, stack: string, unit: string): Promise<void> {
-  const unlock = await parts.locks.acquire(stack);
+  const unlock = await parts.locks.acquire(stack, { holder: `the check of ${unit}'s routes after a restart` });
   try {
     const last = parts.store.latest(stack);
     if (!last || !last.current.units.some((u) => u.name === unit && u.domains.length > 0)) return;

@@ -152,7 +152,10 @@ export function startHealer(parts: ControlParts, options: { intervalMs?: number 
 
   /** Runs `work` on the stack's last release as a task under the stack's lock. */
   async function inTask(stack: string, description: string, to: Progress, work: (ex: StackExecutor) => Promise<void>): Promise<void> {
-    const unlock = await parts.locks.acquire(stack, () => to.info(`${stack}: waiting for the change that runs`));
+    const unlock = await parts.locks.acquire(stack, {
+      holder: `${description} (heal)`,
+      waiting: (holder) => to.info(`${stack}: waiting for the change that runs (${holder.description})`),
+    });
     try {
       const last = parts.store.latest(stack);
       if (!last) return;
@@ -179,6 +182,8 @@ export function startHealer(parts: ControlParts, options: { intervalMs?: number 
         const actions = await look(healing);
         // Each server's trouble is handled on its own: a drain that takes minutes holds up no loss.
         for (const action of actions) void act(action);
+        // Router hosts: a lost one's place taken, each server's router in step with its mark (never overlapping rounds).
+        void healing.keepRouters?.(loud).catch((err: unknown) => say(`router hosts: ${(err as Error).message}`));
         // What a loss left undone: stacks not whole yet, a server not yet removed.
         if (!busy.has(RETRY)) {
           busy.add(RETRY);

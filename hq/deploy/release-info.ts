@@ -1,5 +1,5 @@
 import type { StackSpec } from '../../compiler/index.js';
-import { desiredUnits, scalesOf } from '../../plan/index.js';
+import { scalesOf, unitDefinitions } from '../../plan/index.js';
 import type { ReleaseInfo } from '../control.js';
 import type { ReleaseRecord } from './records.js';
 
@@ -7,7 +7,7 @@ import type { ReleaseRecord } from './records.js';
 export function releaseInfo(r: ReleaseRecord, routerPort: number | undefined): ReleaseInfo {
   return {
     stack: r.stack, version: r.version, at: r.at, reason: r.reason, description: r.description, commit: r.commit,
-    images: Object.fromEntries(desiredUnits(r.spec).map((u) => [u.name, u.image])),
+    images: Object.fromEntries(unitDefinitions(r.spec).map((u) => [u.name, u.image])),
     scale: scalesOf(r.current),
     envKeys: Object.keys(r.env).sort(),
     urls: stackUrls(r.spec, routerPort),

@@ -25,7 +25,7 @@ export async function pushRelease(parts: ControlParts, stack: string, spec: Stac
   if (faults.length > 0) throw new BadRequestError(faults.join('; '));
   await runTask(parts, stack, 'push', `push of ${push.commit.slice(0, 7)}`, progress, (last) => {
     const env = last?.env ?? parts.store.env(stack);
-    const plan = diffPlan(withEnv(spec, env), last?.current, { replace: push.replace });
+    const plan = diffPlan(withEnv(spec, env), last?.current, { replace: push.replace, digestKey: parts.digestKey });
     return { spec, env, commit: push.commit, plan: plan.instructions, notices: plan.notices };
   });
 }
@@ -53,7 +53,7 @@ export async function envRequest(parts: ControlParts, stack: string, set: Record
   return runTask(parts, stack, 'env', `env ${what.join(', ')}`, progress, (now) => {
     const base = now ?? last;
     const env = changeEnv(base.env, set, unset);
-    const plan = diffPlan(withEnv(base.spec, env), base.current);
+    const plan = diffPlan(withEnv(base.spec, env), base.current, { digestKey: parts.digestKey });
     return { spec: base.spec, env, commit: base.commit, plan: plan.instructions, notices: plan.notices };
   });
 }
@@ -63,7 +63,7 @@ export async function rollbackRequest(parts: ControlParts, stack: string, versio
   lastOf(parts, stack);
   const target = parts.store.release(stack, version);
   return runTask(parts, stack, 'rollback', `rollback to v${version}`, progress, (last) => {
-    const plan = diffPlan(withEnv(target.spec, target.env), last?.current);
+    const plan = diffPlan(withEnv(target.spec, target.env), last?.current, { digestKey: parts.digestKey });
     return {
       spec: target.spec, env: target.env, commit: target.commit, plan: plan.instructions, notices: [],
       scales: scalesOf(target.current),

@@ -7,9 +7,10 @@ import { isStackName } from '../stack-name.js';
 import type { ReleaseRecord } from './records.js';
 
 /**
- * A stack's records under the home: its releases (`build/v<N>/release.json`), its env,
- * one file per key (`env/<KEY>`, mode 0600, since values are often secrets), and its control
- * secret (`control.key`, mode 0600). Every write is atomic.
+ * A stack's records under the home: its releases (`build/v<N>/release.json` and its
+ * `plan.json`), its env, one file per key (`env/<KEY>`), and its control secret
+ * (`control.key`). Every write is atomic, and every file 0600 in 0700 folders from the
+ * moment it is made: releases and plans hold env values too (a DEPLOY carries the env).
  */
 export class StackStore {
   constructor(private readonly home: HomeLayout) {}
@@ -66,7 +67,7 @@ export class StackStore {
   saveRelease(record: ReleaseRecord): void {
     const dir = join(this.buildDir(record.stack), `v${record.version}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    atomicWrite(join(dir, 'plan.json'), `${JSON.stringify(record.plan, null, 2)}\n`);
+    atomicWrite(join(dir, 'plan.json'), `${JSON.stringify(record.plan, null, 2)}\n`, 0o600);
     atomicWrite(join(dir, 'release.json'), `${JSON.stringify(record, null, 2)}\n`, 0o600);
   }
 

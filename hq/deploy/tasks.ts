@@ -29,7 +29,10 @@ export interface Change {
 export async function runTask(parts: ControlParts, stack: string, reason: ReleaseReason, description: string, to: Progress,
   make: (last: ReleaseRecord | undefined) => Change): Promise<ReleaseInfo> {
   const { store, tasks, locks } = parts;
-  const unlock = await locks.acquire(stack, () => to.info('another change of this stack is running; waiting for it'));
+  const unlock = await locks.acquire(stack, {
+    holder: `${description} (${reason})`,
+    waiting: (holder) => to.info(`another change of this stack is running (${holder.description}); waiting for it`),
+  });
   try {
     const last = store.latest(stack);
     const change = make(last);

@@ -6,8 +6,8 @@ import {
   SILENT_PROGRESS, within, type Cluster, type ContainerSpec, type GridHealing, type PlacedContainer, type Progress, type RemoteEngine,
   type ImageCollection, type ImageShipper, type ShipResult,
 } from '../../launcher/index.js';
-import { HOST_PORT_RANGE, pickHostPorts, stackOf, type ServerSight } from '../../plan/index.js';
-import { resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
+import { HOST_PORT_RANGE, pickHostPorts, routerHostsPlan, stackOf, type RouterHostSight, type ServerSight } from '../../plan/index.js';
+import { hostKeyFingerprint, resolveSize, type Provider, type ProviderEvents, type Server } from '../../pacific/index.js';
 import { SliceGrid, UnknownSliceError, type BlockInfo } from '../../slicegrid/index.js';
 import type { HomeLayout } from '../../home/index.js';
 import type { GridView, ServerRow } from '../control.js';
@@ -23,6 +23,22 @@ export interface GridSettings {
   max: number;
   /** The size of a new server: a slug (`s-1vcpu-1gb`) or MB. */
   size: string;
+  /** How many servers are router hosts (`grid.routers`); 0 or absent: none. Needs `onJoin` (the agents). */
+  routers?: number;
+}
+
+/** A router host is marked by a slice on its block: `_router@<n>` (no stack is named so). */
+const ROUTER_SLICE = '_router@';
+/**
+ * The router host's mark in slicegrid, MB: a mark, not the router's memory (81 MB idle with
+ * two workers), which is not counted in the server's block, as the agent's is not (docs/hq.md).
+ */
+export const ROUTER_MB = 1;
+const isRouterSlice = (id: string) => id.startsWith(ROUTER_SLICE);
+
+/** What a server is, for its agent and router: a router host gets `quarry router` and ports 80 and 443 public. */
+export interface ServerRole {
+  router: boolean;
 }
 
 export interface GridClusterOptions {
@@ -40,7 +56,7 @@ export interface GridClusterOptions {
    * Runs when a server joins, once its engine answers (installs the agent); a failure undoes
    * the join. Run again for every server when the grid opens, so that agents follow HQ's version.
    */
-  onJoin?: (server: Server, engine: Docker, progress: Progress, ship: (image: string) => Promise<ShipResult>) => Promise<void>;
+  onJoin?: (server: Server, engine: Docker, progress: Progress, ship: (image: string) => Promise<ShipResult>, role: ServerRole) => Promise<void>;
   /**
    * How images reach the servers: by layers from HQ's registry (with `prepare`, which makes a
    * server's engine trust it, run once per engine), or whole (`docker save | load`, the default).
@@ -78,6 +94,12 @@ export class GridCluster implements Cluster, GridHealing {
   private readonly lost = new Set<string>();
   /** Each server's containers as last listed: shown (as `unreachable`) while its engine does not answer. */
   private readonly lastListed = new Map<string, PlacedContainer[]>();
+  /** Whether each server's agent and router were last put in step as a router host (true) or not (false). */
+  private readonly roles = new Map<string, boolean>();
+  /** The round of `keepRouters` under way. */
+  private keeping: Promise<void> | undefined;
+  /** What `keepRouters` said last about each trouble, so that it says it once. */
+  private readonly routerSaid = new Map<string, string>();
 
   private constructor(private readonly options: GridClusterOptions) {
     this.store = new ServerStore(options.home);
@@ -139,7 +161,12 @@ export class GridCluster implements Cluster, GridHealing {
     await Promise.all([...records.values()].map((s) => this.connect(s).then((engine) => {
       // The agents are checked in the background: one made by an older HQ is replaced.
       const onJoin = this.options.onJoin;
-      if (onJoin) void onJoin(s, engine.docker, loud, (image) => this.ship(s.id, engine, image, loud)).catch((err: unknown) => say(`the agent of ${s.id} could not be checked (${(err as Error).message})`));
+      const role = { router: this.isRouterHost(s.id) };
+      if (onJoin) {
+        void onJoin(s, engine.docker, loud, (image) => this.ship(s.id, engine, image, loud), role)
+          .then(() => { if (this.isRouterHost(s.id) === role.router) this.roles.set(s.id, role.router); })
+          .catch((err: unknown) => say(`the agent of ${s.id} could not be checked (${(err as Error).message})`));
+      }
     }, (err: unknown) => {
       this.options.log(`grid: cannot reach ${s.id} at ${s.ssh.host}:${s.ssh.port} yet (${(err as Error).message}); trying again when it is needed`);
     })));
@@ -176,7 +203,10 @@ export class GridCluster implements Cluster, GridHealing {
       // Members before anything starts on it: every firewall lets it in, its own lets the others in.
       await this.options.membership?.sync(this.store.all());
       const engine = await this.connect(server);
-      if (this.options.onJoin) await this.options.onJoin(server, engine.docker, progress, (image) => this.ship(server.id, engine, image, progress));
+      if (this.options.onJoin) {
+        await this.options.onJoin(server, engine.docker, progress, (image) => this.ship(server.id, engine, image, progress), { router: false });
+        this.roles.set(server.id, false);
+      }
       progress.info(`${server.id} joined at ${server.address} (${server.size.slug ?? `${server.size.memory} MB`})`);
       return server;
     } catch (err) {
@@ -193,6 +223,7 @@ export class GridCluster implements Cluster, GridHealing {
     await engine?.close().catch(() => undefined);
     await this.options.provider.remove(id);
     this.store.forget(id);
+    this.roles.delete(id);
     await this.syncMembership(progress);
     for (const key of [keys.server(id), `${keys.server(id)}/load`, keys.serverLocknet(id)]) {
       await this.options.etcd.delete().key(key).catch(() => undefined);
@@ -243,6 +274,13 @@ export class GridCluster implements Cluster, GridHealing {
         privateKey: this.options.privateKey, hostKey: server.ssh.hostKey,
       }, { name: server.id, log: this.options.log }).then((engine) => {
         this.engines.set(server.id, engine);
+        // A record with no host key (a droplet made before quarry pinned them, without waiting
+        // for its sshd) is pinned to the key shown now, once, and kept in the record.
+        const record = this.store.get(server.id);
+        if (record && record.ssh.hostKey === null && engine.hostKey !== '') {
+          this.store.save({ ...record, ssh: { ...record.ssh, hostKey: engine.hostKey } });
+          this.options.log(`grid: server ${server.id} had no pinned host key (made before quarry pinned them); pinned the one it showed now, ${hostKeyFingerprint(engine.hostKey)}`);
+        }
         return engine;
       }).finally(() => this.connecting.delete(server.id));
       this.connecting.set(server.id, pending);
@@ -315,6 +353,100 @@ export class GridCluster implements Cluster, GridHealing {
     return this;
   }
 
+  /** Whether a server is a router host now: its block holds a router slice. */
+  isRouterHost(id: string): boolean {
+    return this.slices.block(id)?.slices.some(isRouterSlice) ?? false;
+  }
+
+  /** Says a trouble of `keepRouters` once (until it changes or goes). */
+  private sayRouters(progress: Progress, key: string, message: string | undefined): void {
+    if (message === undefined) {
+      this.routerSaid.delete(key);
+      return;
+    }
+    if (this.routerSaid.get(key) === message) return;
+    this.routerSaid.set(key, message);
+    progress.error(message);
+  }
+
+  /**
+   * Keeps `grid.routers` router hosts (docs/hq.md, "Router hosts"): `routerHostsPlan` decides
+   * which servers to mark (a small slice on their block, kept in grid.json) or
+   * unmark, and then every server whose agent and router are not in step with its mark gets them
+   * so (a router host: `quarry-router` and its firewall's ports 80 and 443; any other: neither).
+   * New router hosts are put in step before old ones lose theirs. Rounds never overlap; the heal
+   * loop runs one every second, so a lost router host's place is taken once it has left the grid.
+   */
+  keepRouters(progress: Progress): Promise<void> {
+    const onJoin = this.options.onJoin;
+    if (!onJoin) return Promise.resolve();
+    this.keeping ??= (async () => {
+      try {
+        await this.exclusive(progress, () => this.markRouters(progress));
+        this.sayRouters(progress, 'plan', undefined);
+        const ids = this.listedServers().filter((id) => this.engines.has(id) && !this.unreachable(id));
+        const wanted = (id: string) => this.isRouterHost(id);
+        // Router hosts first: a new one serves before an old one stops.
+        for (const id of [...ids].sort((a, b) => Number(wanted(b)) - Number(wanted(a)))) {
+          const router = wanted(id);
+          if (this.roles.get(id) === router) continue;
+          const server = this.store.get(id);
+          const engine = this.engines.get(id);
+          if (!server || !engine) continue;
+          try {
+            if (router) progress.step(`${id} is a router host: starting quarry router on ${server.address}:80 and :443`);
+            await onJoin(server, engine.docker, progress, (image) => this.ship(id, engine, image, progress), { router });
+            this.roles.set(id, router);
+            this.sayRouters(progress, id, undefined);
+            progress.info(router ? `${id} is a router host: web traffic to ${server.address}:80 (and :443 for domains with a certificate)`
+              : `${id} is not a router host: its router is stopped and its ports 80 and 443 closed`);
+          } catch (err) {
+            this.sayRouters(progress, id, `the router of ${id} could not be ${router ? 'started' : 'stopped'} (${(err as Error).message}); trying again`);
+          }
+        }
+      } catch (err) {
+        this.sayRouters(progress, 'plan', `router hosts: ${(err as Error).message}; trying again`);
+      } finally {
+        this.keeping = undefined;
+      }
+    })();
+    return this.keeping;
+  }
+
+  /** Marks and unmarks router hosts as `routerHostsPlan` says (under the grid's gate). */
+  private async markRouters(progress: Progress): Promise<void> {
+    const blocks = this.slices.blocks().filter((b) => this.store.get(b.id) && !this.lost.has(b.id));
+    const sights: RouterHostSight[] = blocks.map((b) => ({
+      id: b.id, router: b.slices.some(isRouterSlice), tags: b.tags, containers: b.slices.filter((s) => !isRouterSlice(s)).length,
+      free: b.free, ready: this.engines.has(b.id) && !this.unreachable(b.id),
+    }));
+    const plan = routerHostsPlan(sights, this.options.settings.routers ?? 0, ROUTER_MB);
+    for (const id of plan.unmark) {
+      progress.step(`${id} is no longer a router host (grid.routers is ${this.options.settings.routers ?? 0})`);
+      for (const slice of this.slices.block(id)?.slices.filter(isRouterSlice) ?? []) await this.slices.remove(slice, { context: progress });
+    }
+    const next = (): string => {
+      let n = 1;
+      while (this.slices.slice(`${ROUTER_SLICE}${n}`)) n++;
+      return `${ROUTER_SLICE}${n}`;
+    };
+    for (const id of plan.mark) {
+      const slice = next();
+      const placed = await this.slices.add(slice, ROUTER_MB, [], { group: null, context: progress });
+      if (placed.id !== id) await this.slices.move(slice, id, { context: progress });
+      progress.info(`${id} becomes a router host (grid.routers ${this.options.settings.routers ?? 0})`);
+    }
+    if (plan.short > 0 && sights.every((s) => s.ready)) {
+      // No server has room for a router: the grid grows for it (within grid.max), as for a container.
+      try {
+        for (let i = 0; i < plan.short; i++) await this.slices.add(next(), ROUTER_MB, [], { group: null, context: progress });
+        this.sayRouters(progress, 'short', undefined);
+      } catch (err) {
+        this.sayRouters(progress, 'short', `no server has ${ROUTER_MB} MB free for a router host and the grid cannot grow (${(err as Error).message}); it is tried again`);
+      }
+    }
+  }
+
   /** What HQ sees of each server for healing: its agent's record, its drain, its stacks (its engine is not asked here). */
   async sight(): Promise<ServerSight[]> {
     let records: Record<string, string>;
@@ -326,7 +458,7 @@ export class GridCluster implements Cluster, GridHealing {
     const sights: ServerSight[] = [];
     for (const block of this.slices.blocks()) {
       if (!this.store.get(block.id) || this.lost.has(block.id)) continue;
-      sights.push({ id: block.id, agent: records[keys.server(block.id)] !== undefined, stacks: block.slices.map(stackOf) });
+      sights.push({ id: block.id, agent: records[keys.server(block.id)] !== undefined, stacks: block.slices.filter((s) => !isRouterSlice(s)).map(stackOf) });
     }
     for (const [id, drain] of this.draining) {
       if (this.lost.has(id)) continue;
@@ -607,7 +739,7 @@ export class GridCluster implements Cluster, GridHealing {
       rows.push({
         id, provider: server.provider, address: server.address, size: server.size.slug ?? null,
         memory: server.size.memory, used, free: server.size.memory - used, containers,
-        state: containers > 0 ? `draining${drain.remove ? ' (then removed)' : ''}` : 'drained', agent: found[keys.server(id)] !== undefined,
+        state: containers > 0 ? `draining${drain.remove ? ' (then removed)' : ''}` : 'drained', agent: found[keys.server(id)] !== undefined, router: false,
         firewall: found[keys.serverLocknet(id)] !== undefined ? 'on' : 'unknown',
       });
     }
@@ -618,7 +750,8 @@ export class GridCluster implements Cluster, GridHealing {
     const server = this.store.get(block.id);
     return {
       id: block.id, provider: server?.provider ?? '?', address: server?.address ?? '?', size: server?.size.slug ?? null,
-      memory: block.size, used: block.used, free: block.free, containers: block.slices.length,
+      memory: block.size, used: block.used, free: block.free, containers: block.slices.filter((s) => !isRouterSlice(s)).length,
+      router: block.slices.some(isRouterSlice),
       state: !server ? 'unknown' : this.lost.has(block.id) ? 'lost' : (!this.engines.has(block.id) || this.unlisted.has(block.id) || (!status.agent && this.unanswered.has(block.id))) ? 'unreachable' : server.state, ...status,
     };
   }
@@ -664,8 +797,12 @@ export class GridCluster implements Cluster, GridHealing {
       }
       const block = this.slices.block(id);
       if (!block) throw new BadRequestError(`no server '${id}' in the grid (quarry servers lists them)`);
-      if (block.slices.length > 0) {
-        throw new BadRequestError(`server ${id} runs ${block.slices.length} container${block.slices.length === 1 ? '' : 's'} (${block.slices.join(', ')}); scale them down or remove their stacks first`);
+      const running = block.slices.filter((s) => !isRouterSlice(s));
+      if (running.length > 0) {
+        throw new BadRequestError(`server ${id} runs ${running.length} container${running.length === 1 ? '' : 's'} (${running.join(', ')}); scale them down or remove their stacks first`);
+      }
+      if (running.length < block.slices.length) {
+        throw new BadRequestError(`server ${id} is a router host (web traffic reaches the grid at ${this.store.get(id)?.address ?? id}); drain it with quarry servers drain ${id} --remove: another server becomes a router host in its place (point DNS at it)`);
       }
       if (this.slices.blocks().length <= this.options.settings.min) {
         throw new BadRequestError(`the grid keeps at least ${this.options.settings.min} server${this.options.settings.min === 1 ? '' : 's'} (grid.min); lower it in HQ's config to remove ${id}`);

@@ -2,14 +2,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Etcd3 } from 'etcd3';
+import { request } from 'node:http';
 import {
-  AGENT_IMAGE, AgentInstallError, installAgent, registryShipper, serverKey, type ImageRegistry, type Progress, type RemoteEngine, type ShipResult,
+  AGENT_IMAGE, AgentInstallError, installAgent, installRouter, registryShipper, removeRouter, serverKey, ROUTER_CONTAINER,
+  type ImageRegistry, type Progress, type RemoteEngine, type ShipResult,
 } from '../../launcher/index.js';
 import { createProvider, type Server } from '../../pacific/index.js';
 import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
 import { ed25519Pair, type GridCa } from '../keys/index.js';
-import { GridCluster } from './grid-cluster.js';
+import { GridCluster, type ServerRole } from './grid-cluster.js';
+import { StackLocks } from '../stack-lock.js';
 import { Membership } from './membership.js';
 import { ServerStore } from './server-store.js';
 
@@ -44,7 +47,8 @@ export async function openGrid(grid: NonNullable<HqConfig['grid']>, ctx: OpenGri
     (ctx.agentEtcd === undefined ? '' : `; locknet ${locknet ? 'on' : 'off (grid.locknet)'}${ctx.agentCa ? ', etcd over TLS' : ''}`));
   return GridCluster.open({
     home: ctx.home, etcd: ctx.etcd, local: ctx.docker, provider, privateKey, log: ctx.log,
-    settings: { min: grid.min, max: grid.max, size: grid.size },
+    // Router hosts follow etcd from the servers, as the agents do: none without agents.
+    settings: { min: grid.min, max: grid.max, size: grid.size, routers: ctx.agentEtcd ? grid.routers : 0 },
     ...(ctx.registry && { images: registryImages(ctx.docker, ctx.registry) }),
     ...(ctx.agentEtcd && {
       membership: new Membership(ctx.etcd, ctx.advertise),
@@ -74,6 +78,8 @@ export const AGENT_LEASE_SECONDS = 5;
 
 /** The TCP ports of a server open to anyone (docs/locknet.md): SSH. */
 export const SERVER_PUBLIC_PORTS = [22];
+/** A router host's: SSH, and its router's HTTP and HTTPS. */
+export const ROUTER_HOST_PUBLIC_PORTS = [22, 80, 443];
 
 interface JoinAgentContext {
   local: Docker;
@@ -91,8 +97,19 @@ interface JoinAgentContext {
  * record in etcd.
  */
 function joinAgent(ctx: JoinAgentContext, waitMs = 60_000) {
-  const { local, etcd, agentEtcd } = ctx;
-  return async (server: Server, engine: Docker, progress: Progress, ship: (image: string) => Promise<ShipResult>): Promise<void> => {
+  const { etcd, agentEtcd } = ctx;
+  // One install at a time per server (a join's, the check at HQ's start, a router host's mark):
+  // two on one engine would race for the containers' names.
+  const gate = new StackLocks();
+  return async (server: Server, engine: Docker, progress: Progress, ship: (image: string) => Promise<ShipResult>, role: ServerRole): Promise<void> => {
+    const unlock = await gate.acquire(server.id);
+    try {
+      await putInStep(server, engine, progress, ship, role);
+    } finally {
+      unlock();
+    }
+  };
+  async function putInStep(server: Server, engine: Docker, progress: Progress, ship: (image: string) => Promise<ShipResult>, role: ServerRole): Promise<void> {
     progress.info(`starting the agent on ${server.id}`);
     await ship(AGENT_IMAGE);
     let tls: { ca: string; cert: string; key: string } | undefined;
@@ -107,8 +124,17 @@ function joinAgent(ctx: JoinAgentContext, waitMs = 60_000) {
     await installAgent(engine, {
       server: server.id, address: server.address, etcd: agentEtcd, ttlSeconds: AGENT_LEASE_SECONDS,
       ...(tls && { tls }),
-      ...(ctx.locknet && { locknet: { public: SERVER_PUBLIC_PORTS } }),
+      ...(ctx.locknet && { locknet: { public: role.router ? ROUTER_HOST_PUBLIC_PORTS : SERVER_PUBLIC_PORTS } }),
     });
+    if (role.router) {
+      // The router follows etcd with the server's own certificate, as its agent does.
+      const made = await installRouter(engine, { server: server.id, etcd: agentEtcd, ...(tls && { tls }) });
+      if (made === 'made' && !(await answersHttp(server.address, 80, 30_000))) {
+        progress.error(`the router on ${server.id} does not answer on ${server.address}:80 yet; docker restarts it if it died (docker logs ${ROUTER_CONTAINER} on ${server.id})`);
+      }
+    } else if (await removeRouter(engine)) {
+      progress.info(`the router on ${server.id} is stopped: it is no longer a router host`);
+    }
     const deadline = Date.now() + waitMs;
     while ((await etcd.get(serverKey(server.id)).string()) === null) {
       if (Date.now() > deadline) {
@@ -117,7 +143,26 @@ function joinAgent(ctx: JoinAgentContext, waitMs = 60_000) {
       await new Promise((r) => setTimeout(r, 200));
     }
     progress.info(`the agent of ${server.id} holds its record in etcd`);
-  };
+  }
+}
+
+/** Whether an HTTP server answers (anything: the router says 404 or 503 to a made-up host) at host:port within `withinMs`. */
+async function answersHttp(host: string, port: number, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    const answered = await new Promise<boolean>((resolve) => {
+      const req = request({ host, port, path: '/', headers: { Host: 'quarry-router-check.invalid' }, timeout: 2000 }, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+    if (answered) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
 }
 
 /**

@@ -36,7 +36,7 @@ const MAX_REQUEST = 1 << 20;
 export class HookServer {
   readonly socketPath: string;
   private readonly server: Server;
-  private readonly pushes = new Map<string, PendingPush & { answered(): void }>();
+  private readonly pushes = new Map<string, PendingPush & { called(): void; answered(): void }>();
 
   constructor(home: HomeLayout, private readonly decide: (call: HookCall) => Promise<number>) {
     this.socketPath = hookSocketPath(home);
@@ -59,15 +59,18 @@ export class HookServer {
   }
 
   /**
-   * A token for one receive-pack run; `forget` once it has exited. `answered` resolves once
-   * HQ has sent that run's hook its verdict (never, if the hook is not called).
+   * A token for one receive-pack run; `forget` once it has exited. `called` resolves once that
+   * run's hook has called (git has the whole pack), `answered` once HQ has sent the hook its
+   * verdict (never, if the hook is not called).
    */
-  register(push: PendingPush): { token: string; forget(): void; answered: Promise<void> } {
+  register(push: PendingPush): { token: string; forget(): void; called: Promise<void>; answered: Promise<void> } {
     const token = randomBytes(24).toString('hex');
+    let call!: () => void;
     let answer!: () => void;
+    const called = new Promise<void>((resolve) => { call = resolve; });
     const answered = new Promise<void>((resolve) => { answer = resolve; });
-    this.pushes.set(token, { ...push, answered: answer });
-    return { token, forget: () => this.pushes.delete(token), answered };
+    this.pushes.set(token, { ...push, called: call, answered: answer });
+    return { token, forget: () => this.pushes.delete(token), called, answered };
   }
 
   async close(): Promise<void> {
@@ -92,7 +95,8 @@ export class HookServer {
       const push = request && this.pushes.get(request.token);
       if (!request || !push) return finish(1, 'quarry: this push is not one HQ started; rejected\n');
       this.pushes.delete(request.token);
-      const { answered, ...pending } = push;
+      const { called, answered, ...pending } = push;
+      called();
       const progress = progressTo((out) => send({ out }), (err) => send({ err }));
       this.decide({ push: pending, updates: request.updates, quarantine: request.git, progress, hookWaiting: () => open })
         .then((code) => finish(code), (err: unknown) => finish(1, `quarry: internal error: ${(err as Error)?.message ?? String(err)}\n`))

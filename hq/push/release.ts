@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { CompileError, compileFolder, type StackSpec } from '../../compiler/index.js';
 import { QuarryError } from '../../errors/index.js';
 import { buildUnitImages, ImageBuildError, type ImageBuild, type Progress } from '../../launcher/index.js';
-import { desiredUnits, diffPlan, formatPlan } from '../../plan/index.js';
+import { diffPlan, formatPlan, PREVIEW_DIGEST_KEY, unitDefinitions } from '../../plan/index.js';
 import { exportCommit } from './checkout.js';
 import type { HomeLayout } from '../../home/index.js';
 import { deployedUpdate, type RefUpdate } from './refs.js';
@@ -34,9 +34,9 @@ export function pushInfo(commit: string, git: Record<string, string>): PushInfo 
   return { commit, replace };
 }
 
-/** The default release: shows the plan against an empty grid; nothing is started. */
+/** The default release: shows the plan against an empty grid; nothing is started (so its digests need no secret key). */
 export const printPlan: OnRelease = async (_stack, _srcDir, spec, progress) => {
-  const plan = diffPlan(spec, undefined);
+  const plan = diffPlan(spec, undefined, { digestKey: PREVIEW_DIGEST_KEY });
   progress.step('Plan');
   for (const notice of plan.notices) progress.info(`note: ${notice}`);
   progress.info(formatPlan(spec.name, plan.instructions).trimEnd());
@@ -119,7 +119,7 @@ async function buildImages(docker: Docker, root: string, spec: StackSpec, progre
   const timeoutMs = limits.buildTimeout ?? DEFAULT_BUILD_TIMEOUT_MS;
   const memory = limits.buildMemory ?? DEFAULT_BUILD_MEMORY;
   try {
-    await buildUnitImages(docker, root, desiredUnits(spec), {
+    await buildUnitImages(docker, root, unitDefinitions(spec), {
       runtime: (line) => progress.info(line),
       building: (build) => progress.step(`Building ${what(build)} from ./${build.folder} (${build.image})`),
       line: (_build, line) => progress.info(line),

@@ -85,7 +85,8 @@ export function startFileSync(options: FileSyncOptions): FileSync {
 
   async function atomic(path: string, data: Buffer | string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
-    await atomicWriteAsync(path, data);
+    // The server's config files, for its containers to read: not private like a home's state.
+    await atomicWriteAsync(path, data, 0o644);
   }
 
   async function saveManifest(): Promise<void> {

@@ -13,7 +13,8 @@ export { parseLoadavg, parseMeminfo, readHostStats, ProcParseError, type HostSta
 export { FILES_PREFIX, filePathOf, startFileSync, type FileSync, type FileSyncOptions } from './files.js';
 export {
   installAgent, AgentInstallError, AGENT_IMAGE, AGENT_CONTAINER, AGENT_SETTINGS_PATH, AGENT_LABEL,
-  type InstallAgentOptions,
+  installRouter, removeRouter, ROUTER_CONTAINER, ROUTER_SETTINGS_PATH, ROUTER_LABEL, ROUTER_ADMIN_PORT,
+  type InstallAgentOptions, type InstallRouterOptions,
 } from './install.js';
 export { pickAddress, machineAddress } from './address.js';
 export { agentVersion } from './version.js';

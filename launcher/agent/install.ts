@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import { validateConfig } from '../../config/index.js';
 import { QuarryError } from '../../errors/index.js';
+import { routerConfigSchema } from '../../router/index.js';
 import { agentSettingsSchema } from './settings.js';
 import { tarOf } from './tar.js';
 
@@ -92,29 +93,125 @@ export async function installAgent(docker: Docker, options: InstallAgentOptions)
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },
   };
+  await ensureContainer(docker, { create, imageId, settings, settingsPath: AGENT_SETTINGS_PATH, what: `the agent for ${options.server}` });
+}
+
+/**
+ * The container `create` made (or left as it is when the one there was made from the same
+ * image, settings and options: the spec label), its settings put at `settingsPath` (0600)
+ * before it starts.
+ */
+async function ensureContainer(docker: Docker, options: {
+  create: Docker.ContainerCreateOptions; imageId: string; settings: string; settingsPath: string; what: string;
+}): Promise<'made' | 'kept'> {
+  const { create, imageId, settings } = options;
+  const name = create.name!;
   const spec = createHash('sha256').update(JSON.stringify({ imageId, settings, create })).digest('hex').slice(0, 16);
   create.Labels = { ...create.Labels, [SPEC_LABEL]: spec };
 
-  const existing = await docker.getContainer(AGENT_CONTAINER).inspect().catch((err: unknown) => {
+  const existing = await docker.getContainer(name).inspect().catch((err: unknown) => {
     if (statusOf(err) === 404) return undefined;
     throw err;
   });
   if (existing && existing.Config.Labels?.[SPEC_LABEL] === spec && existing.Image === imageId) {
     if (!existing.State.Running) await docker.getContainer(existing.Id).start();
-    return;
+    return 'kept';
   }
   if (existing) await docker.getContainer(existing.Id).remove({ force: true });
 
   const container = await docker.createContainer(create);
   try {
+    const folder = options.settingsPath.slice(1).split('/').slice(0, -1);
     await container.putArchive(tarOf([
-      { path: 'etc' },
-      { path: 'etc/quarry' },
-      { path: AGENT_SETTINGS_PATH.slice(1), content: settings, mode: 0o600 },
+      ...folder.map((_, i) => ({ path: folder.slice(0, i + 1).join('/') })),
+      { path: options.settingsPath.slice(1), content: settings, mode: 0o600 },
     ]), { path: '/' });
     await container.start();
   } catch (err) {
     await container.remove({ force: true }).catch(() => undefined);
-    throw new AgentInstallError(`cannot start the agent for ${options.server} (${(err as Error).message})`, { cause: err });
+    throw new AgentInstallError(`cannot start ${options.what} (${(err as Error).message})`, { cause: err });
+  }
+  return 'made';
+}
+
+/** A router host's router: its container on the server. */
+export const ROUTER_CONTAINER = 'quarry-router';
+/** Where its settings (a `quarry router` config) are inside the container. */
+export const ROUTER_SETTINGS_PATH = '/etc/quarry/router.json';
+/** The label that marks the router's container. */
+export const ROUTER_LABEL = 'quarry.router';
+/** Where a router host's router answers `/health` and `/stats`: the server's loopback only. */
+export const ROUTER_ADMIN_PORT = 9080;
+
+export interface InstallRouterOptions {
+  /** The server's id, for messages. */
+  server: string;
+  /** etcd's client URLs, as the server reaches them. */
+  etcd: string[];
+  /** etcd over TLS: the grid CA and the server's own client certificate and key (PEM). */
+  tls?: { ca: string; cert: string; key: string };
+  /** Default `quarry/agent:latest` (the router is in the agent's image); it must be on the engine already. */
+  image?: string;
+  /** Web traffic; default 80. */
+  port?: number;
+  /** HTTPS for the domains with a certificate; default 443. */
+  httpsPort?: number;
+  /** Router workers; default the server's cores (`quarry router`'s own default). */
+  workers?: number;
+}
+
+/**
+ * (Re)creates the container `quarry-router` on a router host's engine: `router --config
+ * file:///etc/quarry/router.json` from the agent's image, on the host network, listening on
+ * the server's ports 80 and 443, its admin listener (`/health`, `/stats`) on 127.0.0.1:9080
+ * only, restarted by docker always (a crash or a reboot of the server brings it back with no
+ * HQ), its settings (0600: they hold the server's etcd key) put in before it starts. It follows
+ * etcd itself. Idempotent as `installAgent` is. Resolves `made` or `kept`.
+ */
+export async function installRouter(docker: Docker, options: InstallRouterOptions): Promise<'made' | 'kept'> {
+  const image = options.image ?? AGENT_IMAGE;
+  const document = {
+    port: options.port ?? 80, httpsPort: options.httpsPort ?? 443, host: '0.0.0.0',
+    ...(options.workers !== undefined && { workers: options.workers }),
+    etcd: options.etcd,
+    ...(options.tls && { etcdTls: options.tls }),
+    admin: { port: ROUTER_ADMIN_PORT, host: '127.0.0.1' },
+  };
+  validateConfig(routerConfigSchema, document, `router settings for ${options.server}`);
+  const settings = `${JSON.stringify(document, null, 2)}\n`;
+  let imageId: string;
+  try {
+    imageId = (await docker.getImage(image).inspect()).Id;
+  } catch (err) {
+    if (statusOf(err) === 404) {
+      throw new AgentInstallError(`cannot install the router on ${options.server}: the image ${image} is not on its engine; stream it in first`);
+    }
+    throw new AgentInstallError(`cannot install the router on ${options.server}: its engine does not answer (${(err as Error).message})`, { cause: err });
+  }
+  const create: Docker.ContainerCreateOptions = {
+    name: ROUTER_CONTAINER,
+    Image: image,
+    Cmd: ['router', '--config', `file://${ROUTER_SETTINGS_PATH}`],
+    Labels: { [ROUTER_LABEL]: '1' },
+    HostConfig: {
+      NetworkMode: 'host',
+      RestartPolicy: { Name: 'always' },
+      // Ports 80 and 443 on the host's network: binding below 1024 is the one privilege it needs.
+      CapDrop: ['ALL'],
+      CapAdd: ['NET_BIND_SERVICE'],
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+    },
+  };
+  return ensureContainer(docker, { create, imageId, settings, settingsPath: ROUTER_SETTINGS_PATH, what: `the router on ${options.server}` });
+}
+
+/** Removes a server's router container, if it has one (a server that is no longer a router host). Whether there was one. */
+export async function removeRouter(docker: Docker): Promise<boolean> {
+  try {
+    await docker.getContainer(ROUTER_CONTAINER).remove({ force: true });
+    return true;
+  } catch (err) {
+    if (statusOf(err) === 404) return false;
+    throw err;
   }
 }

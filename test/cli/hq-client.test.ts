@@ -178,9 +178,9 @@ test('memory control: servers prints an aligned table, or JSON equal to what HQ 
   const r = await quarry(['servers'], hqEnv);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout,
-    'ID   PROVIDER      ADDRESS   SIZE         MEMORY   USED    FREE    CONTAINERS  STATE   AGENT  FIREWALL\n' +
-    'q-1  digitalocean  10.0.0.1  s-1vcpu-1gb  1024 MB  512 MB  512 MB  3           active  yes    on\n' +
-    'q-2  digitalocean  10.0.0.2  s-1vcpu-1gb  1024 MB  256 MB  768 MB  1           active  yes    on\n');
+    'ID   PROVIDER      ADDRESS   SIZE         MEMORY   USED    FREE    CONTAINERS  STATE   AGENT  FIREWALL  ROUTER\n' +
+    'q-1  digitalocean  10.0.0.1  s-1vcpu-1gb  1024 MB  512 MB  512 MB  3           active  yes    on        yes\n' +
+    'q-2  digitalocean  10.0.0.2  s-1vcpu-1gb  1024 MB  256 MB  768 MB  1           active  yes    on        no\n');
   const json = await quarry(['servers', '--json'], hqEnv);
   t.is(json.code, 0, json.stderr);
   t.deepEqual(JSON.parse(json.stdout), await control.servers());
@@ -290,11 +290,13 @@ test('memory control: finding HQ: the local one from QUARRY_HOME, with its token
   // The local token goes only to the local HQ: another URL gets no token, and a 401 says how.
   const other = await quarry(['ps'], { QUARRY_HOME: home.root, QUARRY_HQ: api.url.replace('127.0.0.1', 'localhost') });
   t.is(other.code, 1);
-  t.regex(other.stderr, /^HQ at http:\/\/localhost:\d+ wants its API token\. HQ's token is in the file 'token' in its home .*; give it with --token TOKEN or QUARRY_TOKEN\n$/);
+  t.regex(other.stderr, /^HQ at http:\/\/localhost:\d+ wants its API token\. HQ's token is in the file 'token' in its home .*; give it with QUARRY_TOKEN or --token-file FILE\n$/);
 
-  const wrong = await quarry(['ps', '--hq', api.url, '--token', 'wrong-token'], {});
+  const wrongFile = join(dir, 'wrong-token');
+  writeFileSync(wrongFile, 'wrong-token\n');
+  const wrong = await quarry(['ps', '--hq', api.url, '--token-file', wrongFile], {});
   t.is(wrong.code, 1);
-  t.regex(wrong.stderr, /^HQ at http:\/\/127\.0\.0\.1:\d+ refused the API token from --token\. /);
+  t.regex(wrong.stderr, /^HQ at http:\/\/127\.0\.0\.1:\d+ refused the API token from --token-file \S+wrong-token\. /);
 
   const port = await freePort();
   const down = await quarry(['ps'], { QUARRY_HQ: `127.0.0.1:${port}`, QUARRY_TOKEN: TOKEN });
@@ -325,9 +327,11 @@ test('memory control: keys add with QUARRY_HQ goes through HQ\'s API into HQ\'s 
   t.is(again.code, 0, again.stderr);
   t.is(again.stdout, `key ${expected} (dave@test) is already authorised by HQ at ${api.url}; nothing changed\n`);
 
-  // --hq and --token work as for every command.
+  // --hq and --token-file work as for every command.
   const other = await makeKey(keysDir, 'erin');
-  const flags = await quarry(['keys', 'add', `${other}.pub`, '--hq', api.url, '--token', TOKEN], { QUARRY_HOME: local.root });
+  const tokenFile = join(keysDir, 'token');
+  writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+  const flags = await quarry(['keys', 'add', `${other}.pub`, '--hq', api.url, '--token-file', tokenFile], { QUARRY_HOME: local.root });
   t.is(flags.code, 0, flags.stderr);
   t.regex(flags.stdout, /^added key SHA256:\S+ \(erin@test\) to HQ at /);
   t.is(readFileSync(home.authorizedKeys, 'utf8').trimEnd().split('\n').length, 2);

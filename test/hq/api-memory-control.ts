@@ -51,7 +51,7 @@ export class MemoryControl implements HqControl {
 
   private newServer(size: string, state: string): ServerRecord {
     const n = this.nextServer++;
-    const server = { id: `q-${n}`, provider: 'digitalocean', address: `10.0.0.${n}`, size, state, agent: true, firewall: 'on' as const };
+    const server = { id: `q-${n}`, provider: 'digitalocean', address: `10.0.0.${n}`, size, state, agent: true, firewall: 'on' as const, router: n === 1 };
     this.serverList.push(server);
     return server;
   }

@@ -230,7 +230,7 @@ test('memory control: servers add streams its progress and ends with the new ser
     { info: 'droplet q-3 is up at 10.0.0.3' },
     { info: 'waiting for its agent' },
     { step: 'Server q-3 joined the grid' },
-    { result: { id: 'q-3', provider: 'digitalocean', address: '10.0.0.3', size: 's-1vcpu-1gb', state: 'active', agent: true, firewall: 'on', memory: 1024, used: 0, free: 1024, containers: 0 } },
+    { result: { id: 'q-3', provider: 'digitalocean', address: '10.0.0.3', size: 's-1vcpu-1gb', state: 'active', agent: true, firewall: 'on', memory: 1024, used: 0, free: 1024, containers: 0, router: false } },
   ] as OperationLine<unknown>[]);
   t.deepEqual((json(await call(a, 'GET', '/v1/servers')).servers as { id: string }[]).map((s) => s.id), ['q-1', 'q-2', 'q-3']);
 

@@ -20,6 +20,7 @@ test('no config: defaults that run on this machine, home from QUARRY_HOME', asyn
     home: '/tmp/quarry-home-x', host: '0.0.0.0', sshPort: 2222, apiHost: '127.0.0.1', apiPort: 7070,
     routerPort: 8080, routerHttpsPort: undefined, acme: undefined, etcd: undefined, etcdPort: 2479, grid: undefined, locknet: false,
     buildTimeout: 15 * 60_000, buildMemory: 2048 * 1024 * 1024, maxPushSize: 500 * 1024 * 1024, keepReleases: 5,
+    sshAuthTimeout: 60_000, sshMaxUnauthenticated: 100, sshMaxUnauthenticatedPerAddress: 10, pushIdleTimeout: 5 * 60_000, pushLockWait: 10 * 60_000,
   });
 });
 
@@ -52,18 +53,23 @@ test('an unknown key names the URL and the key, and lists the known ones', async
   const at = await file(t, '{"sshport": 22}');
   const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
   t.is(err?.message, `config ${at}: key "sshport": is not a known setting ` +
-    '(known: home, host, sshPort, apiHost, apiPort, routerPort, routerHttpsPort, acme, etcd, etcdPort, grid, locknet, buildTimeout, buildMemory, maxPushSize, keepReleases)');
+    '(known: home, host, sshPort, apiHost, apiPort, routerPort, routerHttpsPort, acme, etcd, etcdPort, grid, locknet, buildTimeout, buildMemory, maxPushSize, keepReleases, ' +
+    'sshAuthTimeout, sshMaxUnauthenticated, sshMaxUnauthenticatedPerAddress, pushIdleTimeout, pushLockWait)');
 });
 
 test('grid: defaults, and faults named by their dotted key; the provider\'s own keys are pacific\'s to check', async (t) => {
   const ok = await file(t, '{"grid": {"provider": {"provider": "docker", "fleet": "f"}}}');
-  t.deepEqual((await loadHqConfig(ok)).grid, { provider: { provider: 'docker', fleet: 'f' }, min: 1, max: 10, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: true, registryPort: 0 });
+  t.deepEqual((await loadHqConfig(ok)).grid, { provider: { provider: 'docker', fleet: 'f' }, min: 1, max: 10, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: true, registryPort: 0, routers: 1 });
   const none = await file(t, '{"grid": {"min": 2}}');
   t.is((await t.throwsAsync(loadHqConfig(none)))?.message, `config ${none}: key "grid.provider": is required: an object with "provider": docker, static or digitalocean`);
   const bare = await file(t, '{"grid": {"provider": {"fleet": "f"}}}');
   t.is((await t.throwsAsync(loadHqConfig(bare)))?.message, `config ${bare}: key "grid.provider.provider": is required: docker, static or digitalocean`);
   const min = await file(t, '{"grid": {"provider": {"provider": "docker"}, "min": -1}}');
   t.regex((await t.throwsAsync(loadHqConfig(min)))?.message ?? '', /key "grid\.min": must be an integer from 0 to 1000, got -1/);
+  const routers = await file(t, '{"grid": {"provider": {"provider": "docker"}, "routers": "two"}}');
+  t.regex((await t.throwsAsync(loadHqConfig(routers)))?.message ?? '', /key "grid\.routers": must be an integer from 0 to 1000, got "two"/);
+  const noRouters = await file(t, '{"grid": {"provider": {"provider": "docker"}, "routers": 0}}');
+  t.is((await loadHqConfig(noRouters)).grid?.routers, 0);
   const typo = await file(t, '{"grid": {"provider": {"provider": "docker"}, "maximum": 3}}');
   t.regex((await t.throwsAsync(loadHqConfig(typo)))?.message ?? '', /key "grid\.maximum": is not a known setting/);
 });
@@ -129,5 +135,21 @@ test('keepReleases: 5 by default, any integer of at least 1; anything else names
     const at = await file(t, `{"keepReleases": ${value}}`);
     const err = await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError });
     t.is(err?.message, `config ${at}: key "keepReleases": must be an integer of at least 1, got ${JSON.stringify(JSON.parse(value))}`, value);
+  }
+});
+
+test('the git endpoint\'s limits: durations and counts; a count below 1 names the key', async (t) => {
+  const config = await loadHqConfig(await file(t, JSON.stringify({
+    sshAuthTimeout: '20s', sshMaxUnauthenticated: 30, sshMaxUnauthenticatedPerAddress: 3, pushIdleTimeout: '2m', pushLockWait: 900,
+  })));
+  t.like(config, { sshAuthTimeout: 20_000, sshMaxUnauthenticated: 30, sshMaxUnauthenticatedPerAddress: 3, pushIdleTimeout: 120_000, pushLockWait: 900_000 });
+  for (const [document, message] of [
+    [{ sshMaxUnauthenticated: 0 }, /key "sshMaxUnauthenticated": must be an integer of at least 1, got 0/],
+    [{ sshMaxUnauthenticatedPerAddress: 2.5 }, /key "sshMaxUnauthenticatedPerAddress": must be an integer of at least 1/],
+    [{ sshAuthTimeout: 'soon' }, /key "sshAuthTimeout": must be a duration/],
+    [{ pushLockWait: 0 }, /key "pushLockWait": must be a duration/],
+  ] as const) {
+    const at = await file(t, JSON.stringify(document));
+    t.regex((await t.throwsAsync(loadHqConfig(at), { instanceOf: ConfigInvalidError }))?.message ?? '', message);
   }
 });

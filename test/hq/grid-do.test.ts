@@ -1,7 +1,9 @@
 import test from 'ava';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { join } from 'node:path';
 import { startControl, type ControlHandle } from '../../hq/index.js';
+import { hostKeyFingerprint, hostKeyOf, type Server } from '../../pacific/index.js';
 import { startRouter, type Router } from '../../router/index.js';
 import { DigitalOceanSimulator } from '../pacific/do-simulator.js';
 import { removeFleet, uniqueFleet } from '../pacific/fleet.js';
@@ -22,6 +24,14 @@ let t: TestHq;
 const stack = uniqueStack('griddo');
 const domain = `${stack}.localhost`;
 const noProgress = { step() {}, info() {}, error() {} };
+const doFleet = uniqueFleet('tgdo');
+const controlConfig = () => ({
+  routerPort: router.port,
+  grid: {
+    provider: { provider: 'digitalocean', token: sim.token, baseUrl: sim.baseUrl, fleet: doFleet, pollIntervalMs: 100, bootTimeoutMs: 150_000 },
+    min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: false, registryPort: 0, routers: 1,
+  },
+});
 
 test.before(async () => {
   await sim.start();
@@ -31,13 +41,7 @@ test.before(async () => {
   t = await startTestHq({ onRelease: (...args) => handle!.onRelease(...args) });
   handle = await startControl({
     home: t.home, etcd: etcd.client, docker, log: () => {}, drainMs: 300,
-    config: {
-      routerPort: router.port,
-      grid: {
-        provider: { provider: 'digitalocean', token: sim.token, baseUrl: sim.baseUrl, fleet: uniqueFleet('tgdo'), pollIntervalMs: 100, bootTimeoutMs: 150_000 },
-        min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: false, registryPort: 0,
-      },
-    },
+    config: controlConfig(),
   });
   control = handle;
 });
@@ -117,4 +121,27 @@ test.serial('a provider error leaves grid and stack as they were, with DigitalOc
   tt.deepEqual(await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).strings(), before.routes);
   tt.is((await control.releases(stack)).length, before.releases, 'no release was made');
   tt.regex((await httpGet(`http://127.0.0.1:${router.port}/`, 5000, { Host: domain })).body, /^hello from [01]$/);
+});
+
+test.serial('HQ\'s record of a droplet holds the host key handed in with its user data; after a restart the pin holds, and a record without one is pinned once', async (tt) => {
+  const [server] = await control.servers();
+  const id = server!.id;
+  const file = join(t.home.serversDir, id, 'settings.json');
+  const create = sim.requests.find((r) => r.method === 'POST' && r.path === '/v2/droplets' && r.status === 202);
+  const given = (parse(String((create?.body as { user_data: string }).user_data)) as { ssh_keys: { ed25519_public: string } }).ssh_keys.ed25519_public;
+  const record = JSON.parse(readFileSync(file, 'utf8')) as Server;
+  tt.is(record.ssh.hostKey, hostKeyOf(given), 'the record HQ wrote when the droplet joined carries the pin');
+
+  // HQ stops (as after kill -9, only the records remain) and its record is made one from before pinning.
+  await control.close();
+  writeFileSync(file, `${JSON.stringify({ ...record, ssh: { ...record.ssh, hostKey: null } }, null, 2)}\n`, { mode: 0o600 });
+  const log: string[] = [];
+  control = await startControl({ home: t.home, etcd: etcd.client, docker, log: (line) => log.push(line), drainMs: 300, config: controlConfig() });
+  const pinnedLine = `grid: server ${id} had no pinned host key (made before quarry pinned them); pinned the one it showed now, ${hostKeyFingerprint(given)}`;
+  const deadline = Date.now() + 60_000;
+  while (!log.includes(pinnedLine) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  tt.true(log.includes(pinnedLine), log.join('\n'));
+  tt.is((JSON.parse(readFileSync(file, 'utf8')) as Server).ssh.hostKey, hostKeyOf(given), 'pinned once, and kept in the record');
+  tt.deepEqual((await control.servers()).map((s) => s.id), [id]);
+  tt.true((await control.ps(stack)).every((row) => row.server === id && row.state === 'running'));
 });

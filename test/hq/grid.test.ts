@@ -3,13 +3,14 @@ import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { gridAdvertise } from '../../hq/grid/advertise.js';
-import { HomeLayout } from '../../home/index.js';
+import { HomeLayout, freePort } from '../../home/index.js';
 import { etcdTls, startOwnEtcd, type OwnEtcd } from '../../hq/etcd/index.js';
 import { GridCa } from '../../hq/keys/index.js';
 import { startOwnRegistry, type OwnRegistry } from '../../hq/registry/index.js';
 import { strangerEtcd, strangerReach, tcpReach } from '../support/probe.js';
 import { until } from '../support/until.js';
 import { startControl, type ControlHandle, type PsRow } from '../../hq/index.js';
+import { ROUTER_MB } from '../../hq/grid/grid-cluster.js';
 import { startRouter, type Router } from '../../router/index.js';
 import { removeFleet, uniqueFleet, docker as dockerCli } from '../pacific/fleet.js';
 import { docker } from '../support/docker.js';
@@ -34,29 +35,45 @@ const domain = `${stack}.localhost`;
 /** A second stack, a steady dataflow (test/hq/fixtures/flow). */
 const flow = uniqueStack('flow');
 
-const gridConfig = { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: true, registryPort: 0 };
+const gridConfig = { provider: { provider: 'docker', fleet }, min: 1, max: 3, size: 's-1vcpu-1gb', advertise: undefined, locknet: true, registry: true, registryPort: 0, routers: 1 };
+/** HQ's own etcd's home, TLS files and client port: the router-host test stops it and starts it again as it was. */
+let etcdHome: HomeLayout;
+let etcdTlsFiles: Awaited<ReturnType<typeof etcdTls>>;
+let etcdPort: number;
 
-test.before(async () => {
-  // etcd as HQ runs it on a grid: on loopback for HQ, and on the servers' network for their
-  // agents, over TLS with client certificates from the grid's CA.
-  gateway = (await gridAdvertise(gridConfig, docker))!;
-  const etcdHome = new HomeLayout(tempDir('quarry-grid-etcd-'));
-  ca = await GridCa.open(etcdHome);
-  const tls = await etcdTls(etcdHome, ca, [gateway]);
-  const own = await startOwnEtcd({ home: etcdHome, port: 0, hosts: [gateway], tls });
-  // HQ's registry on the servers' network: every image reaches the servers by layers from it.
-  registry = await startOwnRegistry({ home: etcdHome, ca, host: gateway, port: 0, log: (line) => log.push(line) });
-  etcd = { own, client: new Etcd3({ hosts: own.endpoint }) };
-  router = await startRouter({ port: 0, host: '127.0.0.1', etcd: etcd.client, admin: { port: 0 } });
-  let handle: ControlHandle | undefined;
-  t = await startTestHq({ onRelease: (...args) => handle!.onRelease(...args) });
-  handle = await startControl({
+/** HQ's control on the grid, as `quarry hq` starts it (the router-host test stops it and starts it again). */
+async function startGridControl(): Promise<ControlHandle> {
+  return startControl({
     home: t.home, etcd: etcd.client, docker, log: (line) => log.push(line), drainMs: 300, agentEtcd: etcd.own.extra,
     agentCa: ca, advertise: gateway, registry,
     // Old images go as soon as a newer release replaces them: the one-line change test sees them go.
     config: { routerPort: router.port, grid: gridConfig, keepReleases: 1 }, imageMinAgeMs: 0,
   });
-  control = handle;
+}
+
+/** A client port for HQ's etcd whose next port (its peer port) is free too, so that it can start again on both. */
+async function etcdPortPair(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port < 65535 && (await tcpReach('127.0.0.1', port + 1, 500)) === 'refused') return port;
+  }
+}
+
+test.before(async () => {
+  // etcd as HQ runs it on a grid: on loopback for HQ, and on the servers' network for their
+  // agents, over TLS with client certificates from the grid's CA.
+  gateway = (await gridAdvertise(gridConfig, docker))!;
+  etcdHome = new HomeLayout(tempDir('quarry-grid-etcd-'));
+  ca = await GridCa.open(etcdHome);
+  etcdTlsFiles = await etcdTls(etcdHome, ca, [gateway]);
+  etcdPort = await etcdPortPair();
+  const own = await startOwnEtcd({ home: etcdHome, port: etcdPort, hosts: [gateway], tls: etcdTlsFiles });
+  // HQ's registry on the servers' network: every image reaches the servers by layers from it.
+  registry = await startOwnRegistry({ home: etcdHome, ca, host: gateway, port: 0, log: (line) => log.push(line) });
+  etcd = { own, client: new Etcd3({ hosts: own.endpoint }) };
+  router = await startRouter({ port: 0, host: '127.0.0.1', etcd: etcd.client, admin: { port: 0 } });
+  t = await startTestHq({ onRelease: (...args) => control.onRelease(...args) });
+  control = await startGridControl();
 });
 
 test.after.always(async () => {
@@ -89,6 +106,8 @@ test.serial('a stack that does not fit on one server spreads over several, serve
   const record = JSON.parse((await etcd.client.get(`/quarry/servers/${first!.id}`).string())!) as { id: string; address: string };
   tt.like(record, { id: first!.id, address: first!.address });
   tt.true(log.some((l) => l.includes(`the agent of ${first!.id} holds its record in etcd`)), log.join('\n'));
+  // grid.routers 1: the one server becomes the router host (a slice of the router's memory marks it).
+  await until('a router host', async () => ((await control.servers()).some((s) => s.router) ? true : undefined), 120_000);
   // The example with reservations that fill more than one 1 GB server (each block is 1024 MB):
   // store 64 + index 800 + crawl 100 on one; categorize 200 + web 2 × 200 on another.
   const repo = await docsearchRepo(t.dir);
@@ -113,7 +132,8 @@ test.serial('a stack that does not fit on one server spreads over several, serve
   const servers = await control.servers();
   tt.is(servers.length, 2, JSON.stringify(servers));
   for (const s of servers) tt.true(s.used <= s.memory, `${s.id} holds no more than its memory`);
-  tt.is(servers.reduce((sum, s) => sum + s.used, 0), 64 + 800 + 200 + 100 + 2 * 200, 'every container is a slice of its memory');
+  tt.is(servers.filter((s) => s.router).length, 1, 'one router host (grid.routers 1)');
+  tt.is(servers.reduce((sum, s) => sum + s.used, 0), 64 + 800 + 200 + 100 + 2 * 200 + ROUTER_MB, 'every container is a slice of its memory, and so is the router');
 
   const rows = await control.ps(stack);
   tt.is(rows.length, 6);
@@ -149,6 +169,95 @@ test.serial('a stack that does not fit on one server spreads over several, serve
   tt.deepEqual(view.servers.flatMap((s) => s.slices.map((x) => x.id)).sort(), rows.map((x) => x.container).sort());
   tt.true(existsSync(join(t.home.root, 'grid', 'grid.json')));
   for (const s of servers) tt.true(existsSync(join(t.home.root, 'servers', s.id, 'settings.json')), `servers/${s.id}/settings.json`);
+});
+
+/** Runs a shell command inside a docker-provider server (its own container on this machine). */
+const onServerSh = (id: string, command: string) => dockerCli(['exec', `quarry-server-${id}`, 'sh', '-c', command]);
+const fleetNetwork = `quarry-pacific-${fleet}`;
+
+/** The grid's router hosts as HQ lists them, once there are `count` whose router serves the stack on port 80. */
+async function servingRouterHosts(count = 1): Promise<Array<{ id: string; address: string }>> {
+  return until(`${count} router host(s) serving the stack on port 80`, async () => {
+    const hosts = (await control.servers()).filter((s) => s.router && s.state === 'active');
+    if (hosts.length !== count) return undefined;
+    for (const h of hosts) {
+      const res = await httpGet(`http://${h.address}:80/`, 3000, { Host: domain }).catch(() => undefined);
+      if (res?.status !== 200 || !res.body.includes('docsearch')) return undefined;
+    }
+    return hosts;
+  }, 180_000);
+}
+
+test.serial('router hosts: the router host serves the stack on its port 80; with HQ (its control and its etcd) stopped and started again, not one request fails', async (tt) => {
+  const [host] = await servingRouterHosts(1);
+  const servers = await control.servers();
+  tt.deepEqual(servers.filter((s) => s.router).map((s) => s.id), [host!.id], 'quarry servers says which server is the router host');
+  // Its router: the agent's image on the server's network, restarted by docker always, its settings (the server's etcd key) 0600.
+  tt.is(await onServerSh(host!.id, "docker inspect -f '{{.State.Running}} {{.HostConfig.NetworkMode}} {{.HostConfig.RestartPolicy.Name}} {{.Config.Image}}' quarry-router"),
+    'true host always quarry/agent:latest');
+  tt.is(await onServerSh(host!.id, 'docker exec quarry-router stat -c %a /etc/quarry/router.json'), '600');
+  for (const s of servers.filter((x) => !x.router)) tt.is(await onServerSh(s.id, 'docker ps -q --filter name=^quarry-router$'), '', `${s.id} runs no router`);
+  // Its admin listener is on the server's loopback only; HQ's machine (a member) finds nothing there.
+  tt.not(await tcpReach(host!.address, 9080), 'open', 'the router\'s /stats is not on the server\'s address');
+  // locknet: a stranger reaches 80 and 443 of the router host (and 22), not of another server.
+  const other = servers.find((s) => !s.router)!;
+  tt.like(await strangerReach(fleetNetwork, [`${host!.address}:80`, `${host!.address}:22`, `${other.address}:80`]),
+    { [`${host!.address}:80`]: 'open', [`${host!.address}:22`]: 'open', [`${other.address}:80`]: 'dropped' });
+
+  // Requests to the router host's port 80 back to back, while HQ stops and starts again.
+  let running = true;
+  let phase: 'before' | 'stopped' | 'after' = 'before';
+  const answered = { before: 0, stopped: 0, after: 0 };
+  const failed: string[] = [];
+  const loop = (async () => {
+    while (running) {
+      const r = await httpGet(`http://${host!.address}:80/`, 5000, { Host: domain }).catch((err: Error) => ({ status: 0, body: err.message }));
+      if (r.status === 200 && r.body.includes('docsearch')) answered[phase] += 1;
+      else failed.push(`${phase} ${new Date().toISOString()} ${r.status} ${String(r.body).slice(0, 100)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  try {
+    await until('some answers before the stop', async () => (answered.before >= 10 ? true : undefined));
+    // HQ stops as `quarry hq` does: its control, then its own etcd (the router host keeps its routes).
+    await control.close();
+    await etcd.own.stop();
+    phase = 'stopped';
+    const stoppedAt = Date.now();
+    await until('six seconds of requests with HQ and its etcd stopped', async () => (Date.now() - stoppedAt >= 6000 && answered.stopped >= 10 ? true : undefined));
+    tt.is(await tcpReach('127.0.0.1', etcdPort), 'refused', 'HQ\'s etcd is really down');
+    etcd.own = await startOwnEtcd({ home: etcdHome, port: etcdPort, hosts: [gateway], tls: etcdTlsFiles });
+    control = await startGridControl();
+    phase = 'after';
+    // The router follows etcd again: a route written now reaches it.
+    const routes = await etcd.client.getAll().prefix(`/quarry/routes/${domain}/`).strings();
+    const probe = `probe-${stack}.localhost`;
+    await etcd.client.put(`/quarry/routes/${probe}/probe`).value(Object.values(routes)[0]!);
+    try {
+      const res = await until('a route written after the restart reaches the router host', async () => {
+        const r = await httpGet(`http://${host!.address}:80/`, 3000, { Host: probe });
+        return r.status === 200 ? r : undefined;
+      }, 120_000);
+      tt.regex(res.body, /docsearch/);
+    } finally {
+      await etcd.client.delete().key(`/quarry/routes/${probe}/probe`);
+    }
+    await until('HQ back with its router host', async () => ((await control.servers()).find((s) => s.id === host!.id)?.router ? true : undefined), 120_000);
+    const back = Date.now();
+    await until('a few seconds of requests after HQ is back', async () => (Date.now() - back >= 3000 ? true : undefined));
+  } finally {
+    running = false;
+    await loop;
+  }
+  tt.log(`answers through ${host!.id}:80: ${answered.before} before the stop, ${answered.stopped} while HQ and its etcd were stopped, ${answered.after} after`);
+  tt.deepEqual(failed, [], `requests through the router host that failed (of ${answered.before + answered.stopped + answered.after})`);
+  tt.true(answered.stopped >= 10, `the app answered through the router host while HQ was stopped (${answered.stopped})`);
+  tt.true(answered.after >= 10, `and after it started again (${answered.after})`);
+  // HQ's embedded router still answers on HQ's routerPort, for a look from HQ's machine.
+  const embedded = await httpGet(`http://127.0.0.1:${router.port}/`, 5000, { Host: domain });
+  tt.is(embedded.status, 200);
+  tt.regex(embedded.body, /docsearch/);
+  tt.is((await control.servers()).filter((s) => s.router).length, 1, 'still one router host');
 });
 
 /** The blobs HQ's registry sent since `from` (a byte offset of its log): to whom, of which repository, how many bytes. */
@@ -211,15 +320,12 @@ test.serial('a one-line change to the web node moves only its top layer, and onl
   }
 });
 
-/** Runs a shell command inside a docker-provider server (its own container on this machine). */
-const onServerSh = (id: string, command: string) => dockerCli(['exec', `quarry-server-${id}`, 'sh', '-c', command]);
 /** The IPv4 members in force on a server, read from the kernel through its agent's ipset. */
 const membersOn = async (id: string) => (await onServerSh(id, 'docker exec quarry-agent /usr/sbin/ipset list quarry-members4'))
   .split('\n').filter((l) => /^\d+\.\d+\.\d+\.\d+$/.test(l.trim())).map((l) => l.trim()).sort();
 /** The server's filter rules, without the packet counters that change as traffic flows. */
 const rulesOn = async (id: string) => (await onServerSh(id, 'iptables-save -t filter; ip6tables-save -t filter'))
   .split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).join('\n');
-const fleetNetwork = `quarry-pacific-${fleet}`;
 
 /** Where the stack's store service and the index element's control socket are published. */
 async function doors(): Promise<{ store: string; control: string; server: string }> {
@@ -547,4 +653,32 @@ test.serial('a server that dies: HQ finds it lost, its containers start on the o
   tt.false(existsSync(join(t.home.root, 'servers', victim!)), 'its record is gone');
   const endpoints = await etcd.client.getAll().prefix(`/quarry/stacks/${stack}/endpoints/`).strings();
   for (const value of Object.values(endpoints)) tt.not((JSON.parse(value) as { server: string }).server, victim, value);
+});
+
+test.serial('a lost router host is replaced like any lost server: another server becomes the router host and serves the stack on its port 80', async (tt) => {
+  const [host] = await servingRouterHosts(1);
+  await dockerCli(['kill', `quarry-server-${host!.id}`]);
+  const killedAt = Date.now();
+  const seen = new Map<string, number>();
+  const note = (what: string) => { if (!seen.has(what)) seen.set(what, Date.now() - killedAt); };
+  const next = await until(`another router host in place of ${host!.id}`, async () => {
+    if (log.some((l) => l.includes(`server ${host!.id} is lost`))) note(`HQ found ${host!.id} lost`);
+    const listed = (await control.servers()).filter((s) => s.router && s.id !== host!.id && s.state === 'active');
+    if (listed.length !== 1) return undefined;
+    note(`${listed[0]!.id} listed as the router host`);
+    const res = await httpGet(`http://${listed[0]!.address}:80/`, 3000, { Host: domain }).catch(() => undefined);
+    return res?.status === 200 && res.body.includes('docsearch') ? listed[0] : undefined;
+  }, 240_000).catch((err: Error) => {
+    tt.log(`HQ's log:\n${log.filter((l) => l.startsWith('heal') || l.includes(host!.id)).slice(-40).join('\n')}`);
+    throw err;
+  });
+  tt.log(`${next.id} serves the stack as the router host ${Date.now() - killedAt} ms after ${host!.id} was killed; ` +
+    `${[...seen].map(([what, ms]) => `${what} after ${ms} ms`).join(', ')}`);
+  tt.true(log.some((l) => l.includes(`server ${host!.id} is lost`)), 'HQ found it lost');
+  tt.true(log.some((l) => l.includes(`${next.id} becomes a router host`)), log.filter((l) => l.startsWith('heal')).join('\n'));
+  tt.deepEqual(await strangerReach(fleetNetwork, [`${next.address}:80`]), { [`${next.address}:80`]: 'open' }, 'its port 80 is public now');
+  await until(`HQ done with ${host!.id}`, async () => (log.some((l) => l.includes(`server ${host!.id} replaced in`) || l.includes(`server ${host!.id} removed;`)) ? true : undefined), 240_000);
+  const servers = await control.servers();
+  tt.false(servers.some((s) => s.id === host!.id), `${host!.id} left the grid`);
+  tt.deepEqual(servers.filter((s) => s.router).map((s) => s.id), [next.id], 'one router host, as grid.routers says');
 });

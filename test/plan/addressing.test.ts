@@ -9,10 +9,13 @@ import {
 import { CONTROL_KEY_ENV as RUNTIME_CONTROL_KEY_ENV, parseWiring, type OutPortWiring, type Wiring } from '../../runtime/index.js';
 import { base, compile, stackWith } from '../compiler/fixture.js';
 
+/** Any key: these plans are compared only with themselves. */
+const KEY = { digestKey: 'a test digest key' };
+
 // base: service db (postgres:16, port 5432), web node (port 8080, out port ask => sink.query),
 // elements src -> mid (sharded by hash:id) -> sink; env MODE=test; stack demo.
 const stack = compile(base);
-const units = desiredUnits(stack);
+const units = desiredUnits(stack, KEY);
 const unit = (name: string): DesiredUnit => units.find((u) => u.name === name)!;
 const scales = (s: Record<string, number>) => (name: string) => s[name] ?? 1;
 
@@ -186,7 +189,7 @@ const envCases: EnvCase[] = [
 for (const c of envCases) {
   test(`containerEnv: ${c.name}`, (t) => {
     const spec = c.files ? compile(stackWith(c.files)) : stack;
-    const u = desiredUnits(spec).find((x) => x.name === c.unit)!;
+    const u = desiredUnits(spec, KEY).find((x) => x.name === c.unit)!;
     const env = containerEnv(spec, u, c.member ?? 0, c.peers(), c.port !== undefined ? { port: c.port } : {});
     const { QUARRY_WIRING: wiring, ...rest } = env;
     t.deepEqual(rest, c.env);

@@ -5,6 +5,9 @@ import test from 'ava';
 import { applyPlan, diffPlan, type CurrentState, type Instruction } from '../../plan/index.js';
 import { base, compile, stackWith } from '../compiler/fixture.js';
 
+/** Any key: these plans are compared only with themselves. */
+const KEY = { digestKey: 'a test digest key' };
+
 const q = base['quarry.yml']!;
 const topo = base['topology.yml']!;
 
@@ -21,7 +24,7 @@ function summary(steps: Instruction[]): string[] {
 /** What runs after the base stack's first push. */
 function deployedBase(): CurrentState {
   const stack = compile(base);
-  return applyPlan(stack, undefined, diffPlan(stack, undefined).instructions);
+  return applyPlan(stack, undefined, diffPlan(stack, undefined, KEY).instructions);
 }
 
 interface Case {
@@ -115,18 +118,18 @@ for (const c of cases) {
     const running = deployedBase();
     c.running?.(running);
     const stack = compile(stackWith(c.after));
-    const plan = diffPlan(stack, running, { replace: c.replace ?? [] });
+    const plan = diffPlan(stack, running, { ...KEY, replace: c.replace ?? [] });
     t.deepEqual(summary(plan.instructions), c.expect);
     if (c.notice) t.true(plan.notices.some((n) => c.notice!.test(n)), plan.notices.join('\n'));
     else t.deepEqual(plan.notices, []);
     // Applied, the plan leaves nothing to do (but the notices of what it deliberately left).
     const after = applyPlan(stack, running, plan.instructions);
-    t.deepEqual(summary(diffPlan(stack, after).instructions), [], 'the same plan twice does nothing the second time');
+    t.deepEqual(summary(diffPlan(stack, after, KEY).instructions), [], 'the same plan twice does nothing the second time');
   });
 }
 
 test('a first push: services first, elements consumers first, then nodes and their routes', (t) => {
-  const plan = diffPlan(compile(base), undefined);
+  const plan = diffPlan(compile(base), undefined, KEY);
   t.deepEqual(summary(plan.instructions), [
     'ENSURE node db', 'DEPLOY element sink', 'DEPLOY element mid', 'DEPLOY element src', 'DEPLOY node web',
     'ROUTE node web [demo.example.com]',
@@ -135,16 +138,16 @@ test('a first push: services first, elements consumers first, then nodes and the
 });
 
 test('a build folder\'s tag is its content: same files, same image', (t) => {
-  const a = diffPlan(compile(base), undefined).instructions.find((s) => s.op === 'DEPLOY' && s.node === 'web');
-  const b = diffPlan(compile(stackWith({ 'web/server.js': 'console.log("web v2")\n' })), undefined).instructions.find((s) => s.op === 'DEPLOY' && s.node === 'web');
-  const c = diffPlan(compile(base), undefined).instructions.find((s) => s.op === 'DEPLOY' && s.node === 'web');
+  const a = diffPlan(compile(base), undefined, KEY).instructions.find((s) => s.op === 'DEPLOY' && s.node === 'web');
+  const b = diffPlan(compile(stackWith({ 'web/server.js': 'console.log("web v2")\n' })), undefined, KEY).instructions.find((s) => s.op === 'DEPLOY' && s.node === 'web');
+  const c = diffPlan(compile(base), undefined, KEY).instructions.find((s) => s.op === 'DEPLOY' && s.node === 'web');
   t.regex((a as { image: string }).image, /^quarry\/demo-web:[0-9a-f]{12}$/);
   t.not((a as { image: string }).image, (b as { image: string }).image);
   t.is((a as { image: string }).image, (c as { image: string }).image);
 });
 
 test('replacing a service that does not exist says so', (t) => {
-  const plan = diffPlan(compile(base), deployedBase(), { replace: ['cache'] });
+  const plan = diffPlan(compile(base), deployedBase(), { ...KEY, replace: ['cache'] });
   t.deepEqual(plan.instructions, []);
   t.regex(plan.notices.join('\n'), /--replace cache: there is no service 'cache'/);
 });

@@ -4,12 +4,15 @@ import test from 'ava';
 import { applyPlan, diffPlan, domainClaimFaults, type CurrentState } from '../../plan/index.js';
 import { compile, base } from '../compiler/fixture.js';
 
+/** Any key: these plans are compared only with themselves. */
+const KEY = { digestKey: 'a test digest key' };
+
 const spec = compile(base); // its web node `web` answers demo.example.com
 
 /** What runs of stack `name` after pushing the base stack with `domains` on its web node. */
 function running(name: string, domains: string[]): CurrentState {
   const other = { ...spec, name, nodes: spec.nodes.map((n) => (n.type === 'web' ? { ...n, domains } : n)) };
-  return { ...applyPlan(other, undefined, diffPlan(other, undefined).instructions), stack: name };
+  return { ...applyPlan(other, undefined, diffPlan(other, undefined, KEY).instructions), stack: name };
 }
 
 const cases: Array<[string, CurrentState[], RegExp[]]> = [

@@ -4,6 +4,9 @@ import test from 'ava';
 import { applyPlan, changeEnv, diffPlan, envFaults, withEnv } from '../../plan/index.js';
 import { base, compile, stackWith } from '../compiler/fixture.js';
 
+/** Any key: these plans are compared only with themselves. */
+const KEY = { digestKey: 'a test digest key' };
+
 const q = base['quarry.yml']!;
 const spec = compile(base);
 
@@ -99,8 +102,8 @@ for (const c of mergeCases) {
 }
 
 test('withEnv: an env change redeploys every node and element, not the service; no change, nothing', (t) => {
-  const running = applyPlan(spec, undefined, diffPlan(spec, undefined).instructions);
-  const redeployed = diffPlan(withEnv(spec, changeEnv({}, { GREETING: 'hi' }, [])), running).instructions;
+  const running = applyPlan(spec, undefined, diffPlan(spec, undefined, KEY).instructions);
+  const redeployed = diffPlan(withEnv(spec, changeEnv({}, { GREETING: 'hi' }, [])), running, KEY).instructions;
   t.deepEqual(redeployed.map((s) => `${s.op} ${s.node ?? s.element}`), ['DEPLOY sink', 'DEPLOY mid', 'DEPLOY src', 'DEPLOY web']);
-  t.deepEqual(diffPlan(withEnv(spec, {}), running).instructions, []);
+  t.deepEqual(diffPlan(withEnv(spec, {}), running, KEY).instructions, []);
 });

@@ -6,8 +6,11 @@ import {
 } from '../../plan/index.js';
 import { base, compile, stackWith } from '../compiler/fixture.js';
 
+/** Any key: these plans are compared only with themselves. */
+const KEY = { digestKey: 'a test digest key' };
+
 const stack = compile(base);
-const units = desiredUnits(stack);
+const units = desiredUnits(stack, KEY);
 const unit = (name: string): DesiredUnit => units.find((u) => u.name === name)!;
 const peers = aliasPeers(stack, units, (name) => (name === 'mid' ? 3 : 1));
 
@@ -78,8 +81,8 @@ for (const c of cases) {
 
 test('containerRequests: a command travels; no members, no requests', (t) => {
   const spec = compile(stackWith({ 'quarry.yml': base['quarry.yml']!.replace('    health: /healthz\n', '    health: /healthz\n    command: [node, server.js]\n') }));
-  const web = desiredUnits(spec).find((u) => u.name === 'web')!;
-  const [request] = containerRequests(spec, web, [0], [], aliasPeers(spec, desiredUnits(spec), () => 1), { release: 'v1', publishWired: false });
+  const web = desiredUnits(spec, KEY).find((u) => u.name === 'web')!;
+  const [request] = containerRequests(spec, web, [0], [], aliasPeers(spec, desiredUnits(spec, KEY), () => 1), { release: 'v1', publishWired: false });
   t.deepEqual(request!.command, ['node', 'server.js']);
   t.deepEqual(containerRequests(stack, unit('mid'), [], [{ n: 4 }], peers, { release: 'v1', publishWired: false }), []);
 });
@@ -131,7 +134,7 @@ const imageCases: ImageCase[] = [
 for (const c of imageCases) {
   test(`imageBuilds: ${c.name}`, (t) => {
     const spec = c.files ? compile(stackWith(c.files)) : stack;
-    const { runtime, images } = imageBuilds(desiredUnits(spec));
+    const { runtime, images } = imageBuilds(desiredUnits(spec, KEY));
     t.is(runtime, c.want.runtime);
     t.deepEqual(images.map((i) => (i.how === 'present' ? [i.how, i.unit.name] : [i.how, i.unit.name, i.folder])), c.want.images);
     t.is(new Set(images.map((i) => i.image)).size, images.length, 'each image once');

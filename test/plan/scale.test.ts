@@ -7,6 +7,9 @@ import {
 } from '../../plan/index.js';
 import { base, compile, stackWith } from '../compiler/fixture.js';
 
+/** Any key: these plans are compared only with themselves. */
+const KEY = { digestKey: 'a test digest key' };
+
 const q = base['quarry.yml']!;
 const topo = base['topology.yml']!;
 const spec = compile(base);
@@ -24,7 +27,7 @@ function summary(steps: Instruction[]): string[] {
 
 /** What runs after the base stack's first push (every node and element at 1). */
 function deployedBase(): CurrentState {
-  return applyPlan(spec, undefined, diffPlan(spec, undefined).instructions);
+  return applyPlan(spec, undefined, diffPlan(spec, undefined, KEY).instructions);
 }
 
 function running(scales: Record<string, number>): CurrentState {
@@ -183,7 +186,7 @@ for (const c of scalesCases) {
   test(`withScales: ${c.name}`, (t) => {
     const current = running(c.running ?? {});
     const stack = compile(stackWith(c.after ?? {}));
-    const diff = diffPlan(stack, current).instructions;
+    const diff = diffPlan(stack, current, KEY).instructions;
     t.deepEqual(summary(diff), c.plan, 'the plan before');
     const before = structuredClone(diff);
     const fixed = withScales(diff, current, c.scales, 'demo');
@@ -200,7 +203,7 @@ for (const c of scalesCases) {
 }
 
 test('withScales: with nothing running, only the plan\'s own steps are retargeted', (t) => {
-  const plan = diffPlan(spec, undefined).instructions;
+  const plan = diffPlan(spec, undefined, KEY).instructions;
   t.deepEqual(summary(withScales(plan, undefined, { web: 2, sink: 3 }, 'demo')), [
     'ENSURE node db', 'DEPLOY element sink ×3', 'DEPLOY element mid ×1', 'DEPLOY element src ×1', 'DEPLOY node web ×2',
     'ROUTE node web [demo.example.com]',

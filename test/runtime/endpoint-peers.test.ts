@@ -8,6 +8,9 @@ import {
 } from '../../runtime/index.js';
 import { base, compile } from '../compiler/fixture.js';
 
+/** Any key: these plans are compared only with themselves. */
+const KEY = { digestKey: 'a test digest key' };
+
 const rec = (host: string, ports: Record<string, number>): EndpointRecordLike => ({ host, ports });
 const of = (entries: [number, EndpointRecordLike][]): MemberRecords => new Map(entries);
 const records = (by: Record<string, [number, EndpointRecordLike][]>) =>
@@ -81,7 +84,7 @@ for (const c of cases) {
 test('endpointTargets gives exactly the targets the plan wires from the same containers (ids and endpoints)', (t) => {
   // base: src -> mid (sharded by hash:id) -> sink; on a fake grid a container port P is published on 30000 + P.
   const stack = compile(base);
-  const units = desiredUnits(stack);
+  const units = desiredUnits(stack, KEY);
   const live: (LiveContainer & { server: string })[] = [
     { id: 'a', unit: 'mid', n: 3, member: 0, state: 'running', server: '10.0.0.3' },
     { id: 'b', unit: 'mid', n: 4, member: 1, state: 'running', server: '10.0.0.4' },
