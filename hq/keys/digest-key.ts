@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, statSync } from 'node:fs';
-import { atomicWrite, type HomeLayout } from '../../home/index.js';
+import type { HomeLayout } from '../../home/index.js';
 import { DigestKeyFileError } from '../errors.js';
+import { loadOrCreateSecretFile } from './secret-file.js';
 
 /**
  * The secret key of HQ's unit digests (plan/model.ts `DigestOptions`): a container's
@@ -12,25 +12,8 @@ import { DigestKeyFileError } from '../errors.js';
  * a new key makes every node and element look changed, and the next push redeploys them all.
  */
 export function loadOrCreateDigestKey(home: HomeLayout): string {
-  const path = home.digestKey;
-  let text: string | undefined;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  if (text === undefined) {
-    home.ensure(home.keysDir);
-    const key = randomBytes(32).toString('hex');
-    atomicWrite(path, `${key}\n`, 0o600);
-    return key;
-  }
-  const key = text.trim();
-  if (!/^[0-9a-f]{64}$/.test(key)) {
-    throw new DigestKeyFileError(`${path} does not hold a digest key (64 hex digits); delete it and start HQ again to make a new one ` +
-      '(the next push then redeploys every node and element once)');
-  }
-  // A key others may read is no secret: put the mode back (a copy may have loosened it).
-  if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-  return key;
+  home.ensure(home.keysDir);
+  return loadOrCreateSecretFile(home.digestKey, () => randomBytes(32).toString('hex'), (key) => /^[0-9a-f]{64}$/.test(key),
+    (path) => new DigestKeyFileError(`${path} does not hold a digest key (64 hex digits); delete it and start HQ again to make a new one ` +
+      '(the next push then redeploys every node and element once)'));
 }

@@ -46,6 +46,18 @@ function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
 }
 
+/** The id of `image` on the engine, which must have it already; `what` is being installed. */
+async function imageIdOn(docker: Docker, image: string, what: string): Promise<string> {
+  try {
+    return (await docker.getImage(image).inspect()).Id;
+  } catch (err) {
+    if (statusOf(err) === 404) {
+      throw new AgentInstallError(`cannot install ${what}: the image ${image} is not on its engine; stream it in first (docker save ${image} | docker load)`);
+    }
+    throw new AgentInstallError(`cannot install ${what}: its engine does not answer (${(err as Error).message})`, { cause: err });
+  }
+}
+
 /**
  * (Re)creates the container `quarry-agent` on a server's engine: the agent image on the host
  * network, restarted by docker always, the engine's socket, the server's /etc/hosts and
@@ -68,16 +80,7 @@ export async function installAgent(docker: Docker, options: InstallAgentOptions)
   validateConfig(agentSettingsSchema, document, `agent settings for ${options.server}`);
   const settings = `${JSON.stringify(document, null, 2)}\n`;
 
-  let imageId: string;
-  try {
-    imageId = (await docker.getImage(image).inspect()).Id;
-  } catch (err) {
-    if (statusOf(err) === 404) {
-      throw new AgentInstallError(`cannot install the agent for ${options.server}: the image ${image} is not on its engine; ` +
-        `stream it in first (docker save ${image} | docker load)`);
-    }
-    throw new AgentInstallError(`cannot install the agent for ${options.server}: its engine does not answer (${(err as Error).message})`, { cause: err });
-  }
+  const imageId = await imageIdOn(docker, image, `the agent for ${options.server}`);
 
   const create: Docker.ContainerCreateOptions = {
     name: AGENT_CONTAINER,
@@ -179,15 +182,7 @@ export async function installRouter(docker: Docker, options: InstallRouterOption
   };
   validateConfig(routerConfigSchema, document, `router settings for ${options.server}`);
   const settings = `${JSON.stringify(document, null, 2)}\n`;
-  let imageId: string;
-  try {
-    imageId = (await docker.getImage(image).inspect()).Id;
-  } catch (err) {
-    if (statusOf(err) === 404) {
-      throw new AgentInstallError(`cannot install the router on ${options.server}: the image ${image} is not on its engine; stream it in first`);
-    }
-    throw new AgentInstallError(`cannot install the router on ${options.server}: its engine does not answer (${(err as Error).message})`, { cause: err });
-  }
+  const imageId = await imageIdOn(docker, image, `the router on ${options.server}`);
   const create: Docker.ContainerCreateOptions = {
     name: ROUTER_CONTAINER,
     Image: image,
