@@ -80,6 +80,20 @@ echo "\$ curl -H 'Host: docsearch.localhost' 'http://127.0.0.1:8080/search?q=riv
 echo "$out"
 case "$out" in *rivers.txt*) ;; *) echo "the stack did not answer a search; see $demo/hq.log"; exit 1 ;; esac
 
+# The same search through the grid's router host (its port 80): web traffic that never passes through HQ.
+router_host=$(quarry servers --json | node -e 'let t="";process.stdin.on("data",(c)=>t+=c).on("end",()=>{const r=JSON.parse(t).find((s)=>s.router);process.stdout.write(r?r.address:"")})')
+if [ -n "$router_host" ]; then
+  echo
+  echo "== the same through the grid's router host, $router_host port 80 (HQ is not in this path)"
+  for _ in $(seq 1 60); do
+    via=$(curl -s --max-time 2 -H 'Host: docsearch.localhost' "http://$router_host/search?q=rivers" || true)
+    case "$via" in *rivers.txt*) break ;; esac
+    sleep 0.5
+  done
+  echo "\$ curl -H 'Host: docsearch.localhost' 'http://$router_host/search?q=rivers'"
+  echo "$via"
+fi
+
 echo
 echo "== quarry ps docsearch"
 quarry ps docsearch
@@ -96,6 +110,7 @@ cat <<TEXT
 
 docsearch runs. Try:
   curl http://docsearch.localhost:8080/search?q=danube      (*.localhost is loopback in curl and browsers)
+  curl -H 'Host: docsearch.localhost' http://${router_host:-ROUTER-HOST}/search?q=danube    (the grid's router host: point DNS there)
   export QUARRY_HOME=$QUARRY_HOME
   node bin/quarry.js scale docsearch web=8 ; node bin/quarry.js servers     (the grid grows a server)
   node bin/quarry.js scale docsearch web=2 ; node bin/quarry.js grid        (and shrinks again)
