@@ -9,6 +9,7 @@ import { reshard, sendPeers, type ReshardConsumer, type ReshardProducer } from '
 import type { Progress } from './progress.js';
 import type { Cluster, PlacedContainer } from './cluster.js';
 import { keys, type EndpointRecord } from './etcd-keys.js';
+import { waitForRouters } from './router-sync.js';
 
 type RunningContainer = PlacedContainer;
 
@@ -21,8 +22,17 @@ export interface ExecutorContext {
   progress: Progress;
   /** The release containers started now are labelled with: `v3`. */
   release: string;
-  /** How long the router gets to stop sending to a container before it is stopped. */
+  /**
+   * How long the old backends get to finish their requests in flight once every router applied
+   * the route change that retired them; with no reporting router (no `/quarry/routers/` record),
+   * the fixed wait between that change and stopping them.
+   */
   drainMs: number;
+  /**
+   * How long every reporting router (`/quarry/routers/<id>`) gets to apply a route change before
+   * old web containers stop anyway (one line names those that lagged); default 10 s.
+   */
+  routerSyncMs?: number;
   /** How long new containers get to become healthy. */
   healthTimeoutMs: number;
   /**
@@ -216,8 +226,9 @@ export class StackExecutor {
     this.ctx.progress.step(`Stopping ${name}`);
     const old = await this.ctx.cluster.list(this.stack, name);
     this.domains.set(name, []);
-    await this.rewriteRoutes(name);
-    if (web && old.length > 0) await delay(this.ctx.drainMs);
+    const oldUrls = this.backendUrls(name, old);
+    const change = await this.rewriteRoutes(name);
+    if (web && old.length > 0) await this.waitForRouters(change, oldUrls);
     await Promise.all(old.map((c) => this.ctx.cluster.remove(c, this.ctx.progress)));
     await this.ctx.etcd.delete().prefix(keys.unitEndpoints(this.stack, name));
   }
@@ -277,17 +288,42 @@ export class StackExecutor {
   private async retire(name: string, old: RunningContainer[]): Promise<void> {
     if (old.length === 0) return;
     const gone = new Set(old.map((c) => c.id));
-    await this.rewriteRoutes(name, gone);
-    if (this.units.get(name)?.kind === 'web') await delay(this.ctx.drainMs);
+    const oldUrls = this.backendUrls(name, old);
+    const change = await this.rewriteRoutes(name, gone);
+    if (this.units.get(name)?.kind === 'web') await this.waitForRouters(change, oldUrls);
     await Promise.all(old.map((c) => this.ctx.cluster.remove(c, this.ctx.progress)));
     this.ctx.progress.info(`stopped ${old.map((c) => c.name).join(', ')}`);
   }
 
+  /** The backend URLs (`http://host:port`) the routers know `containers` of a web unit by. */
+  private backendUrls(name: string, containers: RunningContainer[]): string[] {
+    const port = this.units.get(name)?.port;
+    if (port === undefined) return [];
+    return containers.flatMap((c) => {
+      const at = this.ctx.cluster.reach(c, port);
+      return at ? [`http://${at.host}:${at.port}`] : [];
+    });
+  }
+
+  /**
+   * Between a route change that retired `oldUrls` and stopping their containers: until every
+   * reporting router applied the change and none still has requests in flight on them
+   * (launcher/router-sync.ts), or the fixed `drainMs` when no router reports.
+   */
+  private async waitForRouters(change: RouteChange, oldUrls: string[]): Promise<void> {
+    await waitForRouters({
+      etcd: this.ctx.etcd, revision: change.revision, oldUrls: [...new Set([...oldUrls, ...change.removed])],
+      syncMs: this.ctx.routerSyncMs ?? 10_000, drainMs: this.ctx.drainMs, info: (line) => this.ctx.progress.info(line),
+    });
+  }
+
   /**
    * Makes `/quarry/routes/<domain>/<container>` name exactly the running containers of a web
-   * unit (minus `leaving`) under its domains: new backends first, stale ones after.
+   * unit (minus `leaving`) under its domains: new backends first, stale ones after. Says at
+   * which etcd revision (its last write; null when it wrote nothing) and which backend URLs the
+   * deleted keys named.
    */
-  private async rewriteRoutes(name: string, leaving = new Set<string>()): Promise<void> {
+  private async rewriteRoutes(name: string, leaving = new Set<string>()): Promise<RouteChange> {
     const unit = this.units.get(name);
     const domains = this.domains.get(name) ?? [];
     const wanted = new Map<string, string>();
@@ -298,13 +334,19 @@ export class StackExecutor {
         if (at) for (const domain of domains) wanted.set(keys.route(domain, c.name), `http://${at.host}:${at.port}`);
       }
     }
-    for (const [key, value] of wanted) await this.ctx.etcd.put(key).value(value);
+    let revision: number | null = null;
+    const removed: string[] = [];
+    for (const [key, value] of wanted) revision = Number((await this.ctx.etcd.put(key).value(value)).header.revision);
     const mine = `${this.stack}.${name}.`;
-    const existing = await this.ctx.etcd.getAll().prefix(keys.routes).keys();
-    for (const key of existing) {
+    const existing = await this.ctx.etcd.getAll().prefix(keys.routes).strings();
+    for (const [key, value] of Object.entries(existing)) {
       const backend = key.slice(key.lastIndexOf('/') + 1);
-      if (backend.startsWith(mine) && !wanted.has(key)) await this.ctx.etcd.delete().key(key);
+      if (backend.startsWith(mine) && !wanted.has(key)) {
+        revision = Number((await this.ctx.etcd.delete().key(key)).header.revision);
+        removed.push(value.trim());
+      }
     }
+    return { revision, removed };
   }
 
   /**
@@ -490,8 +532,13 @@ export class StackExecutor {
   }
 }
 
+/** What a rewrite of a unit's routes did: the etcd revision of its last write (null: none), the URLs its deleted keys named. */
+interface RouteChange {
+  revision: number | null;
+  removed: string[];
+}
+
 function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 }
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -25,6 +25,10 @@ export { terminalSafe } from './terminal-text.js';
 export { type Cluster, type PlacedContainer, type ServerRow, type GridView, type GridHealing } from './cluster.js';
 export { LocalCluster, LOCAL_SERVER } from './local-cluster.js';
 export { StackExecutor, type ExecutorContext } from './executor.js';
+export {
+  waitForRouters, routerSyncState, parseRouterRecord, readRouterRecords,
+  type RouterSyncRecord, type RouterSyncState, type RouterSyncOptions, type RouterSyncOutcome,
+} from './router-sync.js';
 export { keys, type EndpointRecord, type CareRecord, type ElementMetrics, type PortMetrics } from './etcd-keys.js';
 export { buildUnitImages, type UnitImagesReport, type ImageBuild, type PresentImage } from './unit-images.js';
 export { startLocknetSync, memberOf, type LocknetState, type LocknetSync, type LocknetSyncOptions } from './locknet-sync.js';

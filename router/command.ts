@@ -43,18 +43,20 @@ export async function runRouterCommand(argv: string[], io: RouterCommandIO): Pro
     accessLog: config.accessLog,
   };
   const etcdTls = config.etcdTls;
+  const report = config.report;
   let running;
   try {
     running = config.workers === 1
       ? await startRouter({
         ...options,
         ...(etcdTls && { etcdTls }),
+        ...(report && { report }),
         admin: config.admin,
         // Serve /health at once and keep trying etcd: a router host may boot before etcd.
         waitForRoutes: false,
         log,
       })
-      : await startRouterWorkers({ workers: config.workers, router: options, ...(etcdTls && { etcdTls }), admin: config.admin, log });
+      : await startRouterWorkers({ workers: config.workers, router: options, ...(etcdTls && { etcdTls }), ...(report && { report }), admin: config.admin, log });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
@@ -67,7 +69,8 @@ export async function runRouterCommand(argv: string[], io: RouterCommandIO): Pro
   const stopped = stopSignal();
   io.stdout.write(`quarry router: listening on http://${config.host}:${running.port}, ` +
     `health and stats on http://${config.admin.host}:${running.adminPort}/health, routes from etcd ${config.etcd.join(',')}` +
-    `${etcdTls ? ' over TLS' : ''}${config.workers > 1 ? `, ${config.workers} workers` : ''}\n`);
+    `${etcdTls ? ' over TLS' : ''}${config.workers > 1 ? `, ${config.workers} workers` : ''}` +
+    `${report ? `, reporting as /quarry/routers/${report.id}` : ''}\n`);
   const serving = running;
   void serving.ready.then(() => log(`routes loaded: ${'domains' in serving ? `${serving.domains().length} domain(s)` : `in all ${config.workers} workers`}`));
   const signal = await stopped;

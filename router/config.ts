@@ -53,6 +53,13 @@ export const routerConfigSchema = {
   trustedProxies: list(addressOrBlock(), { default: [] }),
   upgradeTimeoutMs: integer({ default: 30_000, min: 1 }),
   maxTunnels: integer({ default: 10_000, min: 0 }),
+  /**
+   * Keep `/quarry/routers/<id>` in etcd (what this router applied, what still drains) for DEPLOY
+   * to wait on before it stops old web containers; a router host's is its server's id. Off when absent.
+   */
+  report: optional(object({
+    id: string({ nonEmpty: true }),
+  })),
   /** `stderr` or a file path: one line per request. Off when absent. */
   accessLog: optional(string({ nonEmpty: true })),
 };

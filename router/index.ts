@@ -7,6 +7,10 @@ export { EtcdRouteSource, ROUTES_PREFIX, etcdClient, parseBackendUrl, parseRoute
 export { StaticRouteSource, type RouteMap, type RouteSource, type RouteSourceStatus } from './route-source.js';
 export { startRouterWorkers, mergeStats, WorkerStartError, type RouterWorkers, type RouterWorkersOptions, type WorkerState } from './workers.js';
 export { runRouterWorker, WORKER_ENV } from './worker.js';
+export {
+  ROUTERS_PREFIX, RouterReporter, RouterReportError, routerRecordKey,
+  type RouterRecord, type RouterReportOptions, type RouterReportState,
+} from './report.js';
 export { routerConfigSchema, type RouterConfig } from './config.js';
 export { runRouterCommand, type RouterCommandIO } from './command.js';
 export { domainOfHost } from './host.js';

@@ -57,6 +57,16 @@ export class RouteTable {
     return wildcard === undefined ? undefined : this.pools.get(wildcard);
   }
 
+  /** URLs of retired backends that still have requests in flight, sorted. */
+  drainingUrls(): string[] {
+    const urls = new Set<string>();
+    for (const upstream of this.draining) {
+      if (upstream.inFlight === 0) this.draining.delete(upstream);
+      else urls.add(upstream.url);
+    }
+    return [...urls].sort();
+  }
+
   domains(): string[] {
     return [...this.pools.keys()].sort();
   }

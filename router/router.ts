@@ -8,6 +8,7 @@ import { forward, sendPage, type ForwardSettings } from './forward.js';
 import { RouterTls, type PlainAnswer } from './https.js';
 import { badTargetPage, notReadyPage, unknownDomainPage, type Page } from './pages.js';
 import type { RouteSource, RouteSourceStatus } from './route-source.js';
+import { RouterReporter, routerRecordKey, type RouterReportOptions, type RouterReportState } from './report.js';
 import { RouteTable } from './route-table.js';
 import { RouterCounters, type DomainStats } from './stats.js';
 import { absoluteTarget } from './target.js';
@@ -55,6 +56,16 @@ export interface RouterOptions {
   accessLog?: string | ((line: string) => void);
   /** Resolve only once the routes are loaded (default true); else serve 503 until then. */
   waitForRoutes?: boolean;
+  /**
+   * Keep a record of what this router applied in etcd, `/quarry/routers/<id>` under a lease of
+   * its own (router/report.ts): DEPLOY waits on it before it stops old web containers. Needs `etcd`.
+   */
+  report?: RouterReportOptions;
+  /**
+   * Called after the routes were applied and after a retired backend drained (a worker tells
+   * its supervisor with it). Called synchronously, before anything else learns of the change.
+   */
+  onState?: (state: RouterReportState) => void;
   log?: (line: string) => void;
 }
 
@@ -78,6 +89,8 @@ export interface Router {
   stats(): RouterStats;
   /** The routed domains, sorted. */
   domains(): string[];
+  /** The etcd revision of the routes applied (null before any) and the retired backends still draining. */
+  state(): RouterReportState;
   /** Stops taking requests, lets those in flight finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -99,6 +112,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
  */
 export async function startRouter(options: RouterOptions): Promise<Router> {
   const log = options.log ?? (() => undefined);
+  if (options.report) routerRecordKey(options.report.id);
   let source: RouteSource;
   if (options.routeSource) source = options.routeSource;
   else if (Array.isArray(options.etcd)) source = new EtcdRouteSource({ hosts: options.etcd, ...(options.etcdTls && { tls: options.etcdTls }), log });
@@ -118,11 +132,18 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     accessLog,
     log,
   };
+  let reporter: RouterReporter | undefined;
+  const state = (): RouterReportState => ({ revision: loaded ? (source.status().revision ?? null) : null, draining: table.drainingUrls() });
+  const stateChanged = (): void => {
+    reporter?.changed();
+    options.onState?.(state());
+  };
   const table = new RouteTable({
     downMs: options.backendDownMs ?? 5000,
     idleSocketMs: 4000,
     connectTimeoutMs: settings.connectTimeoutMs,
     upstreamTimeoutMs: settings.upstreamTimeoutMs,
+    ...((options.report || options.onState) && { onDrained: stateChanged }),
   });
   let loaded = false;
 
@@ -210,6 +231,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const tlsClient = Array.isArray(options.etcd) ? etcdClient(options.etcd, options.etcdTls) : options.etcd;
   try {
     if (options.httpsPort !== undefined && !tlsClient) throw new Error('startRouter: httpsPort needs etcd (the certificates are kept there)');
+    if (options.report && !tlsClient) throw new Error('startRouter: report needs etcd (the record is kept there)');
     if (tlsClient) {
       tls = await RouterTls.start({
         client: tlsClient, port: options.httpsPort, host: options.host ?? '127.0.0.1',
@@ -239,9 +261,12 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     throw err;
   }
 
+  // Its own lease on the etcd client of the TLS side (the router's own, or the one it was given).
+  if (options.report && tlsClient) reporter = new RouterReporter(tlsClient, options.report, state, log);
   const ready = source.start((routes) => {
     table.apply(routes);
     loaded = true;
+    stateChanged();
   });
   ready.catch((err: unknown) => log(`routes: ${(err as Error).message}`));
   if (options.waitForRoutes ?? true) {
@@ -250,6 +275,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     } catch (err) {
       server.close();
       admin?.close();
+      await reporter?.close();
       await tls?.close(0);
       if (tlsClient !== options.etcd) tlsClient?.close();
       throw err;
@@ -264,6 +290,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     ready,
     stats,
     domains: () => table.domains(),
+    state,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await source.close();
@@ -272,6 +299,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         await Promise.all([closed, tls?.close(graceMs)]);
         clearTimeout(timer);
+        // The record goes once the requests in flight are done (it lists what still drains).
+        await reporter?.close();
         if (tlsClient !== options.etcd) tlsClient?.close();
         table.destroy();
         await accessLog?.close();

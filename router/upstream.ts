@@ -9,6 +9,8 @@ export interface UpstreamOptions {
   connectTimeoutMs?: number;
   /** How long a backend may stay silent mid-request, in milliseconds (default 60000). */
   upstreamTimeoutMs?: number;
+  /** Called when a retired backend's last request in flight ends (it is drained). */
+  onDrained?: () => void;
 }
 
 const noop = (): void => undefined;
@@ -34,6 +36,7 @@ export class Upstream {
   downUntil = 0;
   retired = false;
   private readonly downMs: number;
+  private readonly onDrained: (() => void) | undefined;
 
   constructor(url: string, options: UpstreamOptions) {
     const parsed = new URL(url);
@@ -42,6 +45,7 @@ export class Upstream {
     this.port = Number(parsed.port || 80);
     this.address = `${parsed.hostname}:${this.port}`;
     this.downMs = options.downMs;
+    this.onDrained = options.onDrained;
     const silence = options.upstreamTimeoutMs ?? 60_000;
     // One request per connection at a time (no pipelining), as many connections as needed;
     // an idle one is closed after idleSocketMs, or sooner if the backend's Keep-Alive says so.
@@ -74,7 +78,10 @@ export class Upstream {
 
   end(): void {
     this.inFlight--;
-    if (this.retired && this.inFlight === 0) this.close();
+    if (this.retired && this.inFlight === 0) {
+      this.close();
+      this.onDrained?.();
+    }
   }
 
   /** No route names this backend any more: finish what is in flight, then close the pool. */

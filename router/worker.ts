@@ -22,7 +22,7 @@ export interface WorkerBrief {
 }
 
 /** With `etcd` endpoints: the routes come through the worker's own source, the TLS side's certificates from etcd directly. */
-export type WorkerRouterOptions = Omit<RouterOptions, 'etcd' | 'routeSource' | 'admin' | 'accessLog' | 'log' | 'waitForRoutes' | 'etcdTls'> & {
+export type WorkerRouterOptions = Omit<RouterOptions, 'etcd' | 'routeSource' | 'admin' | 'accessLog' | 'log' | 'waitForRoutes' | 'etcdTls' | 'report' | 'onState'> & {
   etcd: string[];
   accessLog?: string;
 };
@@ -33,6 +33,8 @@ export type WorkerMessage =
   | { type: 'failed'; message: string; code?: string; address?: string; port?: number }
   | { type: 'applied'; revision: number | undefined; domains: number; at: number }
   | { type: 'stats'; id: number; stats: RouterStats }
+  /** The retired backends still draining in this worker changed; sent before the `applied` of the same change. */
+  | { type: 'draining'; urls: string[] }
   | { type: 'etcd-tls?' };
 
 /** Supervisor → worker. */
@@ -106,9 +108,17 @@ export async function runRouterWorker(log: (line: string) => void): Promise<numb
   const source = new ReportingRouteSource(new EtcdRouteSource({ hosts: brief.router.etcd, ...(etcdTls && { tls: etcdTls }), log }), (revision, domains) =>
     send({ type: 'applied', revision, domains, at: Date.now() }));
   if (brief.routesFirst) await source.load();
+  let draining: string[] = [];
+  // Told to the supervisor before the `applied` that goes with it, so that a revision it
+  // learns never comes without the backends that still drain at it.
+  const onState = (state: { draining: string[] }): void => {
+    if (state.draining.length === draining.length && state.draining.every((url, i) => url === draining[i])) return;
+    draining = state.draining;
+    send({ type: 'draining', urls: draining });
+  };
   let router;
   try {
-    router = await startRouter({ ...brief.router, ...(etcdTls && { etcdTls }), routeSource: source, waitForRoutes: false, log });
+    router = await startRouter({ ...brief.router, ...(etcdTls && { etcdTls }), routeSource: source, waitForRoutes: false, log, onState });
   } catch (err) {
     const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
     send({ type: 'failed', message: (err as Error).message, code, address, port });

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { LatencySummary } from './latency.js';
 import type { RouterStats } from './router.js';
 import type { DomainStats } from './stats.js';
-import type { EtcdTls } from './etcd-route-source.js';
+import { etcdClient, type EtcdTls } from './etcd-route-source.js';
+import { RouterReporter, routerRecordKey, type RouterReportOptions } from './report.js';
 import type { UpstreamStats } from './upstream.js';
 import { WORKER_ENV, type SupervisorMessage, type WorkerBrief, type WorkerMessage, type WorkerRouterOptions } from './worker.js';
 
@@ -16,6 +17,11 @@ export interface RouterWorkersOptions {
   etcdTls?: EtcdTls;
   /** The supervisor's `/health`, `/stats` and `/workers`; none when absent. */
   admin?: { port: number; host?: string };
+  /**
+   * The supervisor keeps `/quarry/routers/<id>` in etcd for all its workers (router/report.ts):
+   * the lowest revision the workers with routes applied, the backends any still drains.
+   */
+  report?: RouterReportOptions;
   log: (line: string) => void;
 }
 
@@ -31,6 +37,8 @@ export interface WorkerState {
   /** When (epoch ms) it applied them. */
   appliedAt: number | null;
   domains: number;
+  /** Retired backends (URLs) it still has requests in flight on. */
+  draining: string[];
 }
 
 export interface RouterWorkers {
@@ -74,7 +82,10 @@ interface Slot {
 export async function startRouterWorkers(options: RouterWorkersOptions): Promise<RouterWorkers> {
   if (!cluster.isPrimary) throw new Error('startRouterWorkers runs in the primary process');
   const { log } = options;
+  if (options.report) routerRecordKey(options.report.id);
   const slots: Slot[] = [];
+  let reporter: RouterReporter | undefined;
+  let reporterClose: (() => Promise<void>) | undefined;
   let closing = false;
   let port: number | undefined;
   let httpsPort: number | undefined;
@@ -95,7 +106,7 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(brief) });
     slot.worker = worker;
     slot.startedAt = Date.now();
-    Object.assign(slot.state, { pid: worker.process.pid, listening: false, revision: null, appliedAt: null, domains: 0 });
+    Object.assign(slot.state, { pid: worker.process.pid, listening: false, revision: null, appliedAt: null, domains: 0, draining: [] });
     worker.on('message', (message: WorkerMessage) => {
       if (slot.worker !== worker) return;
       if (message.type === 'listening') {
@@ -109,6 +120,10 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
         slot.state.appliedAt = message.at;
         slot.state.domains = message.domains;
         if (allApplied()) markReady();
+        reporter?.changed();
+      } else if (message.type === 'draining') {
+        slot.state.draining = message.urls;
+        reporter?.changed();
       } else if (message.type === 'failed') {
         if (!started) failStartup(new WorkerStartError(message.message, message.code, message.address, message.port));
         else log(`worker ${slot.state.slot} (pid ${slot.state.pid}) cannot listen: ${message.message}`);
@@ -123,6 +138,9 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
       if (slot.worker !== worker) return;
       slot.worker = undefined;
       slot.state.listening = false;
+      // What it had in flight died with it; its successor counts from its own routes.
+      Object.assign(slot.state, { revision: null, draining: [] });
+      reporter?.changed();
       if (closing) return;
       if (!started) {
         failStartup(new WorkerStartError(`router worker ${slot.state.slot} exited (${signal ?? `code ${code}`}) while starting`));
@@ -154,7 +172,7 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
 
   for (let i = 0; i < options.workers; i++) {
     const slot: Slot = {
-      state: { slot: i, pid: undefined, restarts: 0, listening: false, revision: null, appliedAt: null, domains: 0 },
+      state: { slot: i, pid: undefined, restarts: 0, listening: false, revision: null, appliedAt: null, domains: 0, draining: [] },
       worker: undefined, startedAt: 0,
     };
     slots.push(slot);
@@ -177,6 +195,18 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
     const revisions = slots.map((s) => s.state.revision).filter((r): r is number => r !== null);
     return revisions.length === 0 ? null : Math.min(...revisions);
   };
+  if (options.report) {
+    const client = etcdClient(options.router.etcd, options.etcdTls);
+    const record = new RouterReporter(client, options.report, () => ({
+      revision: revision(),
+      draining: [...new Set(slots.flatMap((s) => s.state.draining))].sort(),
+    }), log);
+    reporter = record;
+    reporterClose = async () => {
+      await record.close();
+      client.close();
+    };
+  }
   const statsOf = (slot: Slot): Promise<RouterStats | null> => {
     const worker = slot.worker;
     if (!worker || !worker.isConnected() || !slot.state.listening) return Promise.resolve(null);
@@ -225,6 +255,7 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
       });
     } catch (err) {
       await stopAll(0);
+      await reporterClose?.();
       throw err;
     }
   }
@@ -241,6 +272,7 @@ export async function startRouterWorkers(options: RouterWorkersOptions): Promise
     close(graceMs = 10_000) {
       closed ??= (async () => {
         await stopAll(graceMs);
+        await reporterClose?.();
         if (admin) {
           const server = admin;
           server.closeAllConnections();

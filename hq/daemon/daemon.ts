@@ -136,6 +136,8 @@ export async function startDaemon(config: HqConfig, makeControl: MakeControl, op
     const router: Router = await listening('routerPort', config.host, config.routerPort, () =>
       startRouter({
         port: config.routerPort, host: config.host, etcd, log: (line) => log(`router: ${line}`),
+        // `/quarry/routers/hq`: DEPLOY waits until this router applied a route change and drained the old backends.
+        report: { id: 'hq' },
         ...(config.routerHttpsPort !== undefined && { httpsPort: config.routerHttpsPort }),
       }));
     closers.push({ what: 'the router', close: () => router.close() });

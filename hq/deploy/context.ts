@@ -39,8 +39,13 @@ export interface ControlContext {
   config?: { routerPort?: number; grid?: HqConfig['grid']; keepReleases?: number };
   /** How long new containers get to become healthy; default 60 s. */
   healthTimeoutMs?: number;
-  /** How long the router gets to stop using a container before it stops; default 1.5 s. */
+  /**
+   * How long old web containers' requests in flight get once every router applied the change
+   * (or, with no reporting router, the fixed wait before they stop); default 1.5 s.
+   */
   drainMs?: number;
+  /** How long every reporting router gets to apply a route change before old web containers stop anyway; default 10 s. */
+  routerSyncMs?: number;
   /** How often the heal loop looks at the grid's servers; default 2 s. */
   healIntervalMs?: number;
   /** The autoscale loop (hq/deploy/autoscale.ts): false turns it off; default on, each second, DEFAULT_AUTOSCALE. */
@@ -78,6 +83,6 @@ export interface ControlParts {
 export function executorContext(parts: ControlParts, progress: Progress, version: number): ExecutorContext {
   return {
     cluster: parts.cluster, etcd: parts.ctx.etcd, lease: parts.lease, progress, release: `v${version}`,
-    drainMs: parts.ctx.drainMs ?? 1500, healthTimeoutMs: parts.ctx.healthTimeoutMs ?? 60_000, digestKey: parts.digestKey,
+    drainMs: parts.ctx.drainMs ?? 1500, routerSyncMs: parts.ctx.routerSyncMs ?? 10_000, healthTimeoutMs: parts.ctx.healthTimeoutMs ?? 60_000, digestKey: parts.digestKey,
   };
 }

@@ -8,6 +8,7 @@ import {
   type ImageRegistry, type Progress, type RemoteEngine, type ShipResult,
 } from '../../launcher/index.js';
 import { createProvider, type Server } from '../../pacific/index.js';
+import { routerRecordKey } from '../../router/index.js';
 import { atomicWrite, type HomeLayout } from '../../home/index.js';
 import type { HqConfig } from '../config.js';
 import { ed25519Pair, type GridCa } from '../keys/index.js';
@@ -133,6 +134,8 @@ function joinAgent(ctx: JoinAgentContext, waitMs = 60_000) {
         progress.error(`the router on ${server.id} does not answer on ${server.address}:80 yet; docker restarts it if it died (docker logs ${ROUTER_CONTAINER} on ${server.id})`);
       }
     } else if (await removeRouter(engine)) {
+      // Its record would stay until its lease ran out, and a deploy meanwhile would wait on it.
+      await etcd.delete().key(routerRecordKey(server.id));
       progress.info(`the router on ${server.id} is stopped: it is no longer a router host`);
     }
     const deadline = Date.now() + waitMs;

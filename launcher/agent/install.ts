@@ -179,6 +179,8 @@ export async function installRouter(docker: Docker, options: InstallRouterOption
     etcd: options.etcd,
     ...(options.tls && { etcdTls: options.tls }),
     admin: { port: ROUTER_ADMIN_PORT, host: '127.0.0.1' },
+    // `/quarry/routers/<server>`: DEPLOY waits on it before it stops old web containers.
+    report: { id: options.server },
   };
   validateConfig(routerConfigSchema, document, `router settings for ${options.server}`);
   const settings = `${JSON.stringify(document, null, 2)}\n`;

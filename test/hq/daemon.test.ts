@@ -8,6 +8,7 @@ import { HomeLayout } from '../../home/index.js';
 import { hqConfigOf } from '../../hq/config.js';
 import { startDaemon, type HqConfig, type MakeControl } from '../../hq/index.js';
 import { httpGet } from '../support/http.js';
+import { until } from '../support/until.js';
 import { freePort } from '../support/ports.js';
 import { MemoryControl } from './api-memory-control.js';
 
@@ -68,6 +69,10 @@ test('starts everything on the given ports, writes hq.json, serves the API with 
   const etcdPid = (JSON.parse(readFileSync(home.etcdPidFile, 'utf8')) as { pid: number }).pid;
   t.true(running(etcdPid));
   t.is(await seen.ctx!.etcd.get('/quarry/nothing').string(), null);
+  // The embedded router keeps its record (`/quarry/routers/hq`) for DEPLOY to wait on.
+  const record = async () => JSON.parse((await seen.ctx!.etcd.get('/quarry/routers/hq').string()) ?? 'null') as { id: string; revision: number | null } | null;
+  await until('the embedded router reports its routes', async () => ((await record())?.revision != null ? true : undefined));
+  t.is((await record())!.id, 'hq');
 
   // A second HQ on this home is refused, and leaves the first one's things alone.
   const second = await t.throwsAsync(startDaemon(config(t, { home: c.home }), memoryControl({ closed: false }), { log: () => undefined }), { instanceOf: HomeInUseError });

@@ -25,7 +25,8 @@ const noProgress = { step() {}, info() {}, error() {} };
 
 test.before(async () => {
   etcd = await startEtcd();
-  router = await startRouter({ port: 0, host: '127.0.0.1', etcd: etcd.client, admin: { port: 0 } });
+  // Reporting as HQ's embedded router does (`/quarry/routers/hq`): a DEPLOY waits on its record.
+  router = await startRouter({ port: 0, host: '127.0.0.1', etcd: etcd.client, admin: { port: 0 }, report: { id: 'hq' } });
   let handle: ControlHandle | undefined;
   t = await startTestHq({ onRelease: (...args) => handle!.onRelease(...args) });
   handle = await startControl({ home: t.home, etcd: etcd.client, docker, log: () => {}, config: { routerPort: router.port }, drainMs: 300 });
@@ -142,6 +143,7 @@ test('a second push under a loop of requests: no request fails, and the new vers
   tt.is(r.code, 0, r.stderr);
   tt.deepEqual(failures, []);
   tt.true(served > 0);
+  tt.notRegex(r.stderr, /had not applied the route change|still in flight after/, 'the router applied the change and drained within the wait');
   tt.is((await viaRouter(domain, '/healthz')).body, 'ok v2');
   tt.regex(r.stderr, /Deploying web web/);
   tt.notRegex(r.stderr, /Deploying element/, 'only the changed node is deployed (the control key, stable per stack, replaces nothing)');
