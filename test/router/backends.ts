@@ -1,5 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTcpServer, connect, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 
 /**
@@ -165,4 +167,42 @@ export class TcpCut {
     this.cut();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** `quarry router --config URL` as a child process, once it has said where it listens. */
+export interface RouterCli {
+  child: ChildProcess;
+  /** What it wrote so far. */
+  readonly out: string;
+  readonly err: string;
+  /** Its exit code, once it exits. */
+  exited: Promise<number | null>;
+  port: number;
+  adminPort: number;
+}
+
+/**
+ * Starts `quarry router --config <configUrl>` from the repo (under tsx) and waits, generously
+ * (workers start under tsx on a machine other work shares), until it says where it listens.
+ * The test's teardown kills it if it still runs.
+ */
+export async function spawnRouterCli(t: { teardown(fn: () => void): void }, configUrl: string, waitMs = 120_000): Promise<RouterCli> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'router', '--config', configUrl], {
+    cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await until('the router says where it listens', () => /health and stats on/.test(out), waitMs)
+    .catch((e: Error) => { throw new Error(`${e.message}; stdout: ${out}; stderr: ${err}`); });
+  const match = /listening on http:\/\/127\.0\.0\.1:(\d+), health and stats on http:\/\/127\.0\.0\.1:(\d+)\/health/.exec(out);
+  if (!match) throw new Error(`the router did not say its ports: ${out}`);
+  return {
+    child, exited, port: Number(match[1]), adminPort: Number(match[2]),
+    get out() { return out; },
+    get err() { return err; },
+  };
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { runCli } from '../../cli/index.js';
 import { startEtcd } from '../support/etcd.js';
-import { get, startBackend, until } from './backends.js';
+import { get, spawnRouterCli, startBackend, until } from './backends.js';
 
 async function configFile(t: { teardown(fn: () => Promise<void>): void }, document: unknown): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'quarry-router-cli-'));
@@ -60,20 +59,8 @@ test('quarry router --config URL routes from etcd, answers /health, and stops on
     await etcd.stop();
   });
   const at = await configFile(t, { port: 0, host: '127.0.0.1', etcd: [etcd.endpoint], admin: { port: 0 }, workers: 1 });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'router', '--config', at], {
-    cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  await until(`the router says where it listens (stderr: ${err})`, () => /health and stats on/.test(out));
-  const match = /listening on http:\/\/127\.0\.0\.1:(\d+), health and stats on http:\/\/127\.0\.0\.1:(\d+)\/health/.exec(out);
-  t.truthy(match, out);
-  const [port, adminPort] = [Number(match![1]), Number(match![2])];
+  const router = await spawnRouterCli(t, at);
+  const { child, exited, port, adminPort } = router;
 
   await etcd.client.put('/quarry/routes/cli.test/w1').value(backend.url);
   await until('the route arrives', async () => (await get(port, 'cli.test')).status === 200);
@@ -84,5 +71,5 @@ test('quarry router --config URL routes from etcd, answers /health, and stops on
 
   child.kill('SIGTERM');
   t.is(await exited, 0);
-  t.regex(err, /SIGTERM: finishing requests in flight/);
+  t.regex(router.err, /SIGTERM: finishing requests in flight/);
 });

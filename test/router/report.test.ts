@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { ROUTERS_PREFIX, startRouter, type RouterRecord } from '../../router/index.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
-import { get, startBackend, until, type Reply } from './backends.js';
+import { get, spawnRouterCli, startBackend, until, type Reply } from './backends.js';
 
 const key = (domain: string, name: string) => `/quarry/routes/${domain}/${name}`;
 
@@ -89,25 +88,14 @@ test('quarry router with 2 workers and report: the record carries the lowest rev
   await writeFile(join(dir, 'router.json'), JSON.stringify({
     port: 0, host: '127.0.0.1', etcd: [etcd.endpoint], admin: { port: 0 }, workers: 2, report: { id: 'edge-1' },
   }));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'router', '--config', pathToFileURL(join(dir, 'router.json')).href], {
-    cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Generous: two workers start under tsx, on a machine other work shares.
-  await until('the router says where it listens', () => /health and stats on/.test(out), 120_000)
-    .catch((e: Error) => { throw new Error(`${e.message}; stdout: ${out}; stderr: ${err}`); });
-  t.regex(out, /reporting as \/quarry\/routers\/edge-1/);
-  const match = /listening on http:\/\/127\.0\.0\.1:(\d+), health and stats on http:\/\/127\.0\.0\.1:(\d+)\/health/.exec(out)!;
-  const [port, adminPort] = [Number(match[1]), Number(match[2])];
+  const router = await spawnRouterCli(t, pathToFileURL(join(dir, 'router.json')).href);
+  const { child, exited, port, adminPort } = router;
+  t.regex(router.out, /reporting as \/quarry\/routers\/edge-1/);
   const workers = async () => JSON.parse((await get(adminPort, 'localhost', '/workers')).body) as Workers;
 
   const routed = Number((await etcd.client.put(key('deploy.test', 'v1')).value(v1.url)).header.revision);
-  await until(`both workers and the record have the route (stderr: ${err})`, async () =>
+  await until(`both workers and the record have the route (stderr: ${router.err})`, async () =>
     (await workers()).workers.every((w) => (w.revision ?? 0) >= routed) && ((await recordOf(etcd, 'edge-1'))?.revision ?? 0) >= routed);
 
   // A request held on v1 (in whichever worker took it) when its route goes.

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { Agent } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { startEtcd } from '../support/etcd.js';
-import { get, startBackend, until, type Reply } from './backends.js';
+import { get, spawnRouterCli, startBackend, until, type Reply } from './backends.js';
 
 interface Workers {
   revision: number | null;
@@ -34,23 +33,12 @@ test('quarry router with 2 workers: routes reach every worker, a swap fails no r
     await rm(dir, { recursive: true, force: true });
   });
   await writeFile(join(dir, 'router.json'), JSON.stringify({ port: 0, host: '127.0.0.1', etcd: [etcd.endpoint], admin: { port: 0 }, workers: 2 }));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'router', '--config', pathToFileURL(join(dir, 'router.json')).href], {
-    cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  await until(`the router says where it listens (stderr: ${err})`, () => /health and stats on/.test(out));
-  const match = /listening on http:\/\/127\.0\.0\.1:(\d+), health and stats on http:\/\/127\.0\.0\.1:(\d+)\/health.*, 2 workers/.exec(out);
-  t.truthy(match, out);
-  const [port, adminPort] = [Number(match![1]), Number(match![2])];
+  const router = await spawnRouterCli(t, pathToFileURL(join(dir, 'router.json')).href);
+  const { child, exited, port, adminPort } = router;
+  t.regex(router.out, /, 2 workers/);
   const admin = async <T>(path: string): Promise<T> => JSON.parse((await get(adminPort, 'localhost', path)).body) as T;
   const workers = () => admin<Workers>('/workers');
-  await until(`both workers load the routes (stderr: ${err})`, () => /routes loaded: in all 2 workers/.test(err));
+  await until(`both workers load the routes (stderr: ${router.err})`, () => /routes loaded: in all 2 workers/.test(router.err));
 
   // A route change: every worker applies it; how long that took is logged, not asserted.
   const key = (domain: string, name: string) => `/quarry/routes/${domain}/${name}`;
@@ -112,14 +100,14 @@ test('quarry router with 2 workers: routes reach every worker, a swap fails no r
   const before = await workers();
   const victim = before.workers[0]!;
   process.kill(victim.pid, 'SIGKILL');
-  await until('the supervisor saw it die', () => /worker 0 \(pid \d+\) died \(SIGKILL\)/.test(err));
+  await until('the supervisor saw it die', () => /worker 0 \(pid \d+\) died \(SIGKILL\)/.test(router.err));
   const during = await Promise.all(Array.from({ length: 20 }, () => get(port, 'deploy.test')));
   t.deepEqual(during.filter((r) => r.status !== 200 || r.body !== 'v2'), []);
   await until('worker 0 serves again', async () => {
     const w = (await workers()).workers[0]!;
     return w.listening && w.pid !== victim.pid && w.restarts === 1;
   });
-  t.regex(err, /worker 0 \(pid \d+\) is serving again/);
+  t.regex(router.err, /worker 0 \(pid \d+\) is serving again/);
 
   // A route change reaches the new worker too, and requests over fresh connections (spread
   // over both workers) all find it.
@@ -129,5 +117,5 @@ test('quarry router with 2 workers: routes reach every worker, a swap fails no r
 
   child.kill('SIGTERM');
   t.is(await exited, 0);
-  t.regex(err, /SIGTERM: finishing requests in flight/);
+  t.regex(router.err, /SIGTERM: finishing requests in flight/);
 });
