@@ -70,28 +70,29 @@ git push quarry main
 cd "$repo_root"
 
 echo
+# Searches docsearch at BASE (as its domain) until an answer names rivers.txt, at most TRIES
+# times half a second apart; shows the command and the last answer; fails if none did.
+search_until_served() {
+  local base=$1 tries=$2 out=""
+  for _ in $(seq 1 "$tries"); do
+    out=$(curl -s --max-time 2 -H 'Host: docsearch.localhost' "$base/search?q=rivers" || true)
+    case "$out" in *rivers.txt*) break ;; esac
+    sleep 0.5
+  done
+  echo "\$ curl -H 'Host: docsearch.localhost' '$base/search?q=rivers'"
+  echo "$out"
+  case "$out" in *rivers.txt*) ;; *) return 1 ;; esac
+}
+
 echo "== waiting until http://docsearch.localhost:8080/ serves"
-for _ in $(seq 1 120); do
-  out=$(curl -s --max-time 2 -H 'Host: docsearch.localhost' 'http://127.0.0.1:8080/search?q=rivers' || true)
-  case "$out" in *rivers.txt*) break ;; esac
-  sleep 0.5
-done
-echo "\$ curl -H 'Host: docsearch.localhost' 'http://127.0.0.1:8080/search?q=rivers'"
-echo "$out"
-case "$out" in *rivers.txt*) ;; *) echo "the stack did not answer a search; see $demo/hq.log"; exit 1 ;; esac
+search_until_served http://127.0.0.1:8080 120 || { echo "the stack did not answer a search; see $demo/hq.log"; exit 1; }
 
 # The same search through the grid's router host (its port 80): web traffic that never passes through HQ.
 router_host=$(quarry servers --json | node -e 'let t="";process.stdin.on("data",(c)=>t+=c).on("end",()=>{const r=JSON.parse(t).find((s)=>s.router);process.stdout.write(r?r.address:"")})')
 if [ -n "$router_host" ]; then
   echo
   echo "== the same through the grid's router host, $router_host port 80 (HQ is not in this path)"
-  for _ in $(seq 1 60); do
-    via=$(curl -s --max-time 2 -H 'Host: docsearch.localhost' "http://$router_host/search?q=rivers" || true)
-    case "$via" in *rivers.txt*) break ;; esac
-    sleep 0.5
-  done
-  echo "\$ curl -H 'Host: docsearch.localhost' 'http://$router_host/search?q=rivers'"
-  echo "$via"
+  search_until_served "http://$router_host" 60 || echo "(the router host did not answer yet; see $demo/hq.log)"
 fi
 
 echo

@@ -1,7 +1,6 @@
 // `quarry env STACK set --stdin`: env values given on standard input, not as arguments, which
 // every user of the machine can read in the process list while the command runs (issue 20,
 // secrets at rest). The real executable against HQ's API over MemoryControl.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { HomeLayout } from '../../home/index.js';
 import { startApi } from '../../hq/api/server.js';
 import { envLines } from '../../cli/commands/env.js';
 import { MemoryControl } from '../hq/api-memory-control.js';
-import { repoRoot } from '../support/cli.js';
+import { quarryWithEnv } from '../support/cli.js';
 
 const TOKEN = 'env-stdin-test-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'quarry-env-stdin-'));
@@ -18,18 +17,7 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The real executable with `input` on its standard input. */
 function quarry(argv: string[], env: Record<string, string>, input: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_'))) as Record<string, string>;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/quarry.js'), ...argv], {
-      env: { ...base, QUARRY_HOME: join(dir, 'no-home'), ...env }, stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(input);
-  });
+  return quarryWithEnv(argv, join(dir, 'no-home'), env, input);
 }
 
 test('envLines: the rest of the line after the first = as it is; blanks, comments and \\r skipped; a bad line named by number only', (t) => {

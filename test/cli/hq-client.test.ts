@@ -8,7 +8,7 @@ import { HomeLayout } from '../../home/index.js';
 import { startApi, type Api } from '../../hq/api/server.js';
 import { MemoryControl } from '../hq/api-memory-control.js';
 import { makeKey, run } from '../hq/harness.js';
-import { repoRoot } from '../support/cli.js';
+import { quarryWithEnv, repoRoot } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
 
 // The real `quarry` executable against HQ's real API over MemoryControl, an HqControl held in
@@ -22,19 +22,9 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 interface Run { code: number; stdout: string; stderr: string }
 
-/** The real `quarry` executable, with an environment of the test's choosing (no inherited QUARRY_*). */
+/** The real executable, with no inherited QUARRY_* and a QUARRY_HOME with no HQ in it unless given. */
 function quarry(argv: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_'))) as Record<string, string>;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/quarry.js'), ...argv], {
-      env: { ...base, QUARRY_HOME: join(dir, 'no-home'), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return quarryWithEnv(argv, join(dir, 'no-home'), env);
 }
 
 /**

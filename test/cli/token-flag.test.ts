@@ -2,7 +2,6 @@
 // process's arguments are in the process list for every user of the machine, so `--token`
 // still works but says so on stderr each time; QUARRY_TOKEN, `--token-file FILE` and the
 // local HQ's own token file are the ways, and none of them warns.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { startApi } from '../../hq/api/server.js';
 import { TOKEN_FLAG_WARNING } from '../../cli/client.js';
 import { MemoryControl } from '../hq/api-memory-control.js';
 import { makeKey } from '../hq/harness.js';
-import { repoRoot } from '../support/cli.js';
+import { quarryWithEnv } from '../support/cli.js';
 
 const TOKEN = 'token-flag-test-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'quarry-token-flag-'));
@@ -22,17 +21,7 @@ interface Run { code: number; stdout: string; stderr: string }
 
 /** The real executable, with no inherited QUARRY_* and a QUARRY_HOME with no HQ in it unless given. */
 function quarry(argv: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUARRY_'))) as Record<string, string>;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/quarry.js'), ...argv], {
-      env: { ...base, QUARRY_HOME: join(dir, 'no-home'), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return quarryWithEnv(argv, join(dir, 'no-home'), env);
 }
 
 async function startHqApi(t: { teardown(fn: () => Promise<void>): void }) {
