@@ -2,7 +2,7 @@ import { QuarryError } from '../errors/index.js';
 
 /** `docker build` failed: the message is docker's, with the end of the build's output. */
 export class ImageBuildError extends QuarryError {
-  constructor(readonly tag: string, readonly folder: string, reason: string, readonly output: string[]) {
+  constructor(readonly tag: string, readonly folder: string, readonly reason: string, readonly output: string[]) {
     super(`building ${folder} (${tag}) failed: ${reason}${output.length ? `\n${output.map((l) => `  | ${l}`).join('\n')}` : ''}`);
   }
 }

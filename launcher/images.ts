@@ -54,6 +54,26 @@ export interface BuildOptions {
  */
 export async function buildImage(docker: Docker, options: BuildOptions): Promise<'built' | 'cached'> {
   if (!options.force && (await hasImage(docker, options.tag))) return 'cached';
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await buildOnce(docker, options);
+      return 'built';
+    } catch (err) {
+      if (!(err instanceof ImageBuildError) || !CACHE_RACE.test(err.reason) || attempt >= CACHE_RACE_ATTEMPTS) throw err;
+      options.onLine?.(`the build cache changed under this build (an image it reused was removed meanwhile); building again (${attempt + 1} of ${CACHE_RACE_ATTEMPTS})`);
+    }
+  }
+}
+
+/**
+ * Docker's classic builder reuses a cached step's image as the parent of the next step; when
+ * that image is removed while the step runs (another build's image removed, image GC), the
+ * commit fails with one of these. Building again starts from what is there now.
+ */
+const CACHE_RACE = /unknown parent image ID|No such image: sha256:/;
+const CACHE_RACE_ATTEMPTS = 3;
+
+async function buildOnce(docker: Docker, options: BuildOptions): Promise<void> {
   const tail: string[] = [];
   const keep = (line: string) => {
     tail.push(line);
@@ -108,5 +128,4 @@ export async function buildImage(docker: Docker, options: BuildOptions): Promise
       else resolve();
     });
   });
-  return 'built';
 }
