@@ -5,10 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { HomeLayout } from '../../home/index.js';
-import { startApi } from '../../hq/api/server.js';
 import { envLines } from '../../cli/commands/env.js';
-import { MemoryControl } from '../hq/api-memory-control.js';
+import { startMemoryApi } from '../hq/api-memory-control.js';
 import { quarryWithEnv } from '../support/cli.js';
 
 const TOKEN = 'env-stdin-test-0123456789abcdef';
@@ -29,11 +27,7 @@ test('envLines: the rest of the line after the first = as it is; blanks, comment
 });
 
 test('set --stdin makes one release with the values read, none of them in the arguments; it goes with set only', async (t) => {
-  const control = new MemoryControl();
-  const home = new HomeLayout(mkdtempSync(join(dir, 'api-home-')));
-  const api = await startApi({ control, home, token: TOKEN, host: '127.0.0.1', port: 0, log: () => undefined });
-  t.teardown(() => api.close());
-  const hqEnv = { QUARRY_HQ: api.url, QUARRY_TOKEN: TOKEN };
+  const { control, hqEnv } = await startMemoryApi(t, dir, TOKEN);
 
   const set = await quarry(['env', 'empty', 'set', 'MODE=fast', '--stdin'], hqEnv, 'DATABASE_URL=postgres://u:pw@db/x\nPIN=1234\n');
   t.is(set.code, 0, set.stderr);

@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { HomeLayout } from '../../home/index.js';
-import { startApi, type Api } from '../../hq/api/server.js';
-import { MemoryControl } from '../hq/api-memory-control.js';
+import { startMemoryApi } from '../hq/api-memory-control.js';
 import { makeKey, run } from '../hq/harness.js';
 import { quarryWithEnv, repoRoot } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
@@ -27,17 +26,7 @@ function quarry(argv: string[], env: Record<string, string> = {}): Promise<Run> 
   return quarryWithEnv(argv, join(dir, 'no-home'), env);
 }
 
-/**
- * An API over a fresh in-memory control, for one test (tests run at the same time). Its home
- * (where `POST /v1/keys` writes) is its own folder, never the commands' QUARRY_HOME.
- */
-async function startHqApi(t: { teardown(fn: () => Promise<void>): void }): Promise<{ api: Api; control: MemoryControl; hqEnv: Record<string, string>; home: HomeLayout }> {
-  const control = new MemoryControl();
-  const home = new HomeLayout(mkdtempSync(join(dir, 'api-home-')));
-  const api = await startApi({ control, home, token: TOKEN, host: '127.0.0.1', port: 0, log: () => undefined });
-  t.teardown(() => api.close());
-  return { api, control, hqEnv: { QUARRY_HQ: api.url, QUARRY_TOKEN: TOKEN }, home };
-}
+const startHqApi = (t: { teardown(fn: () => Promise<void>): void }) => startMemoryApi(t, dir, TOKEN);
 
 test('memory control: ps prints an aligned table, or JSON; an unknown stack exits 1 with HQ\'s message', async (t) => {
   const { hqEnv } = await startHqApi(t);

@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { HomeLayout } from '../../home/index.js';
-import { startApi } from '../../hq/api/server.js';
 import { TOKEN_FLAG_WARNING } from '../../cli/client.js';
-import { MemoryControl } from '../hq/api-memory-control.js';
+import { startMemoryApi } from '../hq/api-memory-control.js';
 import { makeKey } from '../hq/harness.js';
 import { quarryWithEnv } from '../support/cli.js';
 
@@ -24,12 +23,7 @@ function quarry(argv: string[], env: Record<string, string> = {}): Promise<Run> 
   return quarryWithEnv(argv, join(dir, 'no-home'), env);
 }
 
-async function startHqApi(t: { teardown(fn: () => Promise<void>): void }) {
-  const home = new HomeLayout(mkdtempSync(join(dir, 'api-home-')));
-  const api = await startApi({ control: new MemoryControl(), home, token: TOKEN, host: '127.0.0.1', port: 0, log: () => undefined });
-  t.teardown(() => api.close());
-  return { api, home };
-}
+const startHqApi = (t: { teardown(fn: () => Promise<void>): void }) => startMemoryApi(t, dir, TOKEN);
 
 test('--token still works, and warns on stderr that it shows in the process list; the warning never holds the token', async (t) => {
   const { api } = await startHqApi(t);

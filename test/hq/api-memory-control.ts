@@ -1,3 +1,7 @@
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { HomeLayout } from '../../home/index.js';
+import { startApi, type Api } from '../../hq/api/server.js';
 import { BadRequestError, ReleaseNotFoundError, StackNotFoundError } from '../../hq/errors.js';
 import { type GridView, type HqControl, type LogLine, type LogOptions, type PsRow, type ReleaseInfo, type ServerRow, type TopView } from '../../hq/index.js';
 import { type Progress } from '../../launcher/index.js';
@@ -261,4 +265,19 @@ function release(stack: string, version: number, reason: ReleaseInfo['reason'], 
     images: Object.fromEntries(Object.keys(scale).map((n) => [n, `quarry/${stack}-${n}:${version}`])),
     scale, envKeys: ['DATABASE_URL', 'LOG_LEVEL'], urls: stack === 'demo' ? ['http://demo.localhost:8080/'] : [],
   };
+}
+
+/**
+ * HQ's real API over a fresh MemoryControl, for one test (tests run at the same time), closed
+ * when the test ends. Its home (where `POST /v1/keys` writes) is a new folder under `dir`,
+ * never the commands' QUARRY_HOME; `hqEnv` points the command line at it.
+ */
+export async function startMemoryApi(
+  t: { teardown(fn: () => Promise<void>): void }, dir: string, token: string,
+): Promise<{ api: Api; control: MemoryControl; hqEnv: Record<string, string>; home: HomeLayout }> {
+  const control = new MemoryControl();
+  const home = new HomeLayout(mkdtempSync(join(dir, 'api-home-')));
+  const api = await startApi({ control, home, token, host: '127.0.0.1', port: 0, log: () => undefined });
+  t.teardown(() => api.close());
+  return { api, control, hqEnv: { QUARRY_HQ: api.url, QUARRY_TOKEN: token }, home };
 }
